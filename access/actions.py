@@ -1,0 +1,146 @@
+"""Writes of the access app: organisations, users, memberships, org-wide defaults."""
+from __future__ import annotations
+
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from .models import PERMISSIONS, Membership, Organization, OrgWideDefault, Profile, PublicField, User
+from .visibility import defaults_cache_key, is_org_admin
+
+
+def forget_org_defaults(org_id: int) -> None:
+    """Drop the cached org-wide defaults so every process reads the new ones."""
+    cache.delete(defaults_cache_key(org_id))
+
+
+def _require_admin(actor: User) -> None:
+    if not is_org_admin(actor):
+        raise PermissionDenied(_("Only an organisation administrator may do this."))
+
+
+ALL = {p: True for p in PERMISSIONS}
+DEFAULT_PROFILES = {
+    "Administrator": {"*": ALL},
+    "Standard": {"*": {**ALL, "manage": False}},
+    "Read-only": {"*": {p: p in ("view", "export") for p in PERMISSIONS}},
+}
+
+
+def create_default_profiles(org: Organization) -> dict[str, Profile]:
+    """The shipped profiles every organisation starts with (admins clone and edit them)."""
+    return {name: Profile.objects.create(org=org, name=name, permissions=permissions, is_system=True)
+            for name, permissions in DEFAULT_PROFILES.items()}
+
+
+@transaction.atomic
+def do_sign_up(*, org_name: str, username: str, email: str, password: str,
+               first_name: str = "", last_name: str = "", language: str = "en",
+               department: str = "") -> Membership:
+    """Create an organisation and its first administrator."""
+    org = Organization.objects.create(name=org_name)
+    profiles = create_default_profiles(org)
+    user = User.objects.create_user(username=username, email=email, password=password,
+                                    first_name=first_name, last_name=last_name,
+                                    language=language, last_org=org)
+    return Membership.objects.create(org=org, user=user, role=Membership.Role.ADMIN, department=department,
+                                     profile=profiles["Administrator"])
+
+
+@transaction.atomic
+def do_add_user(org: Organization, *, username: str, email: str, password: str, role: str,
+                first_name: str = "", last_name: str = "", department: str = "",
+                actor: User) -> Membership:
+    """An administrator adds a new user to their org with an initial password."""
+    _require_admin(actor)
+    if actor.org != org:
+        raise PermissionDenied
+    if User.objects.filter(username__iexact=username).exists():
+        raise ValidationError({"username": _("This username is already taken.")})
+    user = User.objects.create_user(username=username, email=email, password=password,
+                                    first_name=first_name, last_name=last_name, last_org=org)
+    profile = Profile.objects.filter(org=org, name="Administrator" if role == Membership.Role.ADMIN else "Standard").first()
+    return Membership.objects.create(org=org, user=user, role=role, department=department, profile=profile)
+
+
+@transaction.atomic
+def do_set_membership_active(membership: Membership, active: bool, *, actor: User) -> Membership:
+    """Deactivate (or reactivate) a member. The middleware checks the membership on every
+    request, so a deactivated user's sessions end at once; their records stay."""
+    _require_admin(actor)
+    if membership.org_id != actor.org.pk:
+        raise PermissionDenied
+    if membership.user_id == actor.pk and not active:
+        raise ValidationError(_("You cannot deactivate yourself."))
+    membership.is_active = active
+    membership.save(update_fields=["is_active"])
+    return membership
+
+
+@transaction.atomic
+def do_set_membership_role(membership: Membership, role: str, *, actor: User) -> Membership:
+    _require_admin(actor)
+    if membership.org_id != actor.org.pk:
+        raise PermissionDenied
+    if membership.user_id == actor.pk and role != Membership.Role.ADMIN:
+        raise ValidationError(_("You cannot remove your own administrator role."))
+    membership.role = role
+    membership.save(update_fields=["role"])
+    return membership
+
+
+def do_set_language(user: User, language: str) -> None:
+    user.language = language
+    user.save(update_fields=["language"])
+
+
+def do_switch_org(user: User, org_id: int) -> Membership:
+    membership = Membership.objects.select_related("org").filter(
+        user=user, org_id=org_id, is_active=True).first()
+    if membership is None:
+        raise PermissionDenied
+    user.last_org = membership.org
+    user.save(update_fields=["last_org"])
+    return membership
+
+
+@transaction.atomic
+def do_set_org_default(org: Organization, module_key: str, level: str, *, actor: User) -> OrgWideDefault:
+    _require_admin(actor)
+    if actor.org != org:
+        raise PermissionDenied
+    if level not in OrgWideDefault.Level.values:
+        raise ValidationError({"level": _("Unknown access level.")})
+    owd, _created = OrgWideDefault.objects.update_or_create(org=org, module=module_key, defaults={"level": level})
+    transaction.on_commit(lambda: forget_org_defaults(org.pk))
+    forget_org_defaults(org.pk)
+    return owd
+
+
+@transaction.atomic
+def do_set_public_fields(org: Organization, module_key: str, field_keys: list[str], *, actor: User,
+                         known_field_keys: list[str] | None = None) -> None:
+    """Choose which fields of an org module are public (readable through lookups).
+    `access` knows no schemas: callers pass the module's field keys to check against."""
+    _require_admin(actor)
+    if actor.org != org:
+        raise PermissionDenied
+    known = set(known_field_keys or field_keys)
+    unknown = sorted(set(field_keys) - known)
+    if unknown:
+        raise ValidationError({"fields": [_("Unknown fields: %(keys)s.") % {"keys": ", ".join(unknown)}]})
+    PublicField.objects.filter(org=org, module=module_key).exclude(field_key__in=field_keys).delete()
+    existing = set(PublicField.objects.filter(org=org, module=module_key).values_list("field_key", flat=True))
+    PublicField.objects.bulk_create([PublicField(org=org, module=module_key, field_key=key)
+                                     for key in field_keys if key not in existing])
+
+
+def do_set_team_modules_admin(membership: Membership, allowed: bool, *, actor: User) -> Membership:
+    """Give a senior executive view access to every record of every team module."""
+    _require_admin(actor)
+    if membership.org_id != actor.org.pk:
+        raise PermissionDenied
+    membership.team_modules_admin = allowed
+    membership.save(update_fields=["team_modules_admin"])
+    return membership

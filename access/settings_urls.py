@@ -1,0 +1,28 @@
+"""Sharing settings pages (org administrators), included at the project root."""
+from django.urls import path
+
+from . import settings_views as views
+
+urlpatterns = [
+    path("settings/sharing/profiles/", views.ProfileListView.as_view(), name="sharing_profiles"),
+    path("settings/sharing/profiles/<int:profile_pk>/", views.ProfileView.as_view(), name="sharing_profile"),
+    path("settings/sharing/profiles/<int:profile_pk>/fields/", views.ProfileFieldsView.as_view(),
+         name="sharing_profile_fields"),
+    path("settings/sharing/profiles/<int:profile_pk>/clone/", views.ProfileCloneView.as_view(),
+         name="sharing_profile_clone"),
+    path("settings/sharing/profiles/<int:profile_pk>/delete/", views.ProfileDeleteView.as_view(),
+         name="sharing_profile_delete"),
+    path("settings/sharing/members/", views.MemberAccessView.as_view(), name="sharing_members"),
+    path("settings/sharing/roles/", views.RoleTreeView.as_view(), name="sharing_roles"),
+    path("settings/sharing/roles/<int:role_pk>/", views.RoleView.as_view(), name="sharing_role"),
+    path("settings/sharing/roles/<int:role_pk>/delete/", views.RoleDeleteView.as_view(), name="sharing_role_delete"),
+    path("settings/sharing/groups/", views.GroupListView.as_view(), name="sharing_groups"),
+    path("settings/sharing/groups/<int:group_pk>/", views.GroupView.as_view(), name="sharing_group"),
+    path("settings/sharing/groups/<int:group_pk>/delete/", views.GroupDeleteView.as_view(),
+         name="sharing_group_delete"),
+    path("settings/sharing/rules/", views.SharingRuleListView.as_view(), name="sharing_rules"),
+    path("settings/sharing/rules/new/", views.SharingRuleCreateView.as_view(), name="sharing_rule_new"),
+    path("settings/sharing/rules/<int:rule_pk>/delete/", views.SharingRuleDeleteView.as_view(),
+         name="sharing_rule_delete"),
+    path("settings/sharing/access-log/", views.AccessLogView.as_view(), name="sharing_access_log"),
+]

@@ -1,0 +1,147 @@
+"""Writes around one record's access: manual shares, and the access log of exports.
+
+Manual shares (`RecordShare`) are read by the visibility predicate through an EXISTS; these
+actions are the only code that writes them. `access` knows no module schemas, so callers pass
+the module key and the record itself (crm's views fetch it through `get_record` first).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import apps
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .models import AccessLog, Group, Membership, Organization, RecordShare, SharingRule, User
+from .visibility import current_membership
+
+
+# --- who may share -------------------------------------------------------------------------
+
+def owner_role_path(org: Organization, owner_id: int | None) -> str | None:
+    """The owner's place in the org chart ("/3/7/"), or None (one query)."""
+    if owner_id is None:
+        return None
+    return (Membership.objects.filter(org=org, user_id=owner_id, org_role__isnull=False)
+            .values_list("org_role__path", flat=True).first())
+
+
+def may_manage_shares(actor: User, org: Organization, record: Any, *, owner_path: str | None = None) -> bool:
+    """The record's owner, a user above the owner in the role hierarchy, or an org administrator.
+
+    "Above" is the same test the visibility predicate uses: the owner's role path starts with the
+    actor's, and it is not the actor's own role. `owner_path` saves the query when known."""
+    membership = current_membership(actor)
+    if membership is None or getattr(actor, "org", None) is None or actor.org.pk != org.pk:
+        return False
+    if getattr(record, "org_id", None) != org.pk:
+        return False
+    if membership.is_admin:
+        return True
+    owner_id = getattr(record, "owner_id", None)
+    if owner_id is not None and owner_id == actor.pk:
+        return True
+    role = membership.org_role
+    if role is None or owner_id is None:
+        return False
+    if owner_path is None:
+        owner_path = owner_role_path(org, owner_id)
+    return bool(owner_path) and owner_path.startswith(role.path) and owner_path != role.path
+
+
+def _refuse() -> PermissionDenied:
+    return PermissionDenied(_("Only the record's owner, someone above the owner in the role hierarchy or an "
+                              "administrator may change who it is shared with."))
+
+
+def _check_record(org: Organization, module_key: str, record: Any) -> None:
+    # A share names a record by module and id: a record filed under the wrong module key would
+    # open another module's record with the same id.
+    declared = getattr(record, "MODULE_KEY", None)
+    if getattr(record, "pk", None) is None or getattr(record, "org_id", None) != org.pk or (
+            isinstance(declared, str) and declared and declared != module_key):
+        raise PermissionDenied(_("Record not found."))
+
+
+def _record_of(share: RecordShare) -> Any:
+    """The record a share names, found by the org models' MODULE_KEY (None for other modules)."""
+    for model in apps.get_models():
+        key = model.__dict__.get("MODULE_KEY")
+        if isinstance(key, str) and key == share.module:
+            return model._base_manager.filter(org_id=share.org_id, pk=share.record_id).first()
+    return None
+
+
+def _lock_record_shares(org: Organization, module_key: str, record_id: int) -> None:
+    """One share change per record at a time (no duplicate share for the same target)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                       [f"record-share:{org.pk}:{module_key}:{record_id}"])
+
+
+# --- actions ---------------------------------------------------------------------------------
+
+@transaction.atomic
+def do_share_record(org: Organization, module_key: str, record: Any, *, user: User | None = None,
+                    group: Group | None = None, access: str, actor: User) -> RecordShare:
+    """Share one record with an active member or a group of its org, read only or read/write.
+
+    Allowed to the owner, users above the owner in the role hierarchy and administrators.
+    Sharing again with the same user or group changes the access of the existing share."""
+    _check_record(org, module_key, record)
+    if not may_manage_shares(actor, org, record):
+        raise _refuse()
+    if (user is None) == (group is None):
+        raise ValidationError({"target": [_("Share with either a user or a group.")]})
+    if access not in SharingRule.Access.values:
+        raise ValidationError({"access": [_("Choose read only or read/write.")]})
+    if user is not None:
+        if not Membership.objects.filter(org=org, user_id=user.pk, is_active=True, user__is_active=True).exists():
+            raise ValidationError({"user": [_("Choose an active user of this organisation.")]})
+        if user.pk == getattr(record, "owner_id", None):
+            raise ValidationError({"user": [_("The owner already has full access to this record.")]})
+    elif group.org_id != org.pk:
+        raise ValidationError({"group": [_("Choose a group of this organisation.")]})
+    _lock_record_shares(org, module_key, record.pk)
+    existing = (RecordShare.objects.filter(org=org, module=module_key, record_id=record.pk, user=user, group=group)
+                .order_by("pk").first())
+    if existing is not None:
+        existing.access, existing.granted_by, existing.granted_at = access, actor, timezone.now()
+        existing.save(update_fields=["access", "granted_by", "granted_at"])
+        return existing
+    return RecordShare.objects.create(org=org, module=module_key, record_id=record.pk, user=user, group=group,
+                                      access=access, granted_by=actor)
+
+
+@transaction.atomic
+def do_revoke_share(share: RecordShare, *, actor: User, record: Any = None) -> None:
+    """Remove a manual share. Allowed to those who may share the record (for a record that is
+    not an org module record, administrators only). `record` saves looking the record up."""
+    org = getattr(actor, "org", None)
+    if org is None or share.org_id != org.pk:
+        raise PermissionDenied(_("Share not found."))
+    if record is None:
+        record = _record_of(share)
+    elif record.pk != share.record_id:
+        raise PermissionDenied(_("Share not found."))
+    else:
+        _check_record(org, share.module, record)
+    if record is None:
+        membership = current_membership(actor)
+        allowed = bool(membership and membership.is_admin)
+    else:
+        allowed = may_manage_shares(actor, org, record)
+    if not allowed:
+        raise _refuse()
+    RecordShare.objects.filter(pk=share.pk).delete()
+
+
+def do_log_access(org: Organization, module_key: str, *, count: int, filters: dict | None = None,
+                  action: str = "export", actor: User) -> AccessLog:
+    """Record an export or bulk download: who, which module, how many rows, with which filters."""
+    if current_membership(actor) is None or getattr(actor, "org", None) is None or actor.org.pk != org.pk:
+        raise PermissionDenied(_("You are not an active member of this organisation."))
+    return AccessLog.objects.create(org=org, user=actor, user_name=str(actor)[:200], action=action[:40],
+                                    module=module_key[:100], count=max(int(count), 0), filters=filters or {})

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views import View
+
+from . import actions
+from .forms import AddUserForm, SignUpForm
+from .middleware import SESSION_ORG_KEY
+from .models import Membership
+from .visibility import is_org_admin
+
+
+class SignUpView(View):
+    def get(self, request):
+        return render(request, "access/signup.html", {"form": SignUpForm()})
+
+    def post(self, request):
+        form = SignUpForm(request.POST)
+        if not form.is_valid():
+            return render(request, "access/signup.html", {"form": form}, status=400)
+        data = form.cleaned_data
+        membership = actions.do_sign_up(org_name=data["org_name"], username=data["username"], email=data["email"],
+                                        password=data["password"], first_name=data["first_name"],
+                                        last_name=data["last_name"],
+                                        language=getattr(request, "LANGUAGE_CODE", "en") or "en")
+        login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
+        request.session[SESSION_ORG_KEY] = membership.org_id
+        messages.success(request, _("Welcome! Your organisation is ready."))
+        return redirect("home")
+
+
+class HomeView(LoginRequiredMixin, View):
+    def get(self, request):
+        return redirect("crm:list", module="accounts")
+
+
+class SwitchOrgView(LoginRequiredMixin, View):
+    def post(self, request):
+        try:
+            membership = actions.do_switch_org(request.user, int(request.POST.get("org", 0)))
+        except (PermissionDenied, ValueError):
+            raise Http404
+        request.session[SESSION_ORG_KEY] = membership.org_id
+        return redirect("home")
+
+
+class LanguageView(View):
+    def post(self, request):
+        language = request.POST.get("language", "en")
+        if language not in ("en", "zh-hans"):
+            language = "en"
+        if request.user.is_authenticated:
+            actions.do_set_language(request.user, language)
+        next_url = request.POST.get("next") or "/"
+        if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+            next_url = "/"
+        response = redirect(next_url)
+        response.set_cookie("django_language", language, samesite="Lax")
+        return response
+
+
+class UsersView(LoginRequiredMixin, View):
+    """Administrators add, deactivate and reactivate the org's users."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated and not is_org_admin(request.user):
+            raise Http404
+        return super().dispatch(request, *args, **kwargs)
+
+    def get(self, request, form=None):
+        memberships = Membership.objects.filter(org=request.org).select_related("user").order_by("user__username")
+        return render(request, "access/users.html", {"memberships": memberships, "form": form or AddUserForm(),
+                                                     "roles": Membership.Role.choices})
+
+    def post(self, request):
+        op = request.POST.get("op", "add")
+        if op == "add":
+            form = AddUserForm(request.POST)
+            if form.is_valid():
+                data = form.cleaned_data
+                try:
+                    actions.do_add_user(request.org, username=data["username"], email=data["email"],
+                                        password=data["password"], role=data["role"], first_name=data["first_name"],
+                                        last_name=data["last_name"], department=data["department"],
+                                        actor=request.user)
+                    messages.success(request, _("User %(name)s added.") % {"name": data["username"]})
+                    return redirect("users")
+                except ValidationError as exc:
+                    for key, errors in exc.message_dict.items():
+                        for error in errors:
+                            form.add_error(key if key in form.fields else None, error)
+            response = self.get(request, form)
+            response.status_code = 400
+            return response
+        membership = Membership.objects.filter(org=request.org, pk=request.POST.get("membership") or 0).first()
+        if membership is None:
+            raise Http404
+        try:
+            if op in ("deactivate", "activate"):
+                actions.do_set_membership_active(membership, op == "activate", actor=request.user)
+                messages.success(request, _("User deactivated; their sessions have ended.") if op == "deactivate"
+                                 else _("User reactivated."))
+            elif op == "role":
+                actions.do_set_membership_role(membership, request.POST.get("role", ""), actor=request.user)
+                messages.success(request, _("Role changed."))
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        return redirect("users")

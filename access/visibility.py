@@ -1,0 +1,250 @@
+"""THE visibility function: every read of records goes through here.
+
+`visible(user, module, action)` returns the module's queryset filtered to what the
+user may do. It compiles to one SQL predicate; it never loops over rows in Python.
+Apps above `access` (crm, teams) extend the predicate by registering providers, so
+`access` imports none of them and there is still one door.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol
+
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import Http404
+
+from .models import Membership, Organization, OrgWideDefault, User
+
+ACTIONS = ("view", "edit", "delete", "export")
+
+
+class ModuleLike(Protocol):
+    """What `access` needs to know of a module (crm.schema.ModuleSchema satisfies it)."""
+
+    key: str
+    model: Any
+    access_user_fields: tuple[str, ...]
+    default_access: str
+
+    def base_queryset(self, org: Organization) -> QuerySet: ...
+
+
+# A provider returns a Q to OR into the predicate (extra grants), or None.
+GrantProvider = Callable[[User, Membership, ModuleLike, str], Q | None]
+_grant_providers: list[GrantProvider] = []
+
+
+def register_grant_provider(provider: GrantProvider) -> None:
+    if provider not in _grant_providers:
+        _grant_providers.append(provider)
+
+
+def bind_org(user: User, org: Organization, membership: Membership | None = None) -> User:
+    """Attach the acting org to a user object (done by middleware for requests; by tasks for jobs)."""
+    if membership is None:
+        membership = Membership.objects.select_related("profile", "org_role").filter(org=org, user=user).first()
+    user.org = org
+    user.membership = membership
+    return user
+
+
+def current_membership(user: User) -> Membership | None:
+    membership = getattr(user, "membership", None)
+    if membership is None or not membership.is_active or not user.is_active:
+        return None
+    return membership
+
+
+def defaults_cache_key(org_id: int) -> str:
+    return f"access:org-defaults:{org_id}"
+
+
+def org_default(org: Organization, module: ModuleLike) -> str:
+    """The module's org-wide default, cached in Redis (shared by every process) until changed."""
+    levels = cache.get(defaults_cache_key(org.pk))
+    if levels is None:
+        levels = dict(OrgWideDefault.objects.filter(org=org).values_list("module", "level"))
+        # Inside a transaction the rows may be uncommitted (and rolled back): don't share them.
+        if not connection.in_atomic_block:
+            cache.set(defaults_cache_key(org.pk), levels, timeout=3600)
+    return levels.get(module.key, module.default_access)
+
+
+
+ACTION_PERMISSION = {"view": "view", "edit": "edit", "delete": "delete", "export": "export"}
+SHARE_ACTIONS = {"read": ("view", "export"), "read_write": ("view", "export", "edit")}
+
+# crm registers how to compile a sharing rule's criteria for a module (access knows no schemas).
+_criteria_compiler: list[Callable[[Any, Any, dict], Q]] = []
+
+
+def register_criteria_compiler(compiler: Callable[[Any, Any, dict], Q]) -> None:
+    _criteria_compiler[:] = [compiler]
+
+
+def module_allowed(user: User, module_key: str, permission: str) -> bool:
+    """The profile switch for a module (administrators: always)."""
+    membership = current_membership(user)
+    if membership is None:
+        return False
+    if membership.is_admin:
+        return True
+    profile = membership.profile
+    return True if profile is None and permission != "manage" else bool(profile and profile.allows(module_key, permission))
+
+
+def field_level(user: User, module_key: str, field_key: str) -> str:
+    """hidden, read_only or read_write, from the user's profile (administrators: read_write)."""
+    membership = current_membership(user)
+    if membership is None:
+        return "hidden"
+    if membership.is_admin or membership.profile is None:
+        return "read_write"
+    return membership.profile.field_level(module_key, field_key)
+
+
+def access_predicate(user: User, module: ModuleLike, action: str) -> Q | None:
+    """The Q a user's rows must match for `action`; None means no rows at all.
+
+    Org modules: the profile must allow the action; then the org-wide default, own records,
+    records owned below the user in the role hierarchy, sharing rules and manual shares.
+    Modules whose `default_access` is "none" (team modules) start from nothing; registered
+    providers (team roles) add grants.
+    """
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}")
+    membership = current_membership(user)
+    if membership is None:
+        return None
+    if membership.is_admin:
+        return Q()
+    grants: list[Q] = []
+    if module.default_access != "none":
+        if not module_allowed(user, module.key, ACTION_PERMISSION[action]):
+            return None
+        level = org_default(user.org, module)
+        everyone = (
+            (level == OrgWideDefault.Level.PUBLIC_READ and action in ("view", "export"))
+            or (level == OrgWideDefault.Level.PUBLIC_READ_WRITE and action in ("view", "export", "edit"))
+        )
+        if everyone:
+            return Q()
+        own = Q()
+        for field in module.access_user_fields:
+            own |= Q(**{field: user.pk})
+        grants.append(own)
+        grants.extend(sharing_grants(user, membership, module, action))
+    for provider in _grant_providers:
+        extra = provider(user, membership, module, action)
+        if extra is None:
+            continue
+        if not extra:  # an empty Q grants every row
+            return Q()
+        grants.append(extra)
+    if not grants:
+        return None
+    predicate = grants[0]
+    for extra in grants[1:]:
+        predicate |= extra
+    return predicate
+
+
+def _users_in(org: Organization, kind: str, role: Any, group: Any):
+    """A subquery of the user ids a sharing subject covers (never a Python list)."""
+    members = Membership.objects.filter(org=org, is_active=True)
+    if kind == "group":
+        from .models import Group
+
+        in_group = Group.objects.filter(pk=group.pk)
+        return members.filter(Q(user__org_groups__in=in_group) | Q(org_role__groups__in=in_group)).values("user_id")
+    if kind == "role_and_below":
+        return members.filter(org_role__path__startswith=role.path).values("user_id")
+    return members.filter(org_role=role).values("user_id")
+
+
+def _user_groups(user: User, membership: Membership):
+    from .models import Group
+
+    condition = Q(users=user)
+    if membership.org_role_id:
+        condition |= Q(roles=membership.org_role_id)
+    return Group.objects.filter(condition, org=membership.org_id).values("pk")
+
+
+def _rules_for(user: User, membership: Membership, module_key: str) -> list:
+    """The sharing rules whose target includes the user (one query per request and module)."""
+    from .models import SharingRule
+
+    cache_ = user.__dict__.setdefault("_sharing_rules", {})
+    if module_key not in cache_:
+        role = membership.org_role
+        targets = Q(target_kind="group", target_group__in=_user_groups(user, membership))
+        if role is not None:
+            ancestors = [int(pk) for pk in role.path.strip("/").split("/") if pk]
+            targets |= Q(target_kind="role", target_role_id=role.pk)
+            targets |= Q(target_kind="role_and_below", target_role_id__in=ancestors)
+        cache_[module_key] = list(SharingRule.objects.filter(targets, org=membership.org_id, module=module_key)
+                                  .select_related("owner_role", "owner_group"))
+    return cache_[module_key]
+
+
+def sharing_grants(user: User, membership: Membership, module: ModuleLike, action: str) -> list[Q]:
+    from .models import RecordShare
+
+    grants: list[Q] = []
+    org = membership.org
+    owner = module.access_user_fields[0] if module.access_user_fields else "owner"
+    role = membership.org_role
+    if role is not None:  # the role hierarchy: records owned by users in roles below mine
+        below = (Membership.objects.filter(org=org, org_role__path__startswith=role.path)
+                 .exclude(org_role=role).values("user_id"))
+        grants.append(Q(**{f"{owner}__in": below}))
+    for rule in _rules_for(user, membership, module.key):
+        if action not in SHARE_ACTIONS[rule.access]:
+            continue
+        if rule.criteria:
+            if _criteria_compiler:
+                grants.append(_criteria_compiler[0](module, org, rule.criteria))
+        elif rule.owner_kind:
+            grants.append(Q(**{f"{owner}__in": _users_in(org, rule.owner_kind, rule.owner_role, rule.owner_group)}))
+    levels = [level for level, actions_ in SHARE_ACTIONS.items() if action in actions_]
+    if levels:
+        shares = RecordShare.objects.filter(org=org, module=module.key, record_id=OuterRef("pk"), access__in=levels)
+        shares = shares.filter(Q(user=user) | Q(group__in=_user_groups(user, membership)))
+        grants.append(Q(Exists(shares)))
+    return grants
+
+
+def visible(user: User, module: ModuleLike, action: str = "view", *, deleted: bool = False) -> QuerySet:
+    """Records of `module` in the user's current org on which the user may do `action`."""
+    org = getattr(user, "org", None)
+    if org is None:
+        return module.model.objects.none()
+    qs = module.base_queryset(org).filter(deleted_at__isnull=not deleted)
+    predicate = access_predicate(user, module, action)
+    if predicate is None:
+        return qs.none()
+    return qs.filter(predicate) if predicate else qs
+
+
+def get_record(user: User, module: ModuleLike, pk: Any, action: str = "view", *, deleted: bool = False):
+    """One record, or the same 404 whether it is missing, in another org, or not visible."""
+    try:
+        pk = int(pk)
+    except (TypeError, ValueError):
+        raise Http404
+    obj = visible(user, module, action, deleted=deleted).filter(pk=pk).first()
+    if obj is None:
+        raise Http404
+    return obj
+
+
+def can(user: User, module: ModuleLike, record: Any, action: str) -> bool:
+    """Whether the user may do `action` on this record (one EXISTS query)."""
+    return visible(user, module, action).filter(pk=record.pk).exists()
+
+
+def is_org_admin(user: User) -> bool:
+    membership = current_membership(user)
+    return bool(membership and membership.is_admin)

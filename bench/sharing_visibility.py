@@ -1,0 +1,662 @@
+"""Benchmark of the sharing model: `access.visible` with hierarchy, sharing rules and manual shares vs hand-written SQL.
+
+Usage (env as for the app: DATABASE_URL, REDIS_URL, DJANGO_SETTINGS_MODULE=config.settings)::
+
+    python bench/sharing_visibility.py [--records N] [--runs R] [--warmup W]
+
+It builds (or reuses) an organisation "Sharing Bench Org" with 50 users, a role tree
+CEO > VP > Manager > Rep, accounts private by default, three sharing rules on accounts
+that apply to the measured user (a Manager with 5 reps below), 1,000 manual shares and N
+accounts. Then, for that user, it times the accounts list's first page
+(`visible(...).select_related("owner").order_by("-modified_at", "-pk")[:25]`) and the exact
+`count()` of the same queryset, each against the same predicate written by hand and run
+through a raw cursor, and prints p50/p95 in milliseconds, the ratios and an
+EXPLAIN (ANALYZE, BUFFERS) summary of each. See docs/benchmarks.md, "Sharing model".
+This is a measurement, not a test.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import secrets
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+from django.db.models import QuerySet  # noqa: E402
+
+from access.actions import do_add_user, do_set_org_default, do_sign_up  # noqa: E402
+from access.models import (  # noqa: E402
+    Group, Membership, Organization, OrgRole, OrgWideDefault, RecordShare, SharingRule, User,
+)
+from access.visibility import bind_org, visible  # noqa: E402
+from crm.models import Account  # noqa: E402
+from crm.modules import get_module  # noqa: E402
+from crm.schema import BoundSchema  # noqa: E402
+
+ORG_NAME = "Sharing Bench Org"
+ADMIN_USERNAME = "sharebench_admin"
+PREFIX = "sharebench_"
+PER_PAGE = 25
+MANUAL_SHARES = 1000
+GROUP_SHARES = 200  # of the manual shares, this many go to a group the measured user is in (the rest to the user)
+INDUSTRIES = ["technology", "manufacturing", "finance", "healthcare", "retail", "education", "other"]
+CRITERIA = {"all": [{"field": "industry", "op": "eq", "value": "technology"}]}
+
+# The role tree (depth 3 below the root): name -> (parent, users in it). 49 users + the admin = 50.
+# The measured user is the only member of "Manager East 1", with the 5 reps of "Rep East 1" below.
+ROLE_TREE: list[tuple[str, str | None, int]] = [
+    ("CEO", None, 1),
+    ("VP East", "CEO", 1),
+    ("VP West", "CEO", 1),
+    ("Manager East 1", "VP East", 1),
+    ("Manager East 2", "VP East", 1),
+    ("Manager East 3", "VP East", 1),
+    ("Manager West 1", "VP West", 1),
+    ("Manager West 2", "VP West", 1),
+    ("Manager West 3", "VP West", 1),
+    ("Rep East 1", "Manager East 1", 5),
+    ("Rep East 2", "Manager East 2", 7),
+    ("Rep East 3", "Manager East 3", 7),
+    ("Rep West 1", "Manager West 1", 7),
+    ("Rep West 2", "Manager West 2", 7),
+    ("Rep West 3", "Manager West 3", 7),
+]
+MEASURED_ROLE = "Manager East 1"
+
+
+# --------------------------------------------------------------------------- fixtures
+def require_migrated() -> None:
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    if plan:
+        raise SystemExit(f"{len(plan)} migration(s) not applied to {connection.settings_dict['NAME']}: "
+                         "run `python manage.py migrate` first.")
+
+
+@dataclass
+class Bench:
+    org: Organization
+    admin: User
+    user: User  # the measured Manager, bound to the org
+    roles: dict[str, OrgRole]
+    users_by_role: dict[str, list[User]]
+    key_accounts: Group  # owner group of rule 2 (4 reps from other teams)
+    managers: Group  # target group of rule 2 and of 200 manual shares (all manager roles)
+    rules: list[SharingRule]
+
+
+def _ensure_users(org: Organization, admin: User) -> dict[str, list[User]]:
+    """49 standard users through access.actions.do_add_user, named after their role slot."""
+    users: dict[str, list[User]] = {}
+    for role_name, _parent, count in ROLE_TREE:
+        slug = role_name.lower().replace(" ", "_")
+        users[role_name] = []
+        for i in range(1, count + 1):
+            username = f"{PREFIX}{slug}_{i}"
+            user = User.objects.filter(username=username, memberships__org=org).first()
+            if user is None:
+                user = do_add_user(org, username=username, email=f"{username}@bench.example",
+                                   password=secrets.token_urlsafe(16), role=Membership.Role.STANDARD,
+                                   first_name=role_name, last_name=str(i), actor=admin).user
+            users[role_name].append(user)
+    return users
+
+
+def _ensure_roles(org: Organization, users: dict[str, list[User]]) -> dict[str, OrgRole]:
+    """The role tree. Fixture data written directly: access.actions has no action yet for
+    creating roles, setting a member's role or maintaining the materialized `path`
+    ("/<ancestor ids>/<own id>/"), so this does what such an action would."""
+    roles: dict[str, OrgRole] = {}
+    for name, parent_name, _count in ROLE_TREE:
+        parent = roles.get(parent_name) if parent_name else None
+        role = OrgRole.objects.filter(org=org, name=name).first()
+        if role is None:
+            role = OrgRole.objects.create(org=org, name=name, parent=parent, path="")
+        path = f"{parent.path if parent else '/'}{role.pk}/"
+        if role.path != path or role.parent_id != (parent.pk if parent else None):
+            role.path, role.parent = path, parent
+            role.save(update_fields=["path", "parent"])
+        roles[name] = role
+        Membership.objects.filter(org=org, user__in=users[name]).exclude(org_role=role).update(org_role=role)
+    return roles
+
+
+def _ensure_groups(org: Organization, roles: dict[str, OrgRole],
+                   users: dict[str, list[User]]) -> tuple[Group, Group]:
+    """Two groups (fixture data written directly: no action exists yet for groups).
+    "Key accounts": 4 reps of other teams, as users. "Sales managers": every manager role."""
+    key_accounts, _ = Group.objects.get_or_create(org=org, name="Key accounts")
+    key_accounts.users.set([users["Rep East 2"][0], users["Rep East 3"][0], users["Rep West 2"][0],
+                            users["Rep West 3"][0]])
+    managers, _ = Group.objects.get_or_create(org=org, name="Sales managers")
+    managers.roles.set([role for name, role in roles.items() if name.startswith("Manager ")])
+    return key_accounts, managers
+
+
+def _ensure_rules(org: Organization, roles: dict[str, OrgRole], key_accounts: Group,
+                  managers: Group) -> list[SharingRule]:
+    """Three read-only sharing rules on accounts, each applying to the measured user (fixture
+    data written directly: no action exists yet for sharing rules).
+
+    1. owner-based, role and subordinates: accounts owned by "Manager West 1" and below
+       (8 users) shared with "VP East" and below (the measured user's VP, so via an ancestor);
+    2. owner-based, group: accounts owned by members of "Key accounts" (4 users) shared with the
+       group "Sales managers" (the measured user is in it through their role);
+    3. criteria-based: industry = technology, shared with the role "Manager East 1".
+    """
+    SharingRule.objects.filter(org=org, module="accounts").delete()
+    read = SharingRule.Access.READ
+    return [
+        SharingRule.objects.create(
+            org=org, module="accounts", name="West 1 team to East", access=read,
+            owner_kind=SharingRule.Subject.ROLE_AND_BELOW, owner_role=roles["Manager West 1"],
+            target_kind=SharingRule.Subject.ROLE_AND_BELOW, target_role=roles["VP East"]),
+        SharingRule.objects.create(
+            org=org, module="accounts", name="Key accounts to managers", access=read,
+            owner_kind=SharingRule.Subject.GROUP, owner_group=key_accounts,
+            target_kind=SharingRule.Subject.GROUP, target_group=managers),
+        SharingRule.objects.create(
+            org=org, module="accounts", name="Technology to East 1", access=read, criteria=CRITERIA,
+            target_kind=SharingRule.Subject.ROLE, target_role=roles[MEASURED_ROLE]),
+    ]
+
+
+def _insert_accounts(org: Organization, owners: list[int], admin_id: int, n: int) -> None:
+    """Fixture data for measurement only: rows written in SQL, not through crm.actions (N record
+    actions with their timeline entries would take far too long). Owners and industries come
+    from a hash of the row number: spread evenly over the 49 standard users and the 7 industries;
+    `modified_at` over about ten years; 2% soft-deleted."""
+    sql = f"""
+        INSERT INTO {Account._meta.db_table}
+            (org_id, owner_id, version, custom, created_at, created_by_id, modified_at, modified_by_id,
+             deleted_at, deleted_by_id, name, industry, employees, website, phone, city, country, description)
+        SELECT %(org)s,
+               (%(owners)s::bigint[])[1 + mod(h, cardinality(%(owners)s::bigint[]))],
+               1, '{{}}'::jsonb, t - interval '30 days', %(admin)s, t, %(admin)s,
+               CASE WHEN mod(i, 50) = 0 THEN t END, CASE WHEN mod(i, 50) = 0 THEN %(admin)s END,
+               'Account ' || i,
+               (%(industries)s::text[])[1 + mod(h / 7919, cardinality(%(industries)s::text[]))],
+               mod(h, 5000), 'https://example.com/' || i, '+86138' || lpad(mod(i::bigint * 7919, 100000000)::text, 8, '0'),
+               '', '', ''
+        FROM generate_series(1, %(n)s) AS i,
+             LATERAL (SELECT hashint4(i)::bigint + 2147483648 AS h,
+                             now() - i * interval '5 minutes' - mod(i * 31, 300) * interval '1 second' AS t) AS x
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"org": org.pk, "owners": owners, "admin": admin_id, "n": n,
+                             "industries": INDUSTRIES})
+
+
+def _insert_shares(org: Organization, user: User, group: Group, admin: User) -> None:
+    """1,000 manual shares (fixture data written in SQL: no action exists yet for sharing a
+    record): 800 with the user and 200 with their group, on live accounts picked by a hash of
+    the id, whoever owns them."""
+    sql = f"""
+        INSERT INTO {RecordShare._meta.db_table}
+            (org_id, module, record_id, user_id, group_id, access, granted_by_id, granted_at)
+        SELECT %(org)s, 'accounts', id,
+               CASE WHEN rn > %(group_shares)s THEN %(user)s END, CASE WHEN rn <= %(group_shares)s THEN %(group)s END,
+               'read', %(admin)s, now()
+        FROM (SELECT id, row_number() OVER (ORDER BY hashint8(id), id) AS rn
+              FROM {Account._meta.db_table} WHERE org_id = %(org)s AND deleted_at IS NULL) AS picked
+        WHERE rn <= %(shares)s
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {RecordShare._meta.db_table} WHERE org_id = %s", [org.pk])
+        cursor.execute(sql, {"org": org.pk, "user": user.pk, "group": group.pk, "admin": admin.pk,
+                             "group_shares": GROUP_SHARES, "shares": MANUAL_SHARES})
+
+
+def ensure_fixtures(n: int) -> Bench:
+    """Create or reuse the bench org; rebuild the accounts and shares unless it already has N accounts."""
+    membership = (Membership.objects.select_related("org", "user")
+                  .filter(org__name=ORG_NAME, user__username=ADMIN_USERNAME).first())
+    if membership is None:
+        # Random passwords: bench users are not meant to log in.
+        membership = do_sign_up(org_name=ORG_NAME, username=ADMIN_USERNAME, email=f"{ADMIN_USERNAME}@bench.example",
+                                password=secrets.token_urlsafe(16), first_name="Bench", last_name="Admin")
+    org = membership.org
+    admin = bind_org(membership.user, org, membership)
+    users = _ensure_users(org, admin)
+    do_set_org_default(org, "accounts", OrgWideDefault.Level.PRIVATE, actor=admin)
+    roles = _ensure_roles(org, users)
+    key_accounts, managers = _ensure_groups(org, roles, users)
+    rules = _ensure_rules(org, roles, key_accounts, managers)
+    measured = users[MEASURED_ROLE][0]
+
+    table = Account._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {table} WHERE org_id = %s", [org.pk])
+        have = cursor.fetchone()[0]
+        cursor.execute(f"SELECT count(*) FROM {RecordShare._meta.db_table} WHERE org_id = %s", [org.pk])
+        have_shares = cursor.fetchone()[0]
+    if have == n and have_shares == MANUAL_SHARES:
+        print(f"Reusing {ORG_NAME}: {n} accounts, {have_shares} manual shares.")
+    else:
+        started = time.perf_counter()
+        owners = [u.pk for members in users.values() for u in members]
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {RecordShare._meta.db_table} WHERE org_id = %s", [org.pk])
+            # Fixture rows only (no timeline, no contacts or deals point at them).
+            cursor.execute(f"DELETE FROM {table} WHERE org_id = %s", [org.pk])
+            _insert_accounts(org, owners, admin.pk, n)
+            _insert_shares(org, measured, managers, admin)
+        print(f"Built {n} accounts and {MANUAL_SHARES} manual shares in {ORG_NAME} "
+              f"in {time.perf_counter() - started:.1f} s.")
+    with connection.cursor() as cursor:
+        for model in (Account, RecordShare, Membership, OrgRole, SharingRule, Group, Group.users.through,
+                      Group.roles.through):
+            cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")  # fresh statistics and visibility map
+    user = bind_org(measured, org)
+    return Bench(org=org, admin=admin, user=user, roles=roles, users_by_role=users, key_accounts=key_accounts,
+                 managers=managers, rules=rules)
+
+
+
+# --------------------------------------------------------------------------- timing
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * pct / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+@dataclass
+class Result:
+    label: str
+    orm: list[float]
+    hand: list[float]
+    value: Any = None
+
+    def line(self) -> str:
+        o50, o95 = statistics.median(self.orm), percentile(self.orm, 95)
+        h50, h95 = statistics.median(self.hand), percentile(self.hand, 95)
+        value = f"{len(self.value)} rows" if isinstance(self.value, list) else f"count={self.value}"
+        return (f"{self.label:<44} {o50:9.2f} {o95:9.2f} {h50:9.2f} {h95:9.2f} "
+                f"{o50 / h50:7.2f}x {o95 / h95:7.2f}x   {value}")
+
+
+HEADER = (f"{'query':<44} {'ORM p50':>9} {'ORM p95':>9} {'SQL p50':>9} {'SQL p95':>9} "
+          f"{'p50 rat':>8} {'p95 rat':>8}   result")
+
+
+def measure(label: str, orm: Callable[[], Any], hand: Callable[[], Any], runs: int, warmup: int) -> Result:
+    """Check both give the same rows/count, warm up, then R timed runs each, alternating which
+    side goes first (milliseconds)."""
+    orm_value, hand_value = orm(), hand()
+    if orm_value != hand_value:
+        raise SystemExit(f"{label}: ORM and hand-written SQL disagree: {orm_value!r} != {hand_value!r}")
+    for _ in range(warmup):
+        orm()
+        hand()
+    orm_times: list[float] = []
+    hand_times: list[float] = []
+    gc.collect()
+    for i in range(runs):
+        pair = ((orm, orm_times), (hand, hand_times))
+        for fn, times in (pair if i % 2 == 0 else pair[::-1]):
+            started = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - started) * 1000)
+    print(f"  measured {label.strip()}", flush=True)
+    return Result(label, orm_times, hand_times, orm_value)
+
+
+def timed_runs(fn: Callable[[], Any], runs: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+# --------------------------------------------------------------------------- the ORM side
+def orm_queryset(user: User, schema: BoundSchema) -> QuerySet:
+    """The accounts list's queryset for page 1 (built anew each time, as the view does per request)."""
+    return visible(user, schema, "view").select_related("owner").order_by("-modified_at", "-pk")
+
+
+def orm_page(user: User, schema: BoundSchema) -> Callable[[], Any]:
+    def run() -> list[int]:
+        return [a.pk for a in list(orm_queryset(user, schema)[:PER_PAGE])]
+    return run
+
+
+def orm_count(user: User, schema: BoundSchema) -> Callable[[], Any]:
+    def run() -> int:
+        return visible(user, schema, "view").count()
+    return run
+
+
+def fixed_visible(user: User, schema: BoundSchema) -> QuerySet:
+    """What `visible()` would return with the proposed fix: the manual-share grant as an
+    uncorrelated `pk IN (SELECT record_id ...)` instead of a correlated EXISTS. Built from the
+    same pieces as access.visibility (the other grants unchanged), for the diagnosis only."""
+    from django.db.models import Q
+
+    from access.visibility import _user_groups, sharing_grants
+
+    membership = user.membership
+    grants = sharing_grants(user, membership, schema, "view")
+    grants.pop()  # the manual-share EXISTS: sharing_grants appends it last
+    shares = RecordShare.objects.filter(org=user.org, module=schema.key, access__in=["read", "read_write"])
+    shares = shares.filter(Q(user=user) | Q(group__in=_user_groups(user, membership)))
+    predicate = Q(owner=user.pk)
+    for grant in [*grants, Q(pk__in=shares.values("record_id"))]:
+        predicate |= grant
+    return schema.base_queryset(user.org).filter(deleted_at__isnull=True).filter(predicate)
+
+
+# --------------------------------------------------------------------------- the hand-written side
+def hand_where(bench: Bench, *, shares_as_in: bool = False) -> tuple[str, dict[str, Any]]:
+    """The visibility predicate written by hand for this user and these three rules, with the
+    same semantics as access.visibility: own records; records owned by members of roles below
+    the user's (any membership state); rule 1: owners in "Manager West 1" and below (active
+    members); rule 2: owners in the group "Key accounts" as users or through a role (active
+    members); rule 3: industry = technology; manual shares with the user or one of their
+    groups (as users or through their role), as EXISTS (or, for the diagnosis, as IN)."""
+    me, role = bench.user, bench.user.membership.org_role
+    params = {"org": bench.org.pk, "me": me.pk, "my_role": role.pk, "below": role.path + "%",
+              "rule1": bench.roles["Manager West 1"].path + "%", "group": bench.key_accounts.pk}
+    my_groups = """SELECT g.id FROM access_group g WHERE g.org_id = %(org)s
+                     AND g.id IN (SELECT gu.group_id FROM access_group_users gu WHERE gu.user_id = %(me)s
+                                  UNION ALL
+                                  SELECT gr.group_id FROM access_group_roles gr WHERE gr.orgrole_id = %(my_role)s)"""
+    share_filter = f"""s.org_id = %(org)s AND s.module = 'accounts' AND s.access IN ('read', 'read_write')
+                       AND (s.user_id = %(me)s OR s.group_id IN ({my_groups}))"""
+    if shares_as_in:
+        shares = f"a.id IN (SELECT s.record_id FROM access_recordshare s WHERE {share_filter})"
+    else:
+        shares = f"EXISTS (SELECT 1 FROM access_recordshare s WHERE s.record_id = a.id AND {share_filter})"
+    where = f"""a.org_id = %(org)s AND a.deleted_at IS NULL AND (
+           a.owner_id = %(me)s
+        OR a.owner_id IN (SELECT m.user_id FROM access_membership m JOIN access_orgrole r ON r.id = m.org_role_id
+                          WHERE m.org_id = %(org)s AND r.path LIKE %(below)s AND r.id <> %(my_role)s)
+        OR a.owner_id IN (SELECT m.user_id FROM access_membership m JOIN access_orgrole r ON r.id = m.org_role_id
+                          WHERE m.org_id = %(org)s AND m.is_active AND r.path LIKE %(rule1)s)
+        OR a.owner_id IN (SELECT m.user_id FROM access_membership m
+                          WHERE m.org_id = %(org)s AND m.is_active
+                            AND (m.user_id IN (SELECT gu.user_id FROM access_group_users gu WHERE gu.group_id = %(group)s)
+                                 OR m.org_role_id IN (SELECT gr.orgrole_id FROM access_group_roles gr
+                                                      WHERE gr.group_id = %(group)s)))
+        OR a.industry = 'technology'
+        OR {shares})"""
+    return where, params
+
+
+def hand_page_sql(bench: Bench) -> tuple[str, dict[str, Any]]:
+    where, params = hand_where(bench)
+    return (f"SELECT a.*, u.* FROM crm_account a JOIN access_user u ON u.id = a.owner_id WHERE {where} "
+            f"ORDER BY a.modified_at DESC, a.id DESC LIMIT {PER_PAGE}"), params
+
+
+def hand_count_sql(bench: Bench, *, shares_as_in: bool = False) -> tuple[str, dict[str, Any]]:
+    where, params = hand_where(bench, shares_as_in=shares_as_in)
+    return f"SELECT count(*) FROM crm_account a WHERE {where}", params
+
+
+def raw(sql_params: tuple[str, Any], *, first_column: bool) -> Callable[[], Any]:
+    sql, params = sql_params
+
+    def run() -> Any:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            if first_column:
+                return [row[0] for row in cursor.fetchall()]
+            return cursor.fetchone()[0]
+    return run
+
+
+def with_setting(setting: str, fn: Callable[[], Any]) -> Callable[[], Any]:
+    """`fn` with a session setting (e.g. "jit = off"), reset afterwards (the SETs are timed too)."""
+    def run() -> Any:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET {setting}")
+        try:
+            return fn()
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute(f"RESET {setting.split('=')[0].strip()}")
+    return run
+
+
+# --------------------------------------------------------------------------- plans
+def _walk(node: dict, out: list[dict]) -> None:
+    out.append(node)
+    for child in node.get("Plans", []):
+        _walk(child, out)
+
+
+def captured_sql(fn: Callable[[], Any]) -> tuple[str, None]:
+    """The last SQL statement `fn` runs, with values inlined (as the ORM sends it)."""
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        fn()
+    return captured.captured_queries[-1]["sql"], None
+
+
+def explain(query: QuerySet | tuple[str, Any], setting: str | None = None) -> str:
+    """EXPLAIN (ANALYZE, BUFFERS) summarised: top node, main scan and its filter, subplans, JIT, times."""
+    sql, params = query.query.sql_with_params() if isinstance(query, QuerySet) else query
+    with connection.cursor() as cursor:
+        if setting:
+            cursor.execute(f"SET {setting}")
+        cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+        if setting:
+            cursor.execute(f"RESET {setting.split('=')[0].strip()}")
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    top = plan[0]["Plan"]
+    nodes: list[dict] = []
+    _walk(top, nodes)
+    main = next((n for n in nodes if n.get("Relation Name") == "crm_account"), None)
+    lines = [f"  top: {top['Node Type']} (est. cost {top['Total Cost']:.0f}, rows={top['Actual Rows']:g}); "
+             f"execution {plan[0]['Execution Time']:.2f} ms, planning {plan[0]['Planning Time']:.2f} ms; "
+             f"shared hit={top.get('Shared Hit Blocks', 0)} read={top.get('Shared Read Blocks', 0)}"]
+    if main is not None:
+        target = main.get("Index Name") or main["Relation Name"]
+        removed = main.get("Rows Removed by Filter", 0)
+        workers = next((n.get("Workers Launched") for n in nodes if n["Node Type"] == "Gather"), None)
+        lines.append(f"  crm_account: {main['Node Type']} {target} (est. rows {main['Plan Rows']:g}, actual "
+                     f"{main['Actual Rows']:g}, filter removed {removed:g}"
+                     f"{f', {workers} parallel workers' if workers is not None else ''})")
+        flt = main.get("Filter", "")
+        lines.append(f"  its filter: {flt.count('hashed SubPlan')} hashed subplan(s), "
+                     f"{flt.count('SubPlan') - flt.count('hashed SubPlan')} per-row subplan(s), "
+                     f"{flt.count('alternatives: ')} alternative subplan(s)")
+    seq = sorted({n.get("Relation Name") for n in nodes if n["Node Type"] == "Seq Scan"} - {None})
+    if seq:
+        lines.append(f"  seq scans: {', '.join(seq)}")
+    jit = plan[0].get("JIT")
+    if jit:
+        timing = jit.get("Timing", {})
+        total = timing.get("Total")
+        total = total if isinstance(total, (int, float)) else (total or {}).get("Total", 0)
+        options = ", ".join(k.lower() for k, v in jit.get("Options", {}).items() if v)
+        lines.append(f"  JIT: {jit.get('Functions')} functions, {total:.1f} ms compiling ({options})")
+    else:
+        lines.append("  JIT: not used")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- main
+def describe(bench: Bench) -> None:
+    """What the measured user sees, by grant (the arms overlap), from the hand-written predicate."""
+    me, role = bench.user, bench.user.membership.org_role
+    where, params = hand_where(bench)
+    arms = {
+        "own": "a.owner_id = %(me)s",
+        "roles below": "a.owner_id IN (SELECT m.user_id FROM access_membership m JOIN access_orgrole r "
+                       "ON r.id = m.org_role_id WHERE m.org_id = %(org)s AND r.path LIKE %(below)s "
+                       "AND r.id <> %(my_role)s)",
+        "rule 1 (role West 1 and below)": "a.owner_id IN (SELECT m.user_id FROM access_membership m JOIN "
+                                          "access_orgrole r ON r.id = m.org_role_id WHERE m.org_id = %(org)s "
+                                          "AND r.path LIKE %(rule1)s)",
+        "rule 2 (group Key accounts)": "a.owner_id IN (SELECT user_id FROM access_group_users WHERE group_id = %(group)s)",
+        "rule 3 (industry = technology)": "a.industry = 'technology'",
+        "manual shares": "a.id IN (SELECT record_id FROM access_recordshare WHERE org_id = %(org)s)",
+    }
+    select = ", ".join(f"count(*) FILTER (WHERE {cond})" for cond in arms.values())
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*), {select} FROM crm_account a WHERE a.org_id = %(org)s AND a.deleted_at IS NULL",
+                       params)
+        live, *counts = cursor.fetchone()
+        cursor.execute(f"SELECT count(*) FROM crm_account a WHERE {where}", params)
+        total = cursor.fetchone()[0]
+        cursor.execute(f"""SELECT count(*) FROM crm_account a WHERE a.id IN (SELECT record_id FROM access_recordshare
+                            WHERE org_id = %(org)s) AND NOT (a.owner_id = %(me)s OR a.industry = 'technology'
+                            OR a.owner_id IN (SELECT m.user_id FROM access_membership m JOIN access_orgrole r
+                              ON r.id = m.org_role_id WHERE r.path LIKE %(below)s AND r.id <> %(my_role)s
+                              OR r.path LIKE %(rule1)s)
+                            OR a.owner_id IN (SELECT user_id FROM access_group_users WHERE group_id = %(group)s))""",
+                       params)
+        only_shared = cursor.fetchone()[0]
+    print(f"Measured user {me.username} (role {role.name}, path {role.path}); {live} live accounts in {ORG_NAME}:")
+    for (name, _cond), count in zip(arms.items(), counts):
+        print(f"  {name:<32} {count:>8} ({count / live:.1%})")
+    print(f"  {'visible in all (the union)':<32} {total:>8} ({total / live:.1%}); "
+          f"{only_shared} visible only through a manual share")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=1_000_000, help="accounts in the bench org (default 1000000)")
+    parser.add_argument("--runs", type=int, default=30, help="timed runs per query (default 30)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
+    args = parser.parse_args()
+    if settings.DEBUG:
+        print("warning: DEBUG is on; every query is also logged in memory, which adds overhead.")
+
+    require_migrated()
+    bench = ensure_fixtures(args.records)
+    user = bench.user
+    schema = get_module("accounts", bench.org).bind(bench.org)  # the view binds once per request
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT version()")
+        version = cursor.fetchone()[0]
+        cursor.execute("SELECT current_setting('jit'), current_setting('jit_above_cost'), "
+                       "current_setting('shared_buffers'), current_setting('work_mem'), "
+                       "pg_size_pretty(pg_relation_size('crm_account')), (SELECT count(*) FROM crm_account)")
+        jit, jit_cost, shared_buffers, work_mem, size, total = cursor.fetchone()
+    print(version)
+    print(f"Django {django.get_version()}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; "
+          f"jit={jit} (above cost {jit_cost}), shared_buffers={shared_buffers}, work_mem={work_mem}")
+    print(f"crm_account: {total} rows, heap {size}; runs={args.runs} warmup={args.warmup} per_page={PER_PAGE}; "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    describe(bench)
+
+    # What building the queryset costs besides the SQL it returns. The user's sharing rules are
+    # cached on the user object after the first visible() call of a request (a fresh user
+    # object is a new request).
+    from django.test.utils import CaptureQueriesContext
+
+    import access.visibility as access_visibility
+    from crm.criteria import to_q
+
+    fresh = bind_org(User.objects.get(pk=user.pk), bench.org)
+    with CaptureQueriesContext(connection) as cold:
+        orm_queryset(fresh, schema)
+    with CaptureQueriesContext(connection) as warm:
+        orm_queryset(fresh, schema)
+    print(f"\nvisible() runs {len(cold)} SQL queries on the first call of a request, {len(warm)} on later calls "
+          f"(the page query itself not counted); later calls:")
+    for query in warm.captured_queries:
+        print(f"  {query['sql'][:140]}")
+    shipped = access_visibility._criteria_compiler[0]
+    no_rebind = lambda module, org, criteria: to_q(  # noqa: E731  (the proposed crm/apps.py fix)
+        criteria, module if isinstance(module, BoundSchema) else module.bind(org))
+    built = orm_queryset(user, schema)[:PER_PAGE]
+    parts = {
+        "visible() + select_related + order_by (no SQL compiled)": lambda: orm_queryset(user, schema),
+        "  of which the criteria rule, compiler as shipped": lambda: shipped(schema, bench.org, CRITERIA),
+        "  of which the criteria rule, without re-binding": lambda: no_rebind(schema, bench.org, CRITERIA),
+        "compiling the page SQL (sql_with_params)": lambda: built.query.sql_with_params(),
+    }
+    print("Python side alone, ms (rules cached):")
+    for label, fn in parts.items():
+        times = timed_runs(fn, args.runs, args.warmup)
+        print(f"  {label:<58} p50 {statistics.median(times):6.2f}  p95 {percentile(times, 95):6.2f}")
+    print()
+
+    page_sql, count_sql = hand_page_sql(bench), hand_count_sql(bench)
+    count_in_sql = hand_count_sql(bench, shares_as_in=True)
+    orm_page_text = (connection.ops.compose_sql(*built.query.sql_with_params()), None)
+    fixed_count = lambda: fixed_visible(user, schema).count()  # noqa: E731
+
+    def no_rebind_page() -> list[int]:
+        access_visibility._criteria_compiler[:] = [no_rebind]
+        try:
+            return orm_page(user, schema)()
+        finally:
+            access_visibility._criteria_compiler[:] = [shipped]
+
+    results = [
+        measure("page 1 (25 rows)", orm_page(user, schema), raw(page_sql, first_column=True),
+                args.runs, args.warmup),
+        measure("page 1, the ORM's SQL text via raw cursor", raw(orm_page_text, first_column=True),
+                raw(page_sql, first_column=True), args.runs, args.warmup),
+        measure("page 1, criteria compiled without re-binding", no_rebind_page, raw(page_sql, first_column=True),
+                args.runs, args.warmup),
+        measure("count()", orm_count(user, schema), raw(count_sql, first_column=False), args.runs, args.warmup),
+        measure("count(), jit = off", with_setting("jit = off", orm_count(user, schema)),
+                with_setting("jit = off", raw(count_sql, first_column=False)), args.runs, args.warmup),
+        measure("count(), shares as IN (proposed fix)", fixed_count, raw(count_in_sql, first_column=False),
+                args.runs, args.warmup),
+    ]
+    print("\nTimes in ms (ORM = visible(...) queryset built and evaluated; SQL = hand-written, raw cursor)")
+    print(HEADER)
+    for result in results:
+        print(result.line())
+    current = {r.label: r for r in results}
+    before, after = current["count()"].orm, current["count(), shares as IN (proposed fix)"].orm
+    print(f"\nORM count(): EXISTS as shipped -> shares as IN: p50 {statistics.median(before):.0f} -> "
+          f"{statistics.median(after):.0f} ms, p95 {percentile(before, 95):.0f} -> {percentile(after, 95):.0f} ms; "
+          f"vs the hand-written EXISTS count: p95 ratio {percentile(after, 95) / percentile(current['count()'].hand, 95):.2f}x")
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+    page_qs = orm_queryset(user, schema)[:PER_PAGE]
+    orm_count_sql = captured_sql(lambda: visible(user, schema, "view").count())
+    fixed_count_sql = captured_sql(fixed_count)
+    print("\nEXPLAIN (ANALYZE, BUFFERS), page 1, ORM:")
+    print(explain(page_qs))
+    print("EXPLAIN (ANALYZE, BUFFERS), page 1, hand-written:")
+    print(explain(page_sql))
+    print("EXPLAIN (ANALYZE, BUFFERS), count, ORM:")
+    print(explain(orm_count_sql))
+    print("EXPLAIN (ANALYZE, BUFFERS), count, hand-written:")
+    print(explain(count_sql))
+    print("EXPLAIN (ANALYZE, BUFFERS), count, ORM, jit = off:")
+    print(explain(orm_count_sql, "jit = off"))
+    print("EXPLAIN (ANALYZE, BUFFERS), count, ORM with shares as IN (proposed fix):")
+    print(explain(fixed_count_sql))
+    print("EXPLAIN (ANALYZE, BUFFERS), count, hand-written with shares as IN:")
+    print(explain(count_in_sql))
+
+
+if __name__ == "__main__":
+    main()

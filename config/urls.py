@@ -1,0 +1,9 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("ops/admin/", admin.site.urls),
+    path("", include("access.urls")),
+    path("", include("crm.urls")),
+    path("", include("teams.urls")),
+]

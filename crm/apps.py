@@ -1,0 +1,18 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class CrmConfig(AppConfig):
+    name = "crm"
+    verbose_name = _("CRM")
+
+    def ready(self) -> None:
+        from access.visibility import register_criteria_compiler
+        from crm.guards import register_guard
+
+        from .criteria import to_q
+        from .guards import field_permission_guard
+
+        # Sharing rules keep criteria as JSON; the visibility query compiles them through here.
+        register_criteria_compiler(lambda module, org, criteria: to_q(criteria, module.bind(org)))
+        register_guard(field_permission_guard)

@@ -1,0 +1,100 @@
+"""List filters built from the module schema. Every filter becomes a criteria condition,
+so lists, rules and saved views share one implementation (crm.criteria)."""
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from . import criteria
+from .forms import org_members
+from .schema import BoundSchema, FieldSpec
+
+RANGE_TYPES = {"integer", "decimal", "currency", "percent", "date", "datetime"}
+TEXT_TYPES = {"text", "long_text", "email", "phone", "url"}
+
+
+class CriteriaFilterSet(django_filters.FilterSet):
+    schema: BoundSchema
+
+    def filter_queryset(self, queryset):
+        conditions = []
+        for name, value in self.form.cleaned_data.items():
+            condition = self.condition_for(name, value)
+            if condition is not None:
+                conditions.append(condition)
+        if not conditions:
+            return queryset
+        return queryset.filter(criteria.to_q({"all": conditions}, self.schema))
+
+    def condition_for(self, name: str, value: Any) -> dict | None:
+        if value in (None, "", [], ()) or (hasattr(value, "exists") and not value.exists()):
+            return None
+        key, _sep, part = name.partition("__")
+        spec = self.schema.field(key)
+        if part == "min":
+            return {"field": key, "op": "gte", "value": _json(spec, value)}
+        if part == "max":
+            return {"field": key, "op": "lte", "value": _json(spec, value)}
+        if spec.type in TEXT_TYPES:
+            return {"field": key, "op": "contains", "value": value}
+        if spec.type == "picklist":
+            return {"field": key, "op": "in", "value": list(value)}
+        if spec.type == "multi_select":
+            return {"field": key, "op": "contains", "value": value}
+        if spec.type == "boolean":
+            return {"field": key, "op": "eq", "value": value}
+        if spec.type == "user":
+            return {"field": key, "op": "in", "value": [u.pk for u in value]}
+        if spec.type == "lookup":
+            return {"field": key, "op": "eq", "value": int(value)}
+        return None
+
+
+def _json(spec: FieldSpec, value: Any) -> Any:
+    return spec.field_type.to_json(value)
+
+
+def filters_for(spec: FieldSpec, org: Any) -> dict[str, django_filters.Filter]:
+    label = spec.label
+    if spec.type in TEXT_TYPES:
+        return {spec.key: django_filters.CharFilter(label=label)}
+    if spec.type in RANGE_TYPES:
+        form_field = spec.field_type.form_field(spec, required=False)
+        widget = form_field.widget
+        filter_class = {
+            "integer": django_filters.NumberFilter, "decimal": django_filters.NumberFilter,
+            "currency": django_filters.NumberFilter, "percent": django_filters.NumberFilter,
+            "date": django_filters.DateFilter, "datetime": django_filters.DateTimeFilter,
+        }[spec.type]
+        return {
+            f"{spec.key}__min": filter_class(label=_("%(field)s from") % {"field": label}, widget=widget),
+            f"{spec.key}__max": filter_class(label=_("%(field)s to") % {"field": label}, widget=widget),
+        }
+    if spec.type == "picklist":
+        return {spec.key: django_filters.MultipleChoiceFilter(label=label, choices=list(spec.choices()),
+                                                              widget=forms.SelectMultiple(attrs={"size": 3}))}
+    if spec.type == "multi_select":
+        return {spec.key: django_filters.ChoiceFilter(label=label, choices=list(spec.choices()))}
+    if spec.type == "boolean":
+        return {spec.key: django_filters.BooleanFilter(label=label)}
+    if spec.type == "lookup":
+        # Reached from a record's related lists ("All"): filter by the linked record's id.
+        return {spec.key: django_filters.NumberFilter(label=label, widget=forms.HiddenInput)}
+    if spec.type == "user":
+        return {spec.key: django_filters.ModelMultipleChoiceFilter(
+            label=label, queryset=org_members(org), widget=forms.SelectMultiple(attrs={"size": 3}))}
+    return {}
+
+
+def build_filterset(schema: BoundSchema, data: Any, queryset: Any, user: Any = None) -> CriteriaFilterSet:
+    """Filters for the fields the user may see (hidden fields cannot be probed by filtering)."""
+    attrs: dict[str, Any] = {"schema": schema}
+    for spec in (schema.fields_for(user) if user is not None else schema.fields):
+        attrs.update(filters_for(spec, schema.org))
+    meta = type("Meta", (), {"model": schema.model, "fields": []})
+    attrs["Meta"] = meta
+    filterset_class = type("RecordFilterSet", (CriteriaFilterSet,), attrs)
+    return filterset_class(data, queryset=queryset)

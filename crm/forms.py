@@ -1,0 +1,147 @@
+"""Forms built from the module schema: custom fields appear with no code change."""
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from access.models import User
+from access.visibility import field_level, visible
+
+from .fieldtypes import CUSTOM_FIELD_TYPES, type_choices
+from .modules import get_module
+from .schema import BoundSchema, FieldSpec
+
+
+class MemberChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: User) -> str:
+        return str(obj)
+
+
+def org_members(org) -> Any:
+    return User.objects.filter(memberships__org=org, memberships__is_active=True).order_by("first_name", "username")
+
+
+def form_field_for(spec: FieldSpec, schema: BoundSchema, actor: User) -> forms.Field:
+    kwargs = {"label": spec.label, "required": spec.required, "help_text": spec.help_text}
+    if spec.type == "user":
+        return MemberChoiceField(queryset=org_members(schema.org), **kwargs)
+    if spec.type == "lookup":
+        target = get_module(spec.target, schema.org)
+        queryset = visible(actor, target, "view").order_by(target.title_field)
+        return forms.ModelChoiceField(queryset=queryset, **kwargs)
+    return spec.field_type.form_field(spec, **kwargs)
+
+
+class RecordForm(forms.Form):
+    """Edits a record's editable fields; validation is repeated by the action, which is the authority."""
+
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args: Any, schema: BoundSchema, actor: User, record: Any = None, **kwargs: Any) -> None:
+        self.schema = schema
+        self.record = record
+        if record is not None and "initial" not in kwargs:
+            kwargs["initial"] = self.initial_from(record)
+        super().__init__(*args, **kwargs)
+        for spec in schema.editable_fields:
+            if not schema.module.field_allowed(spec, actor):
+                continue
+            self.fields[spec.key] = form_field_for(spec, schema, actor)
+            if field_level(actor, schema.key, spec.key) == "read_only":
+                self.fields[spec.key].disabled = True
+            if record is not None and spec.type == "lookup":
+                self.keep_hidden_link(spec, schema, record)
+            if record is None and spec.default not in (None, ""):
+                self.fields[spec.key].initial = spec.default
+
+    def keep_hidden_link(self, spec: FieldSpec, schema: BoundSchema, record: Any) -> None:
+        """A link to a record the user cannot open stays as it is, shown but not editable."""
+        value = spec.get_value(record)
+        field = self.fields[spec.key]
+        if value is not None and not field.queryset.filter(pk=value).exists():
+            target = get_module(spec.target, schema.org)
+            field.queryset = target.base_queryset(schema.org).filter(pk=value)
+            field.disabled = True
+
+    def initial_from(self, record: Any) -> dict[str, Any]:
+        initial = {"version": record.version}
+        for spec in self.schema.editable_fields:
+            value = spec.get_value(record)
+            if spec.type == "boolean" and value is not None:
+                value = "true" if value else "false"
+            initial[spec.key] = value
+        return initial
+
+    def changes(self) -> dict[str, Any]:
+        """Cleaned values by field key, ready for the record actions (disabled fields left out)."""
+        return {spec.key: self.cleaned_data.get(spec.key) for spec in self.schema.editable_fields
+                if spec.key in self.cleaned_data and not self.fields[spec.key].disabled}
+
+    def add_action_errors(self, errors: dict[str, list[str]]) -> None:
+        for key, messages in errors.items():
+            field = key if key in self.fields else None
+            for message in messages:
+                self.add_error(field, message)
+
+
+class NoteForm(forms.Form):
+    body = forms.CharField(label=_("Note"), widget=forms.Textarea(attrs={"rows": 2}), max_length=10000)
+
+
+class AttachmentForm(forms.Form):
+    file = forms.FileField(label=_("File"))
+    deliverable = forms.BooleanField(label=_("Deliverable (shown to the requester)"), required=False)
+
+
+class OwnerForm(forms.Form):
+    owner = MemberChoiceField(queryset=User.objects.none(), label=_("New owner"))
+
+    def __init__(self, *args: Any, org: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = org_members(org)
+
+
+class FieldDefinitionForm(forms.Form):
+    label_en = forms.CharField(label=_("Label (English)"), max_length=100)
+    label_zh = forms.CharField(label=_("Label (Chinese)"), max_length=100, required=False)
+    api_name = forms.CharField(label=_("API name"), max_length=60,
+                               help_text=_("Lowercase letters, digits and underscores; cannot change later."))
+    field_type = forms.ChoiceField(label=_("Type"), choices=type_choices(CUSTOM_FIELD_TYPES))
+    target = forms.ChoiceField(label=_("Lookup points to"), required=False)
+    required = forms.BooleanField(label=_("Required"), required=False)
+    default = forms.CharField(label=_("Default value"), required=False, max_length=255)
+    options = forms.CharField(
+        label=_("Picklist options"), required=False, widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_("One per line: value | English label | Chinese label | colour"))
+    help_text = forms.CharField(label=_("Help text"), required=False, max_length=255)
+
+    def __init__(self, *args: Any, editing: bool = False, targets: Any = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["target"].choices = [("", "—")] + list(targets)
+        if editing:
+            for name in ("api_name", "field_type", "target"):
+                self.fields[name].disabled = True
+                self.fields[name].required = False
+
+    def parsed_options(self) -> list[dict[str, str]]:
+        return self.parse_options(self.cleaned_data.get("options") or "")
+
+    @staticmethod
+    def parse_options(text: str) -> list[dict[str, str]]:
+        """Lines of "value | English label | Chinese label | colour"."""
+        options = []
+        for line in (text or "").splitlines():
+            if not line.strip():
+                continue
+            parts = [p.strip() for p in line.split("|")] + ["", "", ""]
+            options.append({"value": parts[0], "label_en": parts[1] or parts[0], "label_zh": parts[2],
+                            "color": parts[3]})
+        return options
+
+    @staticmethod
+    def options_text(options: list[dict[str, str]]) -> str:
+        return "\n".join(" | ".join([o["value"], o.get("label_en", ""), o.get("label_zh", ""), o.get("color", "")])
+                         .rstrip(" |") for o in options or [])
+

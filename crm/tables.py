@@ -1,0 +1,98 @@
+"""List tables built from the module schema (django-tables2)."""
+from __future__ import annotations
+
+from typing import Any
+
+import django_tables2 as tables
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from .criteria import field_expression
+from .schema import BoundSchema, FieldSpec
+
+
+class SpecColumn(tables.Column):
+    """Renders one schema field; custom user fields use the page's member names."""
+
+    def __init__(self, spec: FieldSpec, user_names: dict[int, str], **kwargs: Any) -> None:
+        self.spec = spec
+        self.user_names = user_names
+        super().__init__(empty_values=(), verbose_name=spec.label, **kwargs)
+
+    def render(self, record: Any, table: Any) -> str:
+        spec = self.spec
+        if spec.is_custom and spec.type == "user":
+            return self.user_names.get(spec.get_value(record), "")
+        if spec.is_custom and spec.type == "lookup":
+            return lookup_labels(table, spec).get(spec.get_value(record), "")
+        if spec.type == "picklist":
+            value = spec.get_value(record)
+            color = spec.option_color(value) if value else ""
+            if value and color:
+                return format_html('<span class="badge" style="background:{}">{}</span>', color, spec.display(record))
+        return spec.display(record)
+
+
+def lookup_labels(table: Any, spec: FieldSpec) -> dict[int, str]:
+    """Names of the records a lookup column points at, for the whole page in one query."""
+    cache = table.__dict__.setdefault("_lookup_labels", {})
+    if spec.key not in cache:
+        from .modules import get_module
+
+        ids = {spec.get_value(row.record) for row in table.page.object_list} - {None}
+        target = get_module(spec.target, table.schema.org)
+        cache[spec.key] = {obj.pk: str(obj) for obj in target.base_queryset(table.schema.org).filter(pk__in=ids)}
+    return cache[spec.key]
+
+
+class TitleColumn(SpecColumn):
+    def render(self, record: Any) -> str:
+        url = reverse("crm:detail", args=[self.module_key, record.pk])
+        return format_html('<a href="{}">{}</a>', url, self.spec.display(record) or _("(no name)"))
+
+
+def order_path(spec: FieldSpec) -> str:
+    if spec.key == "owner" or spec.type == "user":
+        return f"{spec.key}__first_name"
+    if spec.type == "lookup":
+        return f"{spec.key}__{'name' if spec.target in ('accounts', 'deals') else 'last_name'}"
+    return spec.key
+
+
+def build_table(schema: BoundSchema, columns: list[FieldSpec], user_names: dict[int, str], data: Any,
+                **kwargs: Any) -> tables.Table:
+    attrs: dict[str, Any] = {
+        "select": tables.CheckBoxColumn(accessor="pk", attrs={"th__input": {"data-select-all": "1"},
+                                                                 "td__input": {"name": "ids", "form": "bulk-form"}},
+                                        orderable=False),
+    }
+    title = schema.field(schema.title_field)
+    title_column = TitleColumn(title, user_names, order_by=(title.key,))
+    title_column.module_key = schema.key
+    attrs[title.key] = title_column
+    for spec in columns:
+        if spec.key == title.key:
+            continue
+        if spec.is_custom:
+            attrs[spec.key] = SpecColumn(spec, user_names)
+            attrs[f"order_{spec.key}"] = _custom_orderer(spec)
+        else:
+            attrs[spec.key] = SpecColumn(spec, user_names, order_by=(order_path(spec),))
+    meta = type("Meta", (), {"attrs": {"class": "table table-hover table-sm align-middle"}, "order_by": "-modified_at",
+                             "sequence": ["select", title.key, "..."]})
+    attrs["Meta"] = meta
+    table_class = type("RecordTable", (tables.Table,), attrs)
+    table = table_class(data, **kwargs)
+    table.schema = schema
+    return table
+
+
+def _custom_orderer(spec: FieldSpec):
+    expression = field_expression(spec)
+
+    def order(table, queryset, is_descending):
+        ordering = expression.desc(nulls_last=True) if is_descending else expression.asc(nulls_last=True)
+        return queryset.order_by(ordering, "-pk"), True
+
+    return order

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.utils.translation import gettext_lazy as _
+
+register = template.Library()
+
+KIND_LABELS = {
+    "created": _("Created"), "updated": _("Updated"), "deleted": _("Moved to the recycle bin"),
+    "restored": _("Restored"), "owner_changed": _("Owner changed"), "note_added": _("Note added"),
+    "note_deleted": _("Note deleted"), "attachment_added": _("File attached"),
+    "attachment_deleted": _("File removed"), "refused": _("Change refused"), "locked": _("Locked"),
+    "unlocked": _("Unlocked"),
+}
+EXTRA_LABELS = {"owner": _("Owner"), "file": _("File"), "related": _("Related to"), "action": _("Action"),
+                "reason": _("Reason")}
+
+
+@register.filter
+def timeline_kind(kind: str) -> str:
+    return KIND_LABELS.get(kind, kind)
+
+
+def _show(spec: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return value.get("name", "")
+    if spec is None:
+        return value
+    ftype = spec.field_type
+    try:
+        return ftype.display(ftype.from_json(value), spec)
+    except (TypeError, ValueError):
+        return value
+
+
+@register.filter
+def timeline_changes(entry: Any, fields: Any) -> list[tuple[str, str, Any, Any]]:
+    """(key, label, old, new) for display, with values shown as the field shows them.
+    `fields` are the specs the viewer may see: changes to other fields (hidden from this
+    viewer, or retired) are left out."""
+    by_key = {spec.key: spec for spec in fields or []}
+    rows = []
+    for key, pair in entry.changes.items():
+        spec = by_key.get(key)
+        if spec is None and key not in EXTRA_LABELS:
+            continue
+        label = spec.label if spec is not None else EXTRA_LABELS.get(key, key)
+        old, new = (pair + [None, None])[:2] if isinstance(pair, list) else (None, pair)
+        rows.append((key, label, _show(spec, old), _show(spec, new)))
+    return rows

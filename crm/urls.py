@@ -1,0 +1,29 @@
+from django.urls import path
+
+from . import settings_views, views
+
+app_name = "crm"
+urlpatterns = [
+    path("settings/modules/", settings_views.ModuleSettingsView.as_view(), name="settings_modules"),
+    path("settings/fields/<slug:module>/", settings_views.FieldListView.as_view(), name="settings_fields"),
+    path("settings/fields/<slug:module>/new/", settings_views.FieldFormView.as_view(), name="settings_field_new"),
+    path("settings/fields/<slug:module>/<int:pk>/", settings_views.FieldFormView.as_view(),
+         name="settings_field_edit"),
+    path("settings/users/<int:membership_pk>/reassign/", settings_views.ReassignView.as_view(),
+         name="settings_reassign"),
+    path("settings/recycle-bin/", views.RecycleBinView.as_view(), name="recycle_bin"),
+    path("m/<slug:module>/", views.RecordListView.as_view(), name="list"),
+    path("m/<slug:module>/new/", views.RecordFormView.as_view(), name="create"),
+    path("m/<slug:module>/owner/", views.ChangeOwnerView.as_view(), name="bulk_owner"),
+    path("m/<slug:module>/<int:pk>/", views.RecordDetailView.as_view(), name="detail"),
+    path("m/<slug:module>/<int:pk>/edit/", views.RecordFormView.as_view(), name="edit"),
+    path("m/<slug:module>/<int:pk>/delete/", views.RecordDeleteView.as_view(), name="delete"),
+    path("m/<slug:module>/<int:pk>/owner/", views.ChangeOwnerView.as_view(), name="owner"),
+    path("m/<slug:module>/<int:pk>/notes/", views.NoteView.as_view(), name="note_add"),
+    path("m/<slug:module>/<int:pk>/notes/<int:note_pk>/delete/", views.NoteDeleteView.as_view(), name="note_delete"),
+    path("m/<slug:module>/<int:pk>/attachments/", views.AttachmentUploadView.as_view(), name="attachment_add"),
+    path("m/<slug:module>/<int:pk>/attachments/<int:attachment_pk>/",
+         views.AttachmentDownloadView.as_view(), name="attachment_download"),
+    path("m/<slug:module>/<int:pk>/attachments/<int:attachment_pk>/delete/",
+         views.AttachmentDeleteView.as_view(), name="attachment_delete"),
+]

@@ -1,0 +1,345 @@
+"""Record pages for every module, driven by the module schema.
+
+Views resolve their module and restrict every read through `access` in `dispatch`,
+and write only through crm.actions."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views import View
+from django_tables2 import RequestConfig
+
+from access.visibility import get_record, is_org_admin, visible
+
+from . import actions, selectors
+from .filters import build_filterset
+from .forms import AttachmentForm, NoteForm, OwnerForm, RecordForm
+from .guards import GuardRefusal
+from .models import Attachment, Note
+from .modules import detail_panels, get_module, related_blocks
+from .tables import build_table
+from .timeline import for_record
+
+PER_PAGE_CHOICES = (25, 50, 100)
+
+
+class ModuleView(LoginRequiredMixin, View):
+    """Resolves `module` from the URL and binds the org's schema; records only via access."""
+
+    record_action = "view"  # the access action needed on the record for pk routes
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        self.module = get_module(kwargs["module"], request.org)
+        if not self.module.can_open(request.user):
+            raise Http404
+        self.schema = self.module.bind(request.org)
+        self.record = None
+        if "pk" in kwargs:
+            self.record = get_record(request.user, self.schema, kwargs["pk"], "view")
+            if self.record_action != "view" and not visible(
+                    request.user, self.schema, self.record_action).filter(pk=self.record.pk).exists():
+                raise PermissionDenied(_("You do not have permission to do this on this record."))
+        return super().dispatch(request, *args, **kwargs)
+
+    def context(self, **extra: Any) -> dict[str, Any]:
+        return {"module": self.module, "schema": self.schema, "record": self.record, **extra}
+
+    def refuse(self, exc: Exception) -> None:
+        messages.error(self.request, str(exc.args[0]) if exc.args else _("You may not do this."))
+
+
+class RecordListView(ModuleView):
+    template_name = "crm/record_list.html"
+
+    def get(self, request, module):
+        base = visible(request.user, self.schema, "view").select_related(*self.schema.select_related)
+        base = selectors.search(base, self.schema, request.GET.get("q", ""), request.user)
+        filterset = build_filterset(self.schema, request.GET or None, base, request.user)
+        # Valid filters apply; an invalid one is shown with its error and filters nothing.
+        queryset = filterset.qs if filterset.is_bound else base
+        # django-tables2 only sorts by its columns; this is the default order (and tie-break).
+        queryset = queryset.order_by("-modified_at", "-pk")
+        columns = self.chosen_columns()
+        table = build_table(self.schema, columns, selectors.member_names(request.org), queryset,
+                            order_by=request.GET.get("sort") or "-modified_at")
+        per_page = int(request.GET.get("per_page", 25)) if request.GET.get("per_page", "25").isdigit() else 25
+        RequestConfig(request, paginate={"per_page": min(per_page, 100),
+                                         "paginator_class": selectors.EstimatedCountPaginator}).configure(table)
+        return render(request, self.template_name, self.context(
+            table=table, filterset=filterset, columns=columns, all_fields=self.schema.fields_for(request.user),
+            owner_form=OwnerForm(org=request.org), query=request.GET.get("q", ""),
+            can_create=self.module.can_create(request.user),
+            estimated=getattr(table.paginator, "estimated", False),
+        ))
+
+    def chosen_columns(self):
+        session_key = f"columns:{self.schema.key}"
+        if "columns" in self.request.GET:
+            keys = self.request.GET.getlist("columns")
+            self.request.session[session_key] = keys
+        else:
+            keys = self.request.session.get(session_key)
+        fields = {f.key: f for f in self.schema.fields_for(self.request.user)}
+        if keys:
+            chosen = [fields[k] for k in keys if k in fields]
+            if chosen:
+                return chosen
+        return [f for f in self.schema.list_fields if f.key in fields]
+
+
+class RecordDetailView(ModuleView):
+    template_name = "crm/record_detail.html"
+
+    def get(self, request, module, pk):
+        return render(request, self.template_name, self.detail_context())
+
+    def detail_context(self, **extra: Any) -> dict[str, Any]:
+        record = self.record
+        record_type = ContentType.objects.get_for_model(record)
+        user = self.request.user
+        notes = self.module.notes_for(
+            Note.objects.filter(org=self.request.org, record_type=record_type, record_id=record.pk), user)
+        notes = notes.select_related("author").prefetch_related("mentions").order_by("-created_at")
+        attachments = self.module.attachments_for(
+            Attachment.objects.filter(org=self.request.org, record_type=record_type, record_id=record.pk), user)
+        attachments = attachments.select_related("uploaded_by").order_by("-created_at")
+        names = selectors.member_names(self.request.org)
+        visible_fields = self.schema.fields_for(user)
+        fields = [(spec, self.display(spec, record, names), self.link(spec, record, user)) for spec in visible_fields]
+        return self.context(
+            fields=fields, visible_fields=visible_fields, related=self.related_lists(),
+            panels=detail_panels(user, self.schema, record), notes=notes, attachments=attachments,
+            timeline=for_record(record)[:100], note_form=extra.pop("note_form", NoteForm()),
+            attachment_form=extra.pop("attachment_form", AttachmentForm()),
+            owner_form=OwnerForm(org=self.request.org, initial={"owner": record.owner_id}),
+            can_edit=visible(self.request.user, self.schema, "edit").filter(pk=record.pk).exists(),
+            can_delete=visible(self.request.user, self.schema, "delete").filter(pk=record.pk).exists(),
+            **extra,
+        )
+
+    def display(self, spec, record, names):
+        if spec.is_custom and spec.type == "user":
+            return names.get(spec.get_value(record), "")
+        if spec.is_custom and spec.type == "lookup" and spec.get_value(record) is not None:
+            target = get_module(spec.target, self.request.org)
+            linked = target.base_queryset(self.request.org).filter(pk=spec.get_value(record), deleted_at__isnull=True)
+            return str(linked.first() or "")
+        return spec.display(record)
+
+    def link(self, spec, record, user) -> str:
+        """A link to the looked-up record, only for a viewer who can open it."""
+        if spec.type != "lookup":
+            return ""
+        value = spec.get_value(record)
+        if not value:
+            return ""
+        target = get_module(spec.target, self.request.org)
+        if not visible(user, target, "view").filter(pk=value).exists():
+            return ""
+        return reverse("crm:detail", args=[spec.target, value])
+
+    def related_lists(self) -> list[dict[str, Any]]:
+        lists = []
+        for module_key, field in self.module.related:
+            related = get_module(module_key, self.request.org)
+            rows = (visible(self.request.user, related, "view").filter(**{f"{field}_id": self.record.pk})
+                    .select_related(*related.select_related).order_by("-modified_at"))
+            lists.append({"module": related, "rows": rows[:10], "field": field,
+                          "all_url": reverse("crm:list", args=[related.key]) + f"?{field}={self.record.pk}"})
+        tasks = get_module("tasks", self.request.org)
+        if self.module.key != "tasks":
+            record_type = ContentType.objects.get_for_model(self.record)
+            rows = (visible(self.request.user, tasks, "view")
+                    .filter(related_type=record_type, related_id=self.record.pk)
+                    .select_related(*tasks.select_related).order_by("-modified_at"))
+            lists.append({"module": tasks, "rows": rows[:10], "field": None,
+                          "new_url": reverse("crm:create", args=["tasks"])
+                          + f"?related_module={self.module.key}&related_pk={self.record.pk}"})
+        return lists + related_blocks(self.request.user, self.schema, self.record)
+
+
+class RecordFormView(ModuleView):
+    template_name = "crm/record_form.html"
+    record_action = "edit"
+
+    def get(self, request, module, pk=None):
+        form = RecordForm(schema=self.schema, actor=request.user, record=self.record)
+        return render(request, self.template_name, self.context(form=form))
+
+    def post(self, request, module, pk=None):
+        form = RecordForm(request.POST, schema=self.schema, actor=request.user, record=self.record)
+        if form.is_valid():
+            try:
+                if self.record is None:
+                    record = actions.do_create_record(self.schema, form.changes(), actor=request.user, path="page")
+                    related = self.related_from_query(record)
+                    messages.success(request, _("%(module)s created.") % {"module": self.module.label})
+                    return redirect(related or record.get_absolute_url())
+                record = actions.do_update_record(self.record, form.changes(), version=form.cleaned_data["version"],
+                                                  actor=request.user, path="page", schema=self.schema)
+                messages.success(request, _("Changes saved."))
+                return redirect(record.get_absolute_url())
+            except actions.RecordValidationError as exc:
+                form.add_action_errors(exc.message_dict)
+            except actions.ConflictError as exc:
+                form.add_error(None, str(exc))
+            except PermissionDenied as exc:
+                form.add_error(None, str(exc))
+        return render(request, self.template_name, self.context(form=form), status=400)
+
+    def related_from_query(self, record):
+        """A task created from another record's page is linked to that record."""
+        source_module, source_pk = self.request.GET.get("related_module"), self.request.GET.get("related_pk")
+        if self.module.key != "tasks" or not source_module or not source_pk:
+            return None
+        source = get_record(self.request.user, get_module(source_module, self.request.org), source_pk, "view")
+        actions.do_link_task(record, source, actor=self.request.user, path="page")
+        return source.get_absolute_url()
+
+
+class RecordDeleteView(ModuleView):
+    template_name = "crm/record_confirm_delete.html"
+    record_action = "delete"
+
+    def get(self, request, module, pk):
+        return render(request, self.template_name, self.context())
+
+    def post(self, request, module, pk):
+        try:
+            actions.do_delete_record(self.record, actor=request.user, path="page")
+        except PermissionDenied as exc:
+            self.refuse(exc)
+            return redirect(self.record.get_absolute_url())
+        messages.success(request, _("Moved to the recycle bin. An administrator can restore it within 30 days."))
+        return redirect("crm:list", module=self.module.key)
+
+
+class ChangeOwnerView(ModuleView):
+    def post(self, request, module, pk=None):
+        form = OwnerForm(request.POST, org=request.org)
+        ids = [self.record.pk] if self.record else request.POST.getlist("ids")
+        target = self.record.get_absolute_url() if self.record else reverse("crm:list", args=[self.module.key])
+        if not form.is_valid() or not ids:
+            messages.error(request, _("Choose records and an active user as the new owner."))
+            return HttpResponseRedirect(target)
+        try:
+            rows = actions.do_bulk_change_owner(self.schema, ids, form.cleaned_data["owner"].pk,
+                                                actor=request.user, path="page")
+        except (PermissionDenied, actions.RecordValidationError, actions.ConflictError) as exc:
+            self.refuse(exc)
+            return HttpResponseRedirect(target)
+        messages.success(request, _("Owner changed on %(count)d records.") % {"count": len(rows)})
+        if self.record and not visible(request.user, self.schema, "view").filter(pk=self.record.pk).exists():
+            return redirect("crm:list", module=self.module.key)
+        return HttpResponseRedirect(target)
+
+
+class NoteView(ModuleView):
+    def post(self, request, module, pk):
+        form = NoteForm(request.POST)
+        if form.is_valid():
+            try:
+                actions.do_add_note(self.record, form.cleaned_data["body"], actor=request.user, path="page")
+            except (PermissionDenied, actions.RecordValidationError) as exc:
+                self.refuse(exc)
+        else:
+            messages.error(request, _("A note cannot be empty."))
+        return redirect(self.record.get_absolute_url() + "#notes")
+
+
+class NoteDeleteView(ModuleView):
+    def post(self, request, module, pk, note_pk):
+        note = Note.objects.filter(org=request.org, pk=note_pk, record_id=self.record.pk,
+                                   record_type=ContentType.objects.get_for_model(self.record)).first()
+        if note is None:
+            raise Http404
+        try:
+            actions.do_delete_note(note, actor=request.user, path="page")
+        except PermissionDenied as exc:
+            self.refuse(exc)
+        return redirect(self.record.get_absolute_url() + "#notes")
+
+
+class AttachmentUploadView(ModuleView):
+    record_action = "edit"
+    def post(self, request, module, pk):
+        form = AttachmentForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                actions.do_add_attachment(self.record, form.cleaned_data["file"], actor=request.user, path="page",
+                                          deliverable=form.cleaned_data["deliverable"])
+            except (PermissionDenied, actions.RecordValidationError) as exc:
+                self.refuse(exc)
+        else:
+            messages.error(request, _("Choose a file to upload."))
+        return redirect(self.record.get_absolute_url() + "#attachments")
+
+
+class AttachmentDeleteView(ModuleView):
+    record_action = "edit"
+    def post(self, request, module, pk, attachment_pk):
+        attachment = _attachment_of(request, self.record, attachment_pk)
+        try:
+            actions.do_delete_attachment(attachment, actor=request.user, path="page")
+        except PermissionDenied as exc:
+            self.refuse(exc)
+        return redirect(self.record.get_absolute_url() + "#attachments")
+
+
+def _attachment_of(request, record, attachment_pk, module=None) -> Attachment:
+    attachments = Attachment.objects.filter(org=request.org, pk=attachment_pk, record_id=record.pk,
+                                            record_type=ContentType.objects.get_for_model(record))
+    if module is not None:
+        attachments = module.attachments_for(attachments, request.user)
+    attachment = attachments.first()
+    if attachment is None:
+        raise Http404
+    return attachment
+
+
+class AttachmentDownloadView(ModuleView):
+    """Files are served only here, after the record's access check."""
+
+    def get(self, request, module, pk, attachment_pk):
+        attachment = _attachment_of(request, self.record, attachment_pk, self.module)
+        return FileResponse(attachment.file.open("rb"), as_attachment=True, filename=attachment.name)
+
+
+class RecycleBinView(LoginRequiredMixin, View):
+    template_name = "crm/recycle_bin.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated and not is_org_admin(request.user):
+            raise Http404
+        return super().dispatch(request, *args, **kwargs)
+
+    def get(self, request):
+        from .modules import org_modules
+
+        groups = []
+        for module in org_modules():
+            schema = module.bind(request.org)
+            rows = (visible(request.user, schema, "view", deleted=True).select_related("deleted_by")
+                    .order_by("-deleted_at")[:200])
+            groups.append({"module": module, "rows": rows})
+        return render(request, self.template_name, {"groups": groups})
+
+    def post(self, request):
+        module = get_module(request.POST.get("module", ""), request.org)
+        record = get_record(request.user, module, request.POST.get("pk"), "view", deleted=True)
+        try:
+            actions.do_restore_record(record, actor=request.user, path="page")
+            messages.success(request, _("Record restored."))
+        except PermissionDenied as exc:
+            messages.error(request, str(exc))
+        return redirect("crm:recycle_bin")

@@ -1,0 +1,181 @@
+"""Writes of team spaces, their members, team modules and requests."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from access.models import Membership, User
+from access.visibility import is_org_admin
+from crm import actions as crm_actions
+from crm.actions import RecordValidationError
+
+from . import roles
+from .models import Requester, TeamMember, TeamModule, TeamSpace
+from .schema import schema_for
+
+ICONS = ("kanban", "megaphone", "briefcase", "file-earmark-text", "life-preserver", "clipboard-check",
+         "lightbulb", "people", "trophy", "journal-text")
+
+
+def _require_admin(actor: User) -> None:
+    if not is_org_admin(actor):
+        raise PermissionDenied(_("Only an organisation administrator may do this."))
+
+
+def _require_manager(actor: User, space: TeamSpace) -> None:
+    if space.org_id != actor.org.pk or not roles.is_manager(actor, space.pk):
+        raise PermissionDenied(_("Only a manager of this team space may do this."))
+
+
+def _active_user(org: Any, user_id: Any) -> User:
+    membership = Membership.objects.select_related("user").filter(org=org, user_id=user_id, is_active=True).first()
+    if membership is None:
+        raise RecordValidationError({"user": [_("Choose an active user of this organisation.")]})
+    return membership.user
+
+
+# --- spaces and members -----------------------------------------------------------
+
+@transaction.atomic
+def do_create_space(org: Any, *, name_en: str, name_zh: str = "", description: str = "",
+                    manager_ids: list[int] = (), actor: User) -> TeamSpace:
+    """An org administrator creates a team space and names its managers."""
+    _require_admin(actor)
+    if not (name_en or "").strip():
+        raise RecordValidationError({"name_en": [_("This field is required.")]})
+    space = TeamSpace.objects.create(org=org, name_en=name_en.strip(), name_zh=(name_zh or "").strip(),
+                                     description=description)
+    for user_id in manager_ids:
+        TeamMember.objects.create(org=org, space=space, user=_active_user(org, user_id),
+                                  role=TeamMember.Role.MANAGER)
+    roles.forget(actor)
+    return space
+
+
+@transaction.atomic
+def do_set_team_member(space: TeamSpace, user_id: int, role: str, *, actor: User) -> TeamMember:
+    """Add a user to a space or change their team role. Only administrators name managers."""
+    _require_manager(actor, space)
+    if role not in TeamMember.Role.values:
+        raise RecordValidationError({"role": [_("Choose a team role.")]})
+    user = _active_user(space.org_id, user_id)
+    existing = TeamMember.objects.filter(space=space, user=user).first()
+    touches_manager = role == TeamMember.Role.MANAGER or (existing and existing.role == TeamMember.Role.MANAGER)
+    if touches_manager and not is_org_admin(actor):
+        raise PermissionDenied(_("Only an organisation administrator names or removes managers."))
+    member, _created = TeamMember.objects.update_or_create(space=space, user=user,
+                                                           defaults={"org_id": space.org_id, "role": role})
+    roles.forget(actor)
+    return member
+
+
+@transaction.atomic
+def do_remove_team_member(space: TeamSpace, user_id: int, *, actor: User) -> None:
+    _require_manager(actor, space)
+    member = TeamMember.objects.filter(space=space, user_id=user_id).first()
+    if member is None:
+        return
+    if member.role == TeamMember.Role.MANAGER and not is_org_admin(actor):
+        raise PermissionDenied(_("Only an organisation administrator names or removes managers."))
+    member.delete()
+    roles.forget(actor)
+
+
+# --- team modules ------------------------------------------------------------------
+
+def clean_statuses(statuses: Any) -> list[dict]:
+    cleaned = crm_actions.clean_options("picklist", statuses)
+    return cleaned
+
+
+@transaction.atomic
+def do_create_team_module(space: TeamSpace, *, name_en: str, name_zh: str = "", icon: str = "kanban",
+                          statuses: list[dict], manager_only_statuses: list[str] = (),
+                          done_statuses: list[str] = (), actor: User) -> TeamModule:
+    """A team manager (or org administrator) creates a record type for their space."""
+    _require_manager(actor, space)
+    module = TeamModule(org_id=space.org_id, space=space)
+    _apply_module_settings(module, name_en, name_zh, icon, statuses, manager_only_statuses, done_statuses)
+    module.save()
+    return module
+
+
+@transaction.atomic
+def do_update_team_module(module: TeamModule, *, name_en: str, name_zh: str = "", icon: str = "kanban",
+                          statuses: list[dict], manager_only_statuses: list[str] = (),
+                          done_statuses: list[str] = (), due_field_id: int | None = None,
+                          actor: User) -> TeamModule:
+    _require_manager(actor, module.space)
+    in_use = set(module.records.filter(deleted_at__isnull=True).values_list("status", flat=True).distinct())
+    _apply_module_settings(module, name_en, name_zh, icon, statuses, manager_only_statuses, done_statuses)
+    dropped = in_use - {s["value"] for s in module.statuses}
+    if dropped:
+        raise RecordValidationError({"statuses": [
+            _("Records still use these statuses: %(values)s. Move them first.") % {"values": ", ".join(sorted(dropped))}]})
+    if due_field_id:
+        definition = schema_for(module).definitions(module.org).filter(pk=due_field_id, field_type="date").first()
+        if definition is None:
+            raise RecordValidationError({"due_field": [_("Choose a date field of this module.")]})
+        module.due_field = definition
+    else:
+        module.due_field = None
+    module.save()
+    return module
+
+
+def _apply_module_settings(module, name_en, name_zh, icon, statuses, manager_only, done) -> None:
+    errors = {}
+    if not (name_en or "").strip():
+        errors["name_en"] = [_("This field is required.")]
+    try:
+        module.statuses = clean_statuses(statuses)
+    except RecordValidationError as exc:
+        errors["statuses"] = exc.message_dict.get("options", [_("Add at least one status.")])
+    if errors:
+        raise RecordValidationError(errors)
+    values = {s["value"] for s in module.statuses}
+    module.name_en = name_en.strip()
+    module.name_zh = (name_zh or "").strip()
+    module.icon = icon if icon in ICONS else "kanban"
+    module.manager_only_statuses = [v for v in manager_only if v in values]
+    module.done_statuses = [v for v in done if v in values]
+
+
+@transaction.atomic
+def do_set_team_module_retired(module: TeamModule, retired: bool, *, actor: User) -> TeamModule:
+    """Retiring hides a module and keeps its records."""
+    _require_manager(actor, module.space)
+    module.retired = retired
+    module.save(update_fields=["retired"])
+    return module
+
+
+@transaction.atomic
+def do_set_requesters(module: TeamModule, user_ids: list[int], *, actor: User) -> None:
+    """Choose the users of other teams who may submit requests to this module."""
+    _require_manager(actor, module.space)
+    users = {_active_user(module.org_id, user_id).pk for user_id in user_ids}
+    module.requesters.exclude(user_id__in=users).delete()
+    existing = set(module.requesters.values_list("user_id", flat=True))
+    Requester.objects.bulk_create([Requester(org_id=module.org_id, module=module, user_id=user_id)
+                                   for user_id in users - existing])
+
+
+# --- requests and assignment ---------------------------------------------------------
+
+def do_submit_request(module: TeamModule, data: dict[str, Any], *, actor: User, path: str = "page") -> Any:
+    """A requester submits a request; it starts in the module's first status. Fields the
+    manager did not show to requesters are refused by the team guard."""
+    schema = schema_for(module).bind(actor.org)
+    data = dict(data)
+    if module.first_status:
+        data["status"] = module.first_status
+    return crm_actions.do_create_record(schema, data, actor=actor, path=path, fixed={"requested_by_id": actor.pk})
+
+
+def do_assign(record: Any, assignee_id: int | None, *, actor: User, path: str = "page", version: int | None = None):
+    """Assign a team record (managers only, enforced by the team guard)."""
+    return crm_actions.do_update_record(record, {"assignee": assignee_id}, version=version, actor=actor, path=path)

@@ -1,0 +1,24 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class TeamsConfig(AppConfig):
+    name = "teams"
+    verbose_name = _("Team spaces")
+
+    def ready(self) -> None:
+        from access.visibility import register_grant_provider
+        from crm.guards import register_guard
+        from crm.modules import register_panel_provider, register_resolver
+
+        from . import related
+        from .access import team_grants
+        from .guards import team_guard
+        from .public import public_panel_blocks
+        from .schema import resolve
+
+        register_resolver(resolve)
+        register_grant_provider(team_grants)
+        register_guard(team_guard)
+        register_panel_provider(public_panel_blocks)
+        related.register()

@@ -1,0 +1,49 @@
+"""Team rules every record write must pass, whatever path it comes by."""
+from __future__ import annotations
+
+from django.utils.translation import gettext as _
+
+from crm.guards import GuardRefusal, WriteContext
+from crm.schema import pick_label
+
+from . import roles
+from .models import TeamMember
+
+REQUESTER_ACTIONS = {"create", "update", "add_note", "delete_note"}
+
+
+def team_guard(context: WriteContext) -> None:
+    team_module = getattr(context.module, "team_module", None)
+    if team_module is None:
+        return
+    actor, changes = context.actor, context.changes
+    manager = roles.is_manager(actor, team_module.space_id)
+    status = changes.get("status")
+    if status and status in (team_module.manager_only_statuses or []) and not manager:
+        label = next((pick_label(s.get("label_en") or s["value"], s.get("label_zh", ""))
+                      for s in team_module.statuses if s["value"] == status), status)
+        raise GuardRefusal(_("Only a manager of this team may set the status “%(status)s”.") % {"status": label},
+                           guard="team")
+    if "assignee" in changes and not manager:
+        self_or_nobody = changes["assignee"] in (None, actor.pk)
+        if not (context.action == "create" and self_or_nobody):
+            raise GuardRefusal(_("Only a manager of this team may assign records."), guard="team")
+    if changes.get("assignee") and not TeamMember.objects.filter(space_id=team_module.space_id,
+                                                                 user_id=changes["assignee"]).exists():
+        raise GuardRefusal(_("Assign records to members of this team space."), guard="team")
+    if context.module.is_requester_only(actor):
+        _check_requester(context, team_module)
+
+
+def _check_requester(context: WriteContext, team_module) -> None:
+    if context.action not in REQUESTER_ACTIONS:
+        raise GuardRefusal(_("Requesters can only submit and edit their own requests."), guard="team")
+    if context.action == "create" and context.record.requested_by_id != context.actor.pk:
+        raise GuardRefusal(_("Submit requests from the Requests tab."), guard="team")
+    if context.action in ("create", "update"):
+        allowed = context.module.requester_field_keys(context.module.org)
+        extra = {key for key, value in context.changes.items()
+                 if key not in allowed and not (key == "status" and value == team_module.first_status)}
+        if extra:
+            raise GuardRefusal(_("Requesters cannot change these fields: %(fields)s.")
+                               % {"fields": ", ".join(sorted(extra))}, guard="team")

@@ -4,6 +4,7 @@ from django.urls import include, path
 urlpatterns = [
     path("ops/admin/", admin.site.urls),
     path("", include("access.urls")),
+    path("", include("access.settings_urls")),
     path("", include("crm.urls")),
     path("", include("teams.urls")),
 ]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import settings_views, views
+from . import settings_views, sharing_urls, views
 
 app_name = "crm"
 urlpatterns = [
@@ -26,4 +26,5 @@ urlpatterns = [
          views.AttachmentDownloadView.as_view(), name="attachment_download"),
     path("m/<slug:module>/<int:pk>/attachments/<int:attachment_pk>/delete/",
          views.AttachmentDeleteView.as_view(), name="attachment_delete"),
+    *sharing_urls.urlpatterns,
 ]

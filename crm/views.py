@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.views import View
 from django_tables2 import RequestConfig
 
-from access.visibility import get_record, is_org_admin, visible
+from access.visibility import get_record, is_org_admin, module_allowed, visible
 
 from . import actions, selectors
 from .filters import build_filterset
@@ -79,6 +79,7 @@ class RecordListView(ModuleView):
             table=table, filterset=filterset, columns=columns, all_fields=self.schema.fields_for(request.user),
             owner_form=OwnerForm(org=request.org), query=request.GET.get("q", ""),
             can_create=self.module.can_create(request.user),
+            can_export=module_allowed(request.user, self.schema.key, "export"),
             estimated=getattr(table.paginator, "estimated", False),
         ))
 
@@ -104,6 +105,8 @@ class RecordDetailView(ModuleView):
         return render(request, self.template_name, self.detail_context())
 
     def detail_context(self, **extra: Any) -> dict[str, Any]:
+        from . import sharing_views  # imports ModuleView from here
+
         record = self.record
         record_type = ContentType.objects.get_for_model(record)
         user = self.request.user
@@ -124,6 +127,7 @@ class RecordDetailView(ModuleView):
             owner_form=OwnerForm(org=self.request.org, initial={"owner": record.owner_id}),
             can_edit=visible(self.request.user, self.schema, "edit").filter(pk=record.pk).exists(),
             can_delete=visible(self.request.user, self.schema, "delete").filter(pk=record.pk).exists(),
+            **sharing_views.sharing_context(self.request, self.schema, record),
             **extra,
         )
 

@@ -47,7 +47,8 @@ from django.urls.exceptions import Resolver404
 from django.urls.resolvers import RoutePattern
 
 from access.actions import do_set_org_default, do_sign_up
-from access.models import Membership, Organization, User
+from access import sharing_actions
+from access.models import Group, Membership, Organization, OrgRole, Profile, SharingRule, User
 from access.visibility import bind_org, visible
 from crm import actions as crm_actions
 from crm.models import Attachment, FieldDefinition, Note
@@ -135,6 +136,11 @@ class World:
     team_module: TeamModule | None = None
     deleted: Any = None  # a record in the recycle bin
     owner_membership: Membership | None = None  # the owner's membership (a settings/users/ object)
+    # Sharing settings objects (administrators' pages): a profile, a role, a group, a sharing rule.
+    profile: Profile | None = None
+    role: OrgRole | None = None
+    group: Group | None = None
+    rule: SharingRule | None = None
 
     def module_key(self, kind: str) -> str:
         return self.team_module.key if kind == TEAM else kind
@@ -182,7 +188,18 @@ def build_world(org: Organization, prefix: str, *, owner: User, admin: User, chi
         # The owner may also request from the module, so the control reaches the request form.
         team_actions.do_set_requesters(world.team_module, [owner.pk], actor=owner)
         roles.forget(owner)
+        add_sharing_settings(world, admin, f"{org_prefix}-settings")
     return world
+
+
+def add_sharing_settings(world: World, admin: User, prefix: str) -> None:
+    standard = Profile.objects.get(org=world.org, name="Standard")
+    world.profile = sharing_actions.do_clone_profile(standard, f"{prefix}-profile", actor=admin)
+    world.role = sharing_actions.do_create_role(world.org, name=f"{prefix}-role", actor=admin)
+    world.group = sharing_actions.do_create_group(world.org, name=f"{prefix}-group", actor=admin)
+    world.rule = sharing_actions.do_create_sharing_rule(
+        world.org, "deals", name=f"{prefix}-rule", target_kind="group", target_group=world.group,
+        owner_kind="role", owner_role=world.role, actor=admin, known_modules=[m.key for m in org_modules()])
 
 
 @dataclass
@@ -265,6 +282,10 @@ FILLERS: dict[str, Callable[[World, str, Route], Filled]] = {
     "space_pk": lambda world, kind, route: _obj(world.space),
     "module_pk": lambda world, kind, route: _obj(world.team_module if kind == TEAM else None),
     "membership_pk": lambda world, kind, route: _obj(world.owner_membership),
+    "profile_pk": lambda world, kind, route: _obj(world.profile),
+    "role_pk": lambda world, kind, route: _obj(world.role),
+    "group_pk": lambda world, kind, route: _obj(world.group),
+    "rule_pk": lambda world, kind, route: _obj(world.rule),
 }
 
 
@@ -346,6 +367,8 @@ def visible_to(user: User, obj: Any) -> bool:
     if obj.org_id != user.org.pk:
         return False
     if isinstance(obj, Membership):  # members' names are shown to the whole org (owner pickers)
+        return True
+    if isinstance(obj, (Profile, OrgRole, Group, SharingRule)):  # org configuration, named on record pages
         return True
     if isinstance(obj, (Note, Attachment)):
         return visible_to(user, obj.record)

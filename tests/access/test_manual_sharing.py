@@ -16,7 +16,7 @@ from django.db import connection
 from django.template.loader import render_to_string
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
-from django.urls import NoReverseMatch, URLResolver, include, path, reverse
+from django.urls import reverse
 
 from access.actions import do_set_membership_active, do_set_org_default
 from access.models import Organization, RecordShare, User
@@ -30,36 +30,6 @@ from crm.modules import get_module, org_modules
 from crm.sharing_views import explain_access, sharing_context
 
 pytestmark = pytest.mark.django_db
-
-
-# --- routes: included by crm/urls.py once wired; until then this test urlconf adds them --------
-
-def _with_sharing_routes() -> list:
-    import config.urls
-    from crm import sharing_urls
-
-    patterns = []
-    for entry in config.urls.urlpatterns:
-        if isinstance(entry, URLResolver) and entry.namespace == "crm":
-            names = {getattr(p, "name", None) for p in entry.url_patterns}
-            extra = [p for p in sharing_urls.urlpatterns if p.name not in names]
-            entry = path(str(entry.pattern), include((list(entry.url_patterns) + extra, "crm")))
-        patterns.append(entry)
-    return patterns
-
-
-urlpatterns = _with_sharing_routes()
-
-
-@pytest.fixture(autouse=True)
-def sharing_routes(settings):
-    """Use the project's URLs, with the sharing and export routes added to the crm namespace
-    when crm/urls.py does not include them yet."""
-    try:
-        reverse("crm:share_add", args=["deals", 1])
-        reverse("crm:export_csv", args=["deals"])
-    except NoReverseMatch:
-        settings.ROOT_URLCONF = __name__
 
 
 # --- the world ----------------------------------------------------------------------------------

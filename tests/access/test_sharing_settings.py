@@ -9,28 +9,18 @@ from typing import Any, Callable
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.urls import include, path, reverse
+from django.urls import reverse
 
 from access import sharing_actions as sa
 from access.models import (
     PERMISSIONS, AccessLog, Group, Membership, Organization, OrgRole, Profile, SharingRule, User,
 )
 from access.visibility import bind_org, field_level, module_allowed, visible
-from config import urls as project_urls
 from crm import actions as crm_actions
 from crm.criteria import validate as validate_criteria
 from crm.modules import get_module, org_modules
 
 pytestmark = pytest.mark.django_db
-
-# The project includes access.settings_urls at its root; until it does, these tests add it.
-urlpatterns = [*project_urls.urlpatterns, path("", include("access.settings_urls"))]
-
-
-@pytest.fixture(autouse=True)
-def _sharing_urls(settings):
-    settings.ROOT_URLCONF = __name__
-
 
 MODULES = [m.key for m in org_modules()]
 

@@ -6,6 +6,7 @@ emits a record event delivered after commit.
 """
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import functools
 import re
@@ -212,17 +213,26 @@ def record_refusals(action):
 
     @functools.wraps(action)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        token = _action_depth.set(_action_depth.get() + 1)
         try:
             return action(*args, **kwargs)
         except GuardRefusal as refusal:
             context = refusal.context
-            if refusal.log and context is not None and getattr(context.record, "pk", None):
-                refusal.log = False  # once, by the outermost action
+            # Only the outermost action writes it: an inner one is still inside the outer
+            # action's transaction, which is about to roll back.
+            outermost = _action_depth.get() == 1
+            if outermost and refusal.log and context is not None and getattr(context.record, "pk", None):
+                refusal.log = False
                 timeline.write(context.record, kind="refused", actor=context.actor, path=context.path,
                                changes={"action": [None, context.action], "reason": [None, str(refusal)]})
             raise
+        finally:
+            _action_depth.reset(token)
 
     return wrapper
+
+
+_action_depth: contextvars.ContextVar[int] = contextvars.ContextVar("action_depth", default=0)
 
 
 @record_refusals
@@ -246,11 +256,11 @@ def do_create_record(module: Any, data: dict[str, Any], *, actor: User, path: st
     run_guards(WriteContext("create", schema, record, actor, path, values))
     record.save()
     sync_links(schema, record, values)
-    run_after_write(WriteContext("create", schema, record, actor, path, values), record)
     filled = {key: v for key, v in values.items() if v not in (None, "", [])}
     entry = {key: [None, timeline_value(schema, schema.field(key), v)] for key, v in filled.items()}
     entry["owner"] = [None, _owner_json(owner or actor)]
     timeline.write(record, kind="created", actor=actor, path=path, changes=entry)
+    run_after_write(WriteContext("create", schema, record, actor, path, values), record)
     event = {key: [None, json_value(schema.field(key), v)] for key, v in filled.items()}
     event["owner"] = [None, owner_id]
     _event("created", schema, record, actor, path, event)
@@ -285,16 +295,34 @@ def do_update_record(record: Any, changes: dict[str, Any], *, version: int | Non
     current.modified_by = actor
     current.save()
     sync_links(schema, current, {k: v[1] for k, v in diff.items()})
-    run_after_write(WriteContext("update", schema, current, actor, path, {k: v[1] for k, v in diff.items()}), current)
     if not visible(actor, schema, "view").filter(pk=current.pk).exists():
         raise PermissionDenied(_("This change would take the record out of your reach, so it was not saved."))
     entry = {key: [timeline_value(schema, schema.field(key), old), timeline_value(schema, schema.field(key), new)]
              for key, (old, new) in diff.items()}
     timeline.write(current, kind="updated", actor=actor, path=path, changes=entry)
+    run_after_write(WriteContext("update", schema, current, actor, path, {k: v[1] for k, v in diff.items()}), current)
     event = {key: [json_value(schema.field(key), old), json_value(schema.field(key), new)]
              for key, (old, new) in diff.items()}
     _event("updated", schema, current, actor, path, event)
     return current
+
+
+@record_refusals
+@transaction.atomic
+def do_bulk_edit_records(module: Any, record_ids: Iterable[int], changes: dict[str, Any], *, actor: User,
+                           path: str = "bulk") -> list[Any]:
+    """Set the same values on many records: all or nothing, one timeline entry each. Each
+    record goes through do_update_record, so guards (locks, field permissions) see every one."""
+    schema = bound_schema(module, actor.org)
+    _require_member(actor, schema)
+    ids = sorted({int(pk) for pk in record_ids})
+    if not ids:
+        raise RecordValidationError({"ids": [_("Choose at least one record.")]})
+    rows = list(visible(actor, schema, "edit").select_for_update(of=("self",)).filter(pk__in=ids).order_by("pk"))
+    if len(rows) != len(ids):
+        raise PermissionDenied(_("%(count)d of the chosen records cannot be changed by you; nothing was changed.")
+                               % {"count": len(ids) - len(rows)})
+    return [do_update_record(row, changes, version=None, actor=actor, path=path, schema=schema) for row in rows]
 
 
 @record_refusals
@@ -334,8 +362,8 @@ def do_restore_record(record: Any, *, actor: User, path: str = "page") -> Any:
     current.deleted_by = None
     current.version += 1
     current.save(update_fields=["deleted_at", "deleted_by", "version", "modified_at"])
-    run_after_write(WriteContext("restore", schema, current, actor, path), current)
     timeline.write(current, kind="restored", actor=actor, path=path)
+    run_after_write(WriteContext("restore", schema, current, actor, path), current)
     _event("restored", schema, current, actor, path)
     return current
 
@@ -415,10 +443,10 @@ def do_bulk_change_owner(module: Any, record_ids: Iterable[int], new_owner_id: i
         entries.append((row, changes))
     if changed:
         schema.model.objects.bulk_update(changed, ["owner", "version", "modified_by", "modified_at"], batch_size=500)
-        for row in changed:
-            run_after_write(WriteContext("change_owner", schema, row, actor, path, {"owner": new_owner.pk}), row)
         timeline.write_many(timeline.entry(row, kind="owner_changed", actor=actor, path=path, changes=changes)
                             for row, changes in entries)
+        for row in changed:
+            run_after_write(WriteContext("change_owner", schema, row, actor, path, {"owner": new_owner.pk}), row)
         for row, changes in entries:
             _event("owner_changed", schema, row, actor, path, {"owner": [c and c["id"] for c in changes["owner"]]})
     return rows

@@ -86,6 +86,30 @@ class RecordForm(forms.Form):
                 self.add_error(field, message)
 
 
+class BulkEditForm(forms.Form):
+    """One field, one value, for the chosen records. The value's form field follows the chosen
+    field's type, so the page is shown again when the field changes."""
+
+    field = forms.ChoiceField(label=_("Field"))
+    ids = forms.TypedMultipleChoiceField(coerce=int, widget=forms.MultipleHiddenInput)
+
+    def __init__(self, *args: Any, schema: BoundSchema, actor: User, ids: list[int], field_key: str = "",
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.editable = {spec.key: spec for spec in schema.editable_fields
+                         if schema.module.field_allowed(spec, actor)
+                         and field_level(actor, schema.key, spec.key) == "read_write"}
+        self.fields["field"].choices = [("", "—")] + [(key, spec.label) for key, spec in self.editable.items()]
+        self.fields["ids"].choices = [(pk, pk) for pk in ids]
+        self.spec = self.editable.get(field_key)
+        if self.spec is not None:
+            self.fields["value"] = form_field_for(self.spec, schema, actor)
+            self.fields["value"].label = _("New value")
+
+    def changes(self) -> dict[str, Any]:
+        return {self.spec.key: self.cleaned_data.get("value")}
+
+
 class NoteForm(forms.Form):
     body = forms.CharField(label=_("Note"), widget=forms.Textarea(attrs={"rows": 2}), max_length=10000)
 

@@ -15,6 +15,7 @@ urlpatterns = [
     path("m/<slug:module>/", views.RecordListView.as_view(), name="list"),
     path("m/<slug:module>/new/", views.RecordFormView.as_view(), name="create"),
     path("m/<slug:module>/owner/", views.ChangeOwnerView.as_view(), name="bulk_owner"),
+    path("m/<slug:module>/bulk-edit/", views.BulkEditView.as_view(), name="bulk_edit"),
     path("m/<slug:module>/<int:pk>/", views.RecordDetailView.as_view(), name="detail"),
     path("m/<slug:module>/<int:pk>/edit/", views.RecordFormView.as_view(), name="edit"),
     path("m/<slug:module>/<int:pk>/delete/", views.RecordDeleteView.as_view(), name="delete"),

@@ -21,7 +21,7 @@ from access.visibility import get_record, is_org_admin, module_allowed, visible
 
 from . import actions, selectors
 from .filters import build_filterset
-from .forms import AttachmentForm, NoteForm, OwnerForm, RecordForm
+from .forms import AttachmentForm, BulkEditForm, NoteForm, OwnerForm, RecordForm
 from .guards import GuardRefusal
 from .models import Attachment, Note
 from .modules import detail_panels, get_module, related_blocks
@@ -246,6 +246,46 @@ class ChangeOwnerView(ModuleView):
         if self.record and not visible(request.user, self.schema, "view").filter(pk=self.record.pk).exists():
             return redirect("crm:list", module=self.module.key)
         return HttpResponseRedirect(target)
+
+
+class BulkEditView(ModuleView):
+    """Set one field on the records chosen in the list (GET: choose the field; POST: apply)."""
+
+    template_name = "crm/bulk_edit.html"
+
+    def form(self, data: Any) -> BulkEditForm:
+        ids = [int(pk) for pk in data.getlist("ids") if pk.isdigit()]
+        return BulkEditForm(data if self.request.method == "POST" else None, schema=self.schema,
+                            actor=self.request.user, ids=ids, field_key=data.get("field", ""),
+                            initial={"ids": ids, "field": data.get("field", "")})
+
+    def get(self, request, module):
+        form = self.form(request.GET)
+        if not form.fields["ids"].choices:
+            messages.error(request, _("Choose at least one record."))
+            return redirect("crm:list", module=self.module.key)
+        return render(request, self.template_name, self.context(form=form, count=len(form.fields["ids"].choices)))
+
+    def post(self, request, module):
+        form = self.form(request.POST)
+        count = len(form.fields["ids"].choices)
+        if form.spec is None or not form.is_valid():
+            if form.spec is None:
+                form.add_error("field", _("Choose a field you may change."))
+            return render(request, self.template_name, self.context(form=form, count=count), status=400)
+        try:
+            rows = actions.do_bulk_edit_records(self.schema, form.cleaned_data["ids"], form.changes(),
+                                                  actor=request.user, path="bulk")
+        except actions.RecordValidationError as exc:
+            for message in exc.message_dict.get(form.spec.key, []) + exc.message_dict.get("ids", []):
+                form.add_error("value" if form.spec.key in exc.message_dict else None, message)
+            return render(request, self.template_name, self.context(form=form, count=count), status=400)
+        except PermissionDenied as exc:
+            self.refuse(exc)
+            return render(request, self.template_name, self.context(form=form, count=count), status=403)
+        messages.success(request, _("“%(field)s” changed on %(count)d records.")
+                         % {"field": form.spec.label, "count": len(rows)})
+        return redirect("crm:list", module=self.module.key)
 
 
 class NoteView(ModuleView):

@@ -1,25 +1,30 @@
-"""Benchmark of a team module's list and kanban pages: ORM through `access.visible` vs hand-written SQL.
+"""Benchmark of a team module's pages: ORM through `access.visible` vs hand-written SQL, and query counts.
 
 Usage (env as for the app: DATABASE_URL, REDIS_URL, DJANGO_SETTINGS_MODULE=config.settings)::
 
-    python bench/team_views.py [--records N] [--runs R] [--warmup W]
+    python bench/team_views.py [--records N] [--runs R] [--warmup W] [--page-runs P]
 
 It builds (or reuses) an organisation "Team Bench Org" with a team space of 20 members
-(one manager, 18 members, one participant) and a team module "Bench Requests" with six
-statuses and two JSON fields (a "priority" picklist and a "due date"), holding N records
-(and a second module with N/2 records, so the module filter has rows to exclude). Then,
-for the participant (a team grant: only records they own or are assigned) and for the
-manager (every record), it times
+(one manager, 18 members, one participant), two requesters from outside the team, and a team
+module "Bench Requests" with six statuses and two JSON fields (a "priority" picklist and a
+"due date"), holding N records (plus a second module with N/2 records, so the module filter
+has rows to exclude, and a small module of 200 records to compare query counts with). Then,
+for the participant (a team grant: only records they own or are assigned), the manager (every
+record) and a requester (their own requests), it
 
-- the list page (`crm.views.RecordListView`): page 1 and the count step
-  (`crm.selectors.EstimatedCountPaginator`);
-- the kanban page (`teams.board_views.KanbanView`), grouped by status and by the JSON
-  priority field: the grouped column counts (`column_counts`), the first cards of every
-  column (one UNION ALL of per-column LIMITs) and the edit-rights query for those cards,
+- times each query of the pages against the same query written by hand and run through a raw
+  cursor: the list page (`crm.views.RecordListView`: page 1 and the count step), the kanban
+  page (`teams.board_views.KanbanView`, grouped by status and by the JSON priority field:
+  column counts, first cards of every column, edit rights of those cards), the chart
+  (`ChartView`: the person x column GROUP BY and the unassigned panel) and the Requests tab
+  (`teams.views.RequestsView`: one module's newest requests);
+- times the whole pages through Django's test client (rendering included);
+- counts the queries of every page on the N-record module and on the 200-record one: they
+  must be the same (no query per row or per card); the script exits with status 1 otherwise;
+- checks that the queries it times are the ones the real pages run, and prints
+  EXPLAIN (ANALYZE, BUFFERS) summaries.
 
-each against the same query written by hand and run through a raw cursor. It prints p50/p95
-in milliseconds, the ORM/hand-written ratio, and EXPLAIN (ANALYZE, BUFFERS) summaries.
-See docs/benchmarks.md, "Team modules". This is a measurement, not a test.
+p50/p95 in milliseconds. See docs/benchmarks.md, "Team modules". This is a measurement, not a test.
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ import argparse
 import gc
 import json
 import os
+import re
 import secrets
 import statistics
 import sys
@@ -47,7 +53,8 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
-from django.db.models import Count, QuerySet  # noqa: E402
+from django.db.models import Count, F, QuerySet, Value  # noqa: E402
+from django.db.models import CharField  # noqa: E402
 from django.test import RequestFactory  # noqa: E402
 
 from access.actions import do_add_user, do_sign_up  # noqa: E402
@@ -60,22 +67,29 @@ from crm.modules import get_module  # noqa: E402
 from crm.schema import BoundSchema  # noqa: E402
 from teams import roles  # noqa: E402
 from teams.actions import (  # noqa: E402
-    do_create_space, do_create_team_module, do_set_team_member, do_update_team_module,
+    do_create_space, do_create_team_module, do_set_requesters, do_set_team_member, do_update_team_module,
 )
 from teams.board_views import (  # noqa: E402
-    CARDS_PER_PAGE, EMPTY, KanbanView, _columns, column_counts, column_q, group_expression, option_values,
+    CARDS_PER_PAGE, EMPTY, UNASSIGNED_SHOWN, ChartView, KanbanView, _columns, column_counts, column_filter, column_q,
+    done_statuses, group_expression, option_values, person_field,
 )
+from teams.schema import schema_for  # noqa: E402
 from teams.models import TeamMember, TeamModule, TeamRecord, TeamSpace  # noqa: E402
 
 ORG_NAME = "Team Bench Org"
 ADMIN_USERNAME = "tbench_admin"
 MANAGER_USERNAME = "tbench_manager"
 PARTICIPANT_USERNAME = "tbench_participant"
+REQUESTER_USERNAME = "tbench_requester"  # requests 1% of every module's records
+FEW_REQUESTER_USERNAME = "tbench_requester_few"  # a few requests, in the small module only
 MEMBERS = 18  # plus the manager and the participant: 20 in the space
 SPACE_NAME = "Bench Team"
 MODULE_NAME = "Bench Requests"
 OTHER_MODULE_NAME = "Bench Other Requests"
 OTHER_MODULE_SHARE = 2  # the second module gets N // OTHER_MODULE_SHARE records
+SMALL_MODULE_NAME = "Bench Small Requests"
+SMALL_RECORDS = 200  # the small module, to compare query counts with
+REQUESTS_SHOWN = 50  # RequestsView: the newest 50 requests per module
 PER_PAGE = 25  # the list view's default page size
 TABLE = TeamRecord._meta.db_table
 STATUSES = [
@@ -114,8 +128,11 @@ class Bench:
     admin: User
     manager: User
     participant: User
+    requester: User
+    few_requester: User
     module: TeamModule
     other_module: TeamModule
+    small_module: TeamModule
     priority: FieldDefinition
     due: FieldDefinition
 
@@ -151,30 +168,31 @@ def _module(space: TeamSpace, manager: User, name: str) -> tuple[TeamModule, Fie
 
 
 def _insert_records(module: TeamModule, priority: FieldDefinition, due: FieldDefinition, participant: int,
-                    others: list[int], admin: int, n: int) -> None:
+                    requester: int, others: list[int], admin: int, n: int, few_requester: int | None = None) -> None:
     """Fixture data for measurement only, not an app write path: rows written in one
     INSERT ... SELECT generate_series, not through crm.actions (N record actions with their
     timeline entries would take far too long), so they carry no timeline, notes or links.
 
     Everything comes from a hash of the row number, so it is deterministic and spread evenly:
     the participant owns 1% and is the assignee of another 1% (2% visible to them); the
-    other owners and assignees are the space's 19 other people; 15% are unassigned. Status:
-    new 8%, in progress 12%, review 5%, blocked 2%, done 65%, cancelled 8%. Priority (JSON
-    picklist): absent 30%, low 10%, normal 45%, high 14.95%, urgent 0.05% (a rare value, as
-    real picklists have). Due date (JSON date) on 70%. modified_at over about a year; 2%
-    soft-deleted.
+    requester owns and requested 1% (as a submitted request is); `few_requester`, when given,
+    owns and requested every 50th row from the second on; the other owners and assignees are
+    the space's 19 other people; 15% are unassigned. Status: new 8%, in progress 12%, review 5%,
+    blocked 2%, done 65%, cancelled 8%. Priority (JSON picklist): absent 30%, low 10%, normal
+    45%, high 14.95%, urgent 0.05% (a rare value, as real picklists have). Due date (JSON date)
+    on 70%. modified_at over about a year (N = 100,000); 2% soft-deleted.
     """
     sql = f"""
         INSERT INTO {TABLE}
             (org_id, module_id, space_id, owner_id, assignee_id, requested_by_id, title, status, version, data,
              created_at, created_by_id, modified_at, modified_by_id, deleted_at, deleted_by_id)
         SELECT %(org)s, %(module)s, %(space)s,
-               CASE WHEN b = 0 THEN %(participant)s
+               CASE WHEN few THEN %(few)s WHEN b = 0 THEN %(participant)s WHEN b = 2 THEN %(requester)s
                     ELSE (%(others)s::bigint[])[1 + mod(h / 101, cardinality(%(others)s::bigint[]))] END,
                CASE WHEN b = 1 THEN %(participant)s
                     WHEN mod(h / 7, 100) < 15 THEN NULL
                     ELSE (%(others)s::bigint[])[1 + mod(h / 1013, cardinality(%(others)s::bigint[]))] END,
-               NULL,
+               CASE WHEN few THEN %(few)s WHEN b = 2 THEN %(requester)s END,
                (%(words)s::text[])[1 + mod(h / 97, cardinality(%(words)s::text[]))] || ' #' || i,
                CASE WHEN s < 8 THEN 'new' WHEN s < 20 THEN 'in_progress' WHEN s < 25 THEN 'review'
                     WHEN s < 27 THEN 'blocked' WHEN s < 92 THEN 'done' ELSE 'cancelled' END,
@@ -189,16 +207,19 @@ def _insert_records(module: TeamModule, priority: FieldDefinition, due: FieldDef
         FROM generate_series(1, %(n)s) AS i,
              LATERAL (SELECT hashint4(i)::bigint + 2147483648 AS h,
                              now() - i * interval '5 minutes' - mod(i * 31, 300) * interval '1 second' AS t) AS x,
-             LATERAL (SELECT mod(h, 100) AS b, mod(h / 1009, 100) AS s, mod(h / 10007, 10000) AS p) AS y
+             LATERAL (SELECT mod(h, 100) AS b, mod(h / 1009, 100) AS s, mod(h / 10007, 10000) AS p,
+                             %(few)s::bigint IS NOT NULL AND mod(i, 50) = 2 AS few) AS y
     """
     with connection.cursor() as cursor:
         cursor.execute(sql, {"org": module.org_id, "module": module.pk, "space": module.space_id,
-                             "participant": participant, "others": others, "admin": admin, "n": n,
-                             "words": TITLE_WORDS, "priority": priority.key, "due": due.key})
+                             "participant": participant, "requester": requester, "few": few_requester,
+                             "others": others, "admin": admin, "n": n, "words": TITLE_WORDS,
+                             "priority": priority.key, "due": due.key})
 
 
 def ensure_fixtures(n: int) -> Bench:
-    """Create or reuse the bench org, space, members and modules; rebuild the records unless they match N."""
+    """Create or reuse the bench org, space, members, requesters and modules; rebuild the
+    records unless they match (N, N/2 and 200 records, with the requests where expected)."""
     membership = (Membership.objects.select_related("org", "user")
                   .filter(org__name=ORG_NAME, user__username=ADMIN_USERNAME).first())
     if membership is None:
@@ -208,6 +229,8 @@ def ensure_fixtures(n: int) -> Bench:
     admin = bind_org(membership.user, org, membership)
     manager = _user(org, admin, MANAGER_USERNAME, "Manager")
     participant = _user(org, admin, PARTICIPANT_USERNAME, "Participant")
+    requester = _user(org, admin, REQUESTER_USERNAME, "Requester")
+    few_requester = _user(org, admin, FEW_REQUESTER_USERNAME, "Occasional Requester")
     members = [_user(org, admin, f"tbench_member{i:02d}", f"Member {i:02d}") for i in range(1, MEMBERS + 1)]
 
     space = TeamSpace.objects.filter(org=org, name_en=SPACE_NAME).first()
@@ -221,27 +244,37 @@ def ensure_fixtures(n: int) -> Bench:
     manager = bind_org(User.objects.get(pk=manager.pk), org)
     module, priority, due = _module(space, manager, MODULE_NAME)
     other_module, other_priority, other_due = _module(space, manager, OTHER_MODULE_NAME)
+    small_module, small_priority, small_due = _module(space, manager, SMALL_MODULE_NAME)
+    for team_module in (module, other_module, small_module):
+        if set(team_module.requesters.values_list("user_id", flat=True)) != {requester.pk, few_requester.pk}:
+            do_set_requesters(team_module, [requester.pk, few_requester.pk], actor=manager)
 
+    sizes = {module.pk: n, other_module.pk: n // OTHER_MODULE_SHARE, small_module.pk: SMALL_RECORDS}
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT module_id, count(*) FROM {TABLE} WHERE org_id = %s GROUP BY module_id", [org.pk])
-        counts = dict(cursor.fetchall())
-    if counts.get(module.pk) == n and counts.get(other_module.pk) == n // OTHER_MODULE_SHARE and len(counts) == 2:
-        print(f"Reusing {ORG_NAME}: {n} records in {MODULE_NAME} (+{n // OTHER_MODULE_SHARE} in {OTHER_MODULE_NAME}).")
+        cursor.execute(f"SELECT module_id, count(*), count(*) FILTER (WHERE requested_by_id = %s) FROM {TABLE} "
+                       f"WHERE org_id = %s GROUP BY module_id", [few_requester.pk, org.pk])
+        counts = {module_id: (total, few) for module_id, total, few in cursor.fetchall()}
+    if ({k: total for k, (total, _few) in counts.items()} == sizes and counts[small_module.pk][1]
+            and not counts[module.pk][1]):
+        print(f"Reusing {ORG_NAME}: {n} records in {MODULE_NAME} (+{n // OTHER_MODULE_SHARE} in {OTHER_MODULE_NAME}, "
+              f"{SMALL_RECORDS} in {SMALL_MODULE_NAME}).")
     else:
         started = time.perf_counter()
         others = [manager.pk] + [m.pk for m in members]
         with transaction.atomic(), connection.cursor() as cursor:
             # Fixture rows only (no timeline, notes, attachments or links point at them).
             cursor.execute(f"DELETE FROM {TABLE} WHERE org_id = %s", [org.pk])
-            _insert_records(module, priority, due, participant.pk, others, admin.pk, n)
-            _insert_records(other_module, other_priority, other_due, participant.pk, others, admin.pk,
-                            n // OTHER_MODULE_SHARE)
-        print(f"Built {n} records in {MODULE_NAME} and {n // OTHER_MODULE_SHARE} in {OTHER_MODULE_NAME} "
-              f"in {time.perf_counter() - started:.1f} s.")
+            for team_module, (prio, due_) in ((module, (priority, due)), (other_module, (other_priority, other_due)),
+                                              (small_module, (small_priority, small_due))):
+                _insert_records(team_module, prio, due_, participant.pk, requester.pk, others, admin.pk,
+                                sizes[team_module.pk], few_requester.pk if team_module == small_module else None)
+        print(f"Built {n} records in {MODULE_NAME}, {n // OTHER_MODULE_SHARE} in {OTHER_MODULE_NAME} and "
+              f"{SMALL_RECORDS} in {SMALL_MODULE_NAME} in {time.perf_counter() - started:.1f} s.")
     with connection.cursor() as cursor:
         cursor.execute(f"VACUUM ANALYZE {TABLE}")  # fresh statistics and visibility map, as in steady state
     return Bench(org=org, admin=admin, manager=bind_org(manager, org), participant=bind_org(participant, org),
-                 module=module, other_module=other_module, priority=priority, due=due)
+                 requester=bind_org(requester, org), few_requester=bind_org(few_requester, org), module=module,
+                 other_module=other_module, small_module=small_module, priority=priority, due=due)
 
 
 # --------------------------------------------------------------------------- timing
@@ -507,6 +540,109 @@ def hand_edit_rights(module: TeamModule, person: User | None, ids: list[int]) ->
     return run
 
 
+# --------------------------------------------------------------------------- the chart page
+def chart_view(user: User, module: TeamModule, field: str | None = None) -> ChartView:
+    """A ChartView set up as for GET /m/team-<id>/chart/[?field=...] (see kanban_view)."""
+    request = RequestFactory().get(f"/m/{module.key}/chart/", {"field": field} if field else {})
+    request.user = user
+    request.org = user.org
+    view = ChartView()
+    view.setup(request, module=module.key)
+    view.module = get_module(module.key, user.org)
+    view.schema = view.module.bind(user.org)
+    view.record = None
+    return view
+
+
+def chart_queryset(view: ChartView) -> QuerySet:
+    """ChartView.get's one GROUP BY: records per person (assignee) and column, with the done count."""
+    spec = view.group_spec()
+    person = person_field(view.schema)
+    group = group_expression(spec) if spec is not None else Value(EMPTY, output_field=CharField())
+    aggregates = {"n": Count("pk")}
+    done = done_statuses(view.schema)
+    if done:
+        aggregates["done"] = Count("pk", filter=column_filter(view.schema.field("status"), done))
+    return (view.records().order_by().annotate(chart_person=F(person.orm_path), chart_column=group)
+            .values("chart_person", "chart_column").annotate(**aggregates))
+
+
+def _chart_rows(rows: list[tuple]) -> list[tuple]:
+    return sorted(rows, key=lambda row: (row[0] is None, row[0] or 0, row[1]))
+
+
+def orm_chart(view: ChartView) -> Callable[[], Any]:
+    def run() -> list[tuple]:
+        return _chart_rows([(r["chart_person"], r["chart_column"] or EMPTY, r["n"], r.get("done", 0))
+                            for r in chart_queryset(view)])
+    return run
+
+
+def hand_chart(view: ChartView, person: User | None) -> Callable[[], Any]:
+    where, params = hand_where(view.schema.team_module, person)
+    column, values = _column_sql(view)
+    marks = ", ".join(["%s"] * len(values))
+    done = done_statuses(view.schema)
+    sql = (f"SELECT r.assignee_id, CASE WHEN {column} IN ({marks}) THEN {column} ELSE '' END, count(*), "
+           f"count(*) FILTER (WHERE r.status IN ({', '.join(['%s'] * len(done))})) "
+           f"FROM {TABLE} r WHERE {where} GROUP BY 1, 2")
+
+    def run() -> list[tuple]:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, values + done + params)
+            return _chart_rows(list(cursor.fetchall()))
+    return run
+
+
+def unassigned_queryset(view: ChartView) -> QuerySet:
+    """ChartView.unassigned_panel's query: the newest unassigned records, with their users."""
+    return view.card_queryset(view.records().filter(assignee__isnull=True))[:UNASSIGNED_SHOWN]
+
+
+def orm_unassigned(view: ChartView) -> Callable[[], Any]:
+    def run() -> list[int]:
+        return [r.pk for r in list(unassigned_queryset(view))]
+    return run
+
+
+def hand_unassigned(module: TeamModule, person: User | None) -> Callable[[], Any]:
+    where, params = hand_where(module, person)
+    sql = (f"SELECT r.*, o.*, a.*, q.* FROM {TABLE} r {USERS_JOIN} WHERE {where} AND r.assignee_id IS NULL "
+           f"ORDER BY r.modified_at DESC, r.id DESC LIMIT {UNASSIGNED_SHOWN}")
+
+    def run() -> list[int]:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return [row[0] for row in cursor.fetchall()]
+    return run
+
+
+# --------------------------------------------------------------------------- the Requests tab
+def requests_queryset(user: User, module: TeamModule) -> QuerySet:
+    """RequestsView.get's query for one module: the user's newest requests, with the assignee."""
+    return (visible(user, schema_for(module), "view").filter(requested_by=user).select_related("assignee")
+            .order_by("-modified_at")[:REQUESTS_SHOWN])
+
+
+def orm_requests(user: User, module: TeamModule) -> Callable[[], Any]:
+    def run() -> list[int]:
+        return [r.pk for r in list(requests_queryset(user, module))]
+    return run
+
+
+def hand_requests(user: User, module: TeamModule) -> Callable[[], Any]:
+    sql = (f"SELECT r.*, a.* FROM {TABLE} r LEFT JOIN access_user a ON a.id = r.assignee_id "
+           f"WHERE r.org_id = %s AND r.module_id = %s AND r.deleted_at IS NULL AND r.requested_by_id = %s "
+           f"ORDER BY r.modified_at DESC LIMIT {REQUESTS_SHOWN}")
+    params = [module.org_id, module.pk, user.pk]
+
+    def run() -> list[int]:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return [row[0] for row in cursor.fetchall()]
+    return run
+
+
 # --------------------------------------------------------------------------- plans
 def _walk(node: dict, out: list[dict]) -> None:
     out.append(node)
@@ -579,19 +715,38 @@ def explain(query: QuerySet | tuple[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------- the real views
-def view_sql(user: User, path: str) -> list[str]:
-    """The team-record SQL the real view runs (test client; verifies what we time)."""
+def client_for(user: User):
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
 
     client = Client()
     client.force_login(user)
-    with warnings.catch_warnings(), CaptureQueriesContext(connection) as captured:
+    return client
+
+
+def get_page(client, path: str):
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. whitenoise's "no STATIC_ROOT" on a bench checkout
         response = client.get(path)
     if response.status_code != 200:
         raise RuntimeError(f"GET {path} -> {response.status_code}")
-    return [q["sql"] for q in captured.captured_queries if f'FROM "{TABLE}"' in q["sql"]]
+    return response
+
+
+def page_queries(user: User, path: str) -> list[str]:
+    """Every SQL statement the real page runs (test client: a fresh user object and session, as
+    for any request), after one untimed request so that process-wide caches are warm."""
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_for(user)
+    get_page(client, path)
+    with CaptureQueriesContext(connection) as captured:
+        get_page(client, path)
+    return [q["sql"] for q in captured.captured_queries]
+
+
+def view_sql(user: User, path: str) -> list[str]:
+    """The team-record SQL the real view runs (verifies what we time)."""
+    return [sql for sql in page_queries(user, path) if f'FROM "{TABLE}"' in sql]
 
 
 def _sql(queryset: QuerySet) -> str:
@@ -602,14 +757,27 @@ def _kind(sql: str) -> str:
     if sql.startswith("EXPLAIN"):
         return "estimate (EXPLAIN)"
     if "COUNT(" in sql.upper() and "GROUP BY" in sql:
-        return "column counts"
+        return "chart groups" if "chart_person" in sql else "column counts"
     if "COUNT(" in sql.upper():
         return "count"
     if "UNION ALL" in sql:
         return "first cards (UNION ALL)"
     if " IN (" in sql and '"id" IN' in sql:
         return "edit rights"
+    if '"assignee_id" IS NULL' in sql:
+        return "unassigned"
+    if re.search(r'"requested_by_id" = \d+', sql):  # in the WHERE, not a join's ON
+        return "requests"
     return "page" if " LIMIT " in sql else "other"
+
+
+def board_path(name: str, module: TeamModule, **params: str) -> str:
+    from urllib.parse import urlencode
+
+    from django.urls import reverse
+
+    url = reverse(name, args=[module.key])
+    return f"{url}?{urlencode(params)}" if params else url
 
 
 def check_views(bench: Bench, schema: BoundSchema) -> None:
@@ -617,23 +785,28 @@ def check_views(bench: Bench, schema: BoundSchema) -> None:
     from django.urls import reverse
 
     print("View check: the team-record queries of the real pages vs the timed querysets")
-    list_url = reverse("crm:list", args=[bench.module.key])
-    kanban_url = reverse("teams:kanban", args=[bench.module.key])
+    module = bench.module
     for label, user in (("participant", bench.participant), ("manager", bench.manager)):
         roles.forget(user)
         timed = {"page": _sql(list_queryset(user, schema)[:PER_PAGE]),
                  "count": count_sql(list_queryset(user, schema))[0]}
-        _compare(f"{label} list", user, list_url, timed)
+        _compare(f"{label} list", user, board_path("crm:list", module), timed)
         for field in (None, bench.priority.key):
-            view = kanban_view(user, bench.module, field)
+            view = kanban_view(user, module, field)
             counts = column_counts(view.records(), view.group_spec())
             ids = orm_first_cards(view, counts)()  # the view asks for edit rights on them newest first
             timed = {"column counts": _sql(counts_queryset(view)),
                      "first cards (UNION ALL)": _sql(cards_queryset(view, counts)),
                      "edit rights": _sql(visible(user, view.schema, "edit").filter(pk__in=ids).values_list(
                          "pk", flat=True))}
-            path = kanban_url + (f"?field={field}" if field else "")
+            path = board_path("teams:kanban", module, **({"field": field} if field else {}))
             _compare(f"{label} kanban{' by priority' if field else ''}", user, path, timed)
+        view = chart_view(user, module)
+        timed = {"chart groups": _sql(chart_queryset(view)), "unassigned": _sql(unassigned_queryset(view))}
+        _compare(f"{label} chart", user, board_path("teams:chart", module), timed)
+    requester = bench.requester
+    timed = {"requests": _sql(requests_queryset(requester, module))}
+    _compare("requester Requests tab", requester, reverse("teams:requests"), timed)
     print()
 
 
@@ -647,7 +820,7 @@ def _compare(label: str, user: User, path: str, timed: dict[str, str]) -> None:
     notes = []
     for kind, sql in timed.items():
         matches = [s for s in seen if _kind(s) == kind]
-        if sql in matches:
+        if sql in seen:
             notes.append(f"{kind}: the same as timed")
         elif not matches:
             notes.append(f"{kind}: NOT RUN by the view")
@@ -656,13 +829,114 @@ def _compare(label: str, user: User, path: str, timed: dict[str, str]) -> None:
     print(f"  {label}: {len(seen)} queries on {TABLE} ({', '.join(kinds)}); " + "; ".join(notes))
 
 
+def page_cases(bench: Bench, module: TeamModule) -> list[tuple[str, User, str]]:
+    """The team pages, as (label, user, path), on `module`."""
+    from django.urls import reverse
+
+    prio = bench.priority.key if module == bench.module else None
+    if prio is None:  # the same field of another module: by API name, as the "group by" links allow
+        prio = "priority"
+    cases = []
+    for label, user in (("participant", bench.participant), ("manager", bench.manager)):
+        cases += [
+            (f"{label}: list", user, board_path("crm:list", module)),
+            (f"{label}: kanban by status", user, board_path("teams:kanban", module)),
+            (f"{label}: kanban by priority", user, board_path("teams:kanban", module, field=prio)),
+            (f"{label}: chart by status", user, board_path("teams:chart", module)),
+            (f"{label}: chart by priority", user, board_path("teams:chart", module, field=prio)),
+            (f"{label}: chart records (unassigned)", user,
+             board_path("teams:chart_records", module, person="none")),
+        ]
+    # Second pages exist in the small module for the manager only (the participant sees ~4 records).
+    manager = bench.manager
+    cases += [
+        ("manager: list, page 2", manager, board_path("crm:list", module, page="2")),
+        ("manager: kanban column done, page 2", manager,
+         board_path("teams:kanban_column", module, field="status", value="done", page="2")),
+    ]
+    return cases
+
+
+def query_counts(bench: Bench) -> bool:
+    """The number of queries of every page on the N-record module and on the 200-record one.
+    Returns whether they are the same everywhere."""
+    from django.urls import reverse
+
+    print(f"Queries per page (all SQL statements of one request, session and user lookups included): "
+          f"{MODULE_NAME} vs {SMALL_MODULE_NAME}")
+    rows = []
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT module_id, count(*) FILTER (WHERE deleted_at IS NULL) FROM {TABLE} WHERE org_id = %s "
+                       f"GROUP BY module_id", [bench.org.pk])
+        live = dict(cursor.fetchall())
+    big, small = page_cases(bench, bench.module), page_cases(bench, bench.small_module)
+    for (label, user, big_path), (_label, _user, small_path) in zip(big, small):
+        rows.append((label, len(page_queries(user, big_path)), len(page_queries(user, small_path))))
+    # The Requests tab lists every module the user may request from (here all three): the
+    # requester with 1% of every module's records vs the one with a few requests in the small one.
+    requests_url = reverse("teams:requests")
+    shown = {}
+    for person in (bench.requester, bench.few_requester):
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT module_id, count(*) FROM {TABLE} WHERE org_id = %s AND requested_by_id = %s "
+                           f"AND deleted_at IS NULL GROUP BY module_id", [bench.org.pk, person.pk])
+            mine = dict(cursor.fetchall())
+        shown[person.pk] = " + ".join(str(min(mine.get(m.pk, 0), REQUESTS_SHOWN))
+                                      for m in (bench.module, bench.other_module, bench.small_module))
+    rows.append((f"Requests tab (3 modules; {shown[bench.requester.pk]} vs {shown[bench.few_requester.pk]} "
+                 f"requests shown)",
+                 len(page_queries(bench.requester, requests_url)),
+                 len(page_queries(bench.few_requester, requests_url))))
+    print(f"  {'page':<70} {live[bench.module.pk]:>9} {live[bench.small_module.pk]:>9}   (live records)")
+    same = True
+    for label, n_big, n_small in rows:
+        verdict = "same" if n_big == n_small else "GROWS WITH ROWS"
+        same &= n_big == n_small
+        print(f"  {label:<70} {n_big:>9} {n_small:>9}   {verdict}")
+    print()
+    return same
+
+
+def page_times(bench: Bench, runs: int, warmup: int) -> None:
+    """Whole pages through the test client (middleware, queries, rendering), on the N-record module."""
+    from django.urls import reverse
+
+    print(f"Whole pages through Django's test client, {MODULE_NAME} ({runs} runs after {warmup} warm-up; ms; "
+          f"'in SQL': the median time spent executing the page's queries):")
+    cases = page_cases(bench, bench.module) + [("requester: Requests tab (3 modules)", bench.requester,
+                                                reverse("teams:requests"))]
+    for label, user, path in cases:
+        client = client_for(user)
+        in_sql: list[float] = []
+
+        def run() -> None:
+            spent = [0.0]
+
+            def wrapper(execute, sql, params, many, context):
+                started = time.perf_counter()
+                try:
+                    return execute(sql, params, many, context)
+                finally:
+                    spent[0] += time.perf_counter() - started
+
+            with connection.execute_wrapper(wrapper):
+                get_page(client, path)
+            in_sql.append(spent[0] * 1000)
+
+        times = timed_runs(run, runs, warmup)
+        print(f"  {label:<42} {p50_p95(times)}; in SQL p50 {statistics.median(in_sql[warmup:]):.2f} ms")
+    print()
+
+
 # --------------------------------------------------------------------------- main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000, help="records in the team module (default 100000)")
     parser.add_argument("--runs", type=int, default=50, help="timed runs per query (default 50)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed runs first (default 5)")
-    parser.add_argument("--no-view-check", action="store_true", help="skip rendering the real pages")
+    parser.add_argument("--page-runs", type=int, default=20, help="timed runs per whole page (default 20)")
+    parser.add_argument("--no-view-check", action="store_true",
+                        help="skip rendering the real pages (view check, query counts, whole-page times)")
     parser.add_argument("--with-json-index", action="store_true",
                         help="also time the priority kanban with the proposed expression index on the JSON field "
                              "(created in this database for the run, then dropped)")
@@ -688,10 +962,13 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.2f}")
     print(f"{TABLE}: {total} rows; {MODULE_NAME} ({bench.module.key}): {live} live; participant "
           f"{part.username} owns or is assigned {mine} live ({mine / max(live, 1):.1%})")
-    print(f"runs={args.runs} warmup={args.warmup} per_page={PER_PAGE} cards_per_column={CARDS_PER_PAGE}\n")
+    print(f"runs={args.runs} warmup={args.warmup} page_runs={args.page_runs} per_page={PER_PAGE} "
+          f"cards_per_column={CARDS_PER_PAGE}\n")
 
+    counts_same = True
     if not args.no_view_check:
         check_views(bench, schema)
+        counts_same = query_counts(bench)
 
     results = []
     cases = [("participant", part, part), ("manager", mgr, None)]
@@ -718,6 +995,17 @@ def main() -> None:
                                    hand_first_cards(view, person, counts), args.runs, args.warmup))
             results.append(measure("  edit rights of the cards", orm_edit_rights(view, ids),
                                    hand_edit_rights(bench.module, person, ids), args.runs, args.warmup))
+    charts = {}
+    for label, user, person in cases:
+        view = chart_view(user, bench.module)
+        charts[label] = view
+        results.append(measure(f"{label}: chart by status: groups", orm_chart(view), hand_chart(view, person),
+                               args.runs, args.warmup))
+        results.append(measure("  unassigned panel", orm_unassigned(view), hand_unassigned(bench.module, person),
+                               args.runs, args.warmup))
+    req = bench.requester
+    results.append(measure("requester: Requests tab, one module", orm_requests(req, bench.module),
+                           hand_requests(req, bench.module), args.runs, args.warmup))
 
     build_list = timed_runs(lambda: list_queryset(part, schema)[:PER_PAGE].query.sql_with_params(), args.runs,
                             args.warmup)
@@ -744,6 +1032,12 @@ def main() -> None:
     for (label, field), (view, counts, ids) in kanbans.items():
         print(f"Kanban {label} by {'status' if field is None else 'priority'}: "
               f"{', '.join(f'{k or chr(8709)}={v}' for k, v in counts.items())}; {len(ids)} cards")
+    for result in results:
+        if "chart" in result.label:
+            print(f"Chart {result.label.split(':')[0]} by status: {len(result.rows)} (person, column) groups")
+    print()
+    if not args.no_view_check:
+        page_times(bench, args.page_runs, max(1, args.warmup // 2))
 
     print("\nEXPLAIN (ANALYZE, BUFFERS) summaries")
     for label, user, _person in cases:
@@ -757,6 +1051,13 @@ def main() -> None:
         print(explain(counts_queryset(view)))
         print(f"{label}, kanban by {by}, first cards:")
         print(explain(cards_queryset(view, counts)))
+    for label, view in charts.items():
+        print(f"{label}, chart by status, groups:")
+        print(explain(chart_queryset(view)))
+        print(f"{label}, chart, unassigned panel:")
+        print(explain(unassigned_queryset(view)))
+    print("requester, Requests tab, one module:")
+    print(explain(requests_queryset(req, bench.module)))
     if args.with_json_index:
         with_json_index(bench, kanbans, args.runs, args.warmup)
     print("EXPLAIN (ANALYZE, BUFFERS) of a hand-written alternative for the participant's list page 1 (not timed):")
@@ -768,6 +1069,8 @@ def main() -> None:
                  f"ORDER BY r.modified_at DESC, r.id DESC LIMIT {PER_PAGE}")
     print("owner branch UNION assignee branch, each LIMITed:")
     print(explain((union_sql, params + [part.pk] + params + [part.pk])))
+    if not counts_same:
+        raise SystemExit("Some page runs more queries on the larger module (see \"Queries per page\").")
 
 
 def json_index_sql(module: TeamModule, definition: FieldDefinition, name: str) -> str:

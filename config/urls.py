@@ -7,4 +7,5 @@ urlpatterns = [
     path("", include("access.settings_urls")),
     path("", include("crm.urls")),
     path("", include("teams.urls")),
+    path("", include("locking.urls")),
 ]

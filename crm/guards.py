@@ -54,8 +54,9 @@ def run_guards(context: WriteContext) -> None:
             raise
 
 
-# After-write hooks run inside the action's transaction, after the row is saved (e.g. locking
-# keeps each record's rule locks in step with its new values).
+# After-write hooks run inside the action's transaction, after the row and its timeline entry are
+# saved (e.g. locking keeps each record's rule locks in step with its new values, and its "locked"
+# entry follows the change that caused it).
 AfterWrite = Callable[[WriteContext, Any], None]
 _after_write: list[AfterWrite] = []
 

@@ -158,6 +158,48 @@ def detail_panels(user, schema, record) -> list[dict]:
     return panels
 
 
+# ... and what other apps know about a record's page: controls to disable, with the reason as a
+# tooltip (e.g. a lock forbids deleting), and panels under the title (e.g. the lock badges).
+_detail_context_providers: list[Callable] = []
+
+
+def register_detail_context_provider(provider: Callable) -> None:
+    """provider(user, schema, record) -> {"blocked": {control: reason}, "header_panels": [{"template": ...}]}.
+    Controls: edit, delete, change_owner, add_note, delete_note, add_attachment, delete_attachment."""
+    if provider not in _detail_context_providers:
+        _detail_context_providers.append(provider)
+
+
+def detail_page_state(user, schema, record) -> dict:
+    blocked: dict[str, str] = {}
+    header_panels: list[dict] = []
+    for provider in _detail_context_providers:
+        extra = provider(user, schema, record) or {}
+        for control, reason in extra.get("blocked", {}).items():
+            blocked.setdefault(control, reason)  # the first provider's reason is shown
+        header_panels.extend(extra.get("header_panels", []))
+    return {"blocked": blocked, "header_panels": header_panels}
+
+
+# ... and marks on kanban cards (e.g. a lock icon), computed for a whole column at once.
+_card_mark_providers: list[Callable] = []
+
+
+def register_card_mark_provider(provider: Callable) -> None:
+    """provider(user, schema, records) -> {record pk: [{"icon": bootstrap icon, "title": text}]}; it must
+    cost a fixed number of queries however many records it is given."""
+    if provider not in _card_mark_providers:
+        _card_mark_providers.append(provider)
+
+
+def card_marks(user, schema, records) -> dict[int, list[dict]]:
+    marks: dict[int, list[dict]] = {}
+    for provider in _card_mark_providers:
+        for pk, found in (provider(user, schema, records) or {}).items():
+            marks.setdefault(pk, []).extend(found)
+    return marks
+
+
 def get_module(key: str, org=None) -> ModuleSchema:
     """The schema for a module key, or 404 (unknown keys look like missing pages)."""
     if key in ORG_MODULES:

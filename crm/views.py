@@ -24,7 +24,7 @@ from .filters import build_filterset
 from .forms import AttachmentForm, BulkEditForm, NoteForm, OwnerForm, RecordForm
 from .guards import GuardRefusal
 from .models import Attachment, Note
-from .modules import detail_panels, get_module, related_blocks
+from .modules import detail_page_state, detail_panels, get_module, related_blocks
 from .tables import build_table
 from .timeline import for_record
 
@@ -128,6 +128,7 @@ class RecordDetailView(ModuleView):
             can_edit=visible(self.request.user, self.schema, "edit").filter(pk=record.pk).exists(),
             can_delete=visible(self.request.user, self.schema, "delete").filter(pk=record.pk).exists(),
             **sharing_views.sharing_context(self.request, self.schema, record),
+            **detail_page_state(user, self.schema, record),
             **extra,
         )
 

@@ -1,5 +1,18 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class LockingConfig(AppConfig):
     name = "locking"
+    verbose_name = _("Record locking")
+
+    def ready(self) -> None:
+        from crm.guards import register_after_write, register_guard
+
+        from .actions import sync_rule_locks
+        from .guards import locking_guard
+
+        register_guard(locking_guard)
+        register_after_write(sync_rule_locks)
+
+        from . import ui  # noqa: F401  (registers the record page and kanban card providers)

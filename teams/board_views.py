@@ -30,6 +30,7 @@ from crm import actions as crm_actions
 from crm import selectors
 from crm.criteria import field_expression
 from crm.filters import build_filterset
+from crm.modules import card_marks
 from crm.schema import FieldSpec
 from crm.views import ModuleView
 
@@ -156,6 +157,7 @@ class Card:
     due: dt.date | None = None
     overdue: bool = False
     editable: bool = False
+    marks: list[dict] = field(default_factory=list)  # icons from other apps, e.g. a lock
 
 
 @dataclass
@@ -232,6 +234,7 @@ class BoardView(ModuleView):
         done = done_statuses(self.schema)
         today = timezone.localdate()
         title_spec = self.schema.field(self.schema.title_field)
+        marks = card_marks(user, self.schema, records)
         cards = []
         for record in records:
             due_value = due.get_value(record) if due is not None else None
@@ -241,6 +244,7 @@ class BoardView(ModuleView):
                 pk=record.pk, version=record.version, title=str(record) or title_spec.display(record),
                 url=record.get_absolute_url(), move_url=reverse("teams:kanban_move", args=[self.module.key, record.pk]),
                 person=getattr(record, person.key), due=due_value, overdue=overdue, editable=record.pk in editable,
+                marks=marks.get(record.pk, []),
             ))
         return cards
 

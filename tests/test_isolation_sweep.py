@@ -53,6 +53,8 @@ from access.visibility import bind_org, visible
 from crm import actions as crm_actions
 from crm.models import Attachment, FieldDefinition, Note
 from crm.modules import get_module, org_modules
+from locking import actions as locking_actions
+from locking.models import FieldLock, LockJob, LockRule
 from teams import actions as team_actions
 from teams import roles
 from teams.models import TeamModule, TeamSpace
@@ -141,6 +143,10 @@ class World:
     role: OrgRole | None = None
     group: Group | None = None
     rule: SharingRule | None = None
+    # Record locking settings: a lock rule, a field lock and an "apply to existing records" job.
+    lock_rule: LockRule | None = None
+    field_lock: FieldLock | None = None
+    lock_job: LockJob | None = None
 
     def module_key(self, kind: str) -> str:
         return self.team_module.key if kind == TEAM else kind
@@ -189,6 +195,7 @@ def build_world(org: Organization, prefix: str, *, owner: User, admin: User, chi
         team_actions.do_set_requesters(world.team_module, [owner.pk], actor=owner)
         roles.forget(owner)
         add_sharing_settings(world, admin, f"{org_prefix}-settings")
+        add_locking_settings(world, admin, f"{org_prefix}-settings")
     return world
 
 
@@ -200,6 +207,17 @@ def add_sharing_settings(world: World, admin: User, prefix: str) -> None:
     world.rule = sharing_actions.do_create_sharing_rule(
         world.org, "deals", name=f"{prefix}-rule", target_kind="group", target_group=world.group,
         owner_kind="role", owner_role=world.role, actor=admin, known_modules=[m.key for m in org_modules()])
+
+
+def add_locking_settings(world: World, admin: User, prefix: str) -> None:
+    """Locking on for deals, with a rule nothing matches (so no record of the world is locked)."""
+    locking_actions.do_save_lock_config(world.org, "deals", enabled=True, actor=admin)
+    world.lock_rule = locking_actions.do_create_lock_rule(
+        world.org, "deals", name=f"{prefix}-lock-rule", actor=admin,
+        criteria={"all": [{"field": "name", "op": "eq", "value": f"{prefix}-nothing"}]})
+    world.field_lock = locking_actions.do_save_field_lock(
+        world.org, "deals", name=f"{prefix}-field-lock", fields=["amount"], locked_for="all", actor=admin)
+    world.lock_job = locking_actions.do_start_apply_job(world.lock_rule, actor=admin)  # stays queued in a test
 
 
 @dataclass
@@ -286,6 +304,9 @@ FILLERS: dict[str, Callable[[World, str, Route], Filled]] = {
     "role_pk": lambda world, kind, route: _obj(world.role),
     "group_pk": lambda world, kind, route: _obj(world.group),
     "rule_pk": lambda world, kind, route: _obj(world.rule),
+    "lock_rule_pk": lambda world, kind, route: _obj(world.lock_rule),
+    "field_lock_pk": lambda world, kind, route: _obj(world.field_lock),
+    "job_pk": lambda world, kind, route: _obj(world.lock_job),
 }
 
 
@@ -368,8 +389,8 @@ def visible_to(user: User, obj: Any) -> bool:
         return False
     if isinstance(obj, Membership):  # members' names are shown to the whole org (owner pickers)
         return True
-    if isinstance(obj, (Profile, OrgRole, Group, SharingRule)):  # org configuration, named on record pages
-        return True
+    if isinstance(obj, (Profile, OrgRole, Group, SharingRule, LockRule, FieldLock, LockJob)):
+        return True  # org configuration, named on record pages (a lock badge names its rule)
     if isinstance(obj, (Note, Attachment)):
         return visible_to(user, obj.record)
     if isinstance(obj, TeamSpace):

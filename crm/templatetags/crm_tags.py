@@ -12,10 +12,10 @@ KIND_LABELS = {
     "restored": _("Restored"), "owner_changed": _("Owner changed"), "note_added": _("Note added"),
     "note_deleted": _("Note deleted"), "attachment_added": _("File attached"),
     "attachment_deleted": _("File removed"), "refused": _("Change refused"), "locked": _("Locked"),
-    "unlocked": _("Unlocked"),
+    "unlocked": _("Unlocked"), "lock_overridden": _("Lock overridden"),
 }
 EXTRA_LABELS = {"owner": _("Owner"), "file": _("File"), "related": _("Related to"), "action": _("Action"),
-                "reason": _("Reason")}
+                "reason": _("Reason"), "rule": _("Lock rule")}
 
 
 @register.filter

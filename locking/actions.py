@@ -361,7 +361,7 @@ def do_override_unlock(record: Any, rule: LockRule, reason: str, *, actor: User,
     if rule.module != schema.key:
         raise PermissionDenied(_("Not found."))
     if not may_override(actor, schema):
-        raise PermissionDenied(_("Only an administrator may override a lock rule."))
+        raise PermissionDenied(_("You may not override the lock rules of this module."))
     reason = (reason or "").strip()
     if not reason:
         raise RecordValidationError({"reason": [_("Say why the lock is lifted.")]})
@@ -417,7 +417,7 @@ def sync_rule_locks(context: WriteContext, record: Any) -> None:
     now = {rule.id: rules.matches(rule.criteria, schema, record) for rule in snap.rules}
     if context.action == "create":
         targets, rows = list(snap.rules), []
-    elif state is not None:
+    elif state is not None and context.action != "restore":
         before = state.matches
         targets = [rule for rule in snap.rules if now[rule.id] is not None and before.get(rule.id) is not None
                    and bool(now[rule.id]) != bool(before[rule.id])]

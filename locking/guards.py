@@ -15,7 +15,9 @@ from crm.guards import GuardRefusal, WriteContext
 
 from . import rules
 from .models import EDIT_FAMILY
-from .state import Lock, blocking_lock, could_refuse, field_lock_for, record_state, restricted_action
+from .state import (
+    STATE_ATTR, Lock, RecordState, blocking_lock, could_refuse, field_lock_for, record_state, restricted_action,
+)
 
 
 def _what(restricted: str) -> str:
@@ -50,14 +52,16 @@ def refusal_message(lock: Lock, restricted: str, schema) -> str:
 
 
 def locking_guard(context: WriteContext) -> None:
-    restricted = restricted_action(context.action, context.path)
-    if restricted is None:
-        return
     schema, record = context.module, context.record
     snap = rules.snapshot(schema.org.pk, schema.key)
-    if not snap.active:
+    if context.action == "create" or not snap.enabled:
+        # Nothing stored to lock yet (or locking off): keep the configuration for the after-write hook.
+        record.__dict__[STATE_ATTR] = RecordState(snap, {}, None, record=record, module=schema.key)
         return
     state = record_state(schema, record, snap, load=False)
+    restricted = restricted_action(context.action, context.path)
+    if restricted is None or not snap.active:
+        return
     changed = set(context.changes) if restricted in EDIT_FAMILY else set()
     if could_refuse(state, context.actor, schema, restricted, changed):
         state.load()

@@ -203,8 +203,12 @@ _COMPILED_MAX = 2048
 
 
 def _fingerprint(schema: Any) -> tuple:
-    return (schema.org.pk, schema.key, tuple((f.key, f.type, f.json_column, tuple(c.value for c in f.options))
-                                            for f in schema.fields))
+    found = schema.__dict__.get("_locking_fingerprint")
+    if found is None:  # once per bound schema (one save, or one page)
+        found = (schema.org.pk, schema.key, tuple((f.key, f.type, f.json_column, tuple(c.value for c in f.options))
+                                                 for f in schema.fields))
+        schema.__dict__["_locking_fingerprint"] = found
+    return found
 
 
 def predicate(criteria: dict | None, schema: Any) -> Callable[[Any], bool] | None:

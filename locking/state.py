@@ -116,7 +116,7 @@ def restricted_action(action: str, path: str) -> str | None:
     """The restricted action a write is, or None when locks never stop it."""
     if action in ("create", "restore"):
         return None
-    if action == "update":
+    if action == "update":  # bulk edit and import update are record updates by their own paths
         if path == "import" or path.startswith("import:"):
             return "import_update"
         if path == "bulk" or path.startswith("bulk:"):

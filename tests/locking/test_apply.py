@@ -145,3 +145,17 @@ def _second_admin(org, admin_user):
     membership = do_add_user(org, username="ada2", email="ada2@example.test", password="correct-horse-42",
                              role="admin", actor=admin_user)
     return bind_org(membership.user, org, membership)
+
+
+def test_restoring_a_record_brings_its_locks_in_step(enable, add_rule, admin_user):
+    """Apply skips the recycle bin; restoring re-checks every rule."""
+    enable("deals")
+    rule = add_rule("deals", "Closed deals", WON_ONLY, restricted_actions=["edit"])
+    deal = DealFactory(actor=admin_user, stage="won")
+    actions.do_delete_record(deal, actor=admin_user)
+    locking.do_update_lock_rule(rule, name=rule.name, criteria={"all": [{"field": "stage", "op": "eq",
+                                                                          "value": "lost"}]}, actor=admin_user)
+    assert locking.do_apply_rule_to_existing(rule, actor=admin_user) == {"locked": 0, "unlocked": 0}
+    assert rule_locked(rule) == {deal.pk}
+    actions.do_restore_record(deal, actor=admin_user)
+    assert rule_locked(rule) == set()

@@ -173,7 +173,8 @@ def test_locks_always_match_the_rules_and_no_restricted_write_gets_through(org, 
             event("edit refused" if refused else "edit allowed")
         elif kind == "rule":
             _, slot, key, restricted, editable, locked_for = step
-            values = dict(criteria=CRITERIA[key][0], restricted_actions=list(restricted), editable_fields=list(editable),
+            values = dict(criteria=CRITERIA[key][0], restricted_actions=list(restricted),
+                          editable_fields=list(editable),
                           locked_for=locked_for, profiles=[rep_profile.pk] if locked_for == "selected" else [],
                           actor=admin)
             if slot in model.rules:

@@ -361,7 +361,7 @@ def do_override_unlock(record: Any, rule: LockRule, reason: str, *, actor: User,
     if rule.module != schema.key:
         raise PermissionDenied(_("Not found."))
     if not may_override(actor, schema):
-        raise PermissionDenied(_("You may not override the lock rules of this module."))
+        raise PermissionDenied(_("Only an administrator may override a lock rule."))
     reason = (reason or "").strip()
     if not reason:
         raise RecordValidationError({"reason": [_("Say why the lock is lifted.")]})

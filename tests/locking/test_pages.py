@@ -243,7 +243,7 @@ def test_admin_overrides_a_rule_lock_with_a_reason(closed_deals, admin_user, rep
     assert "Say why the lock is lifted." in text(response)
     assert RecordLock.objects.get(record_id=deal.pk).kind == "rule"
     response = client_for(rep).post(url, {"rule": closed_deals.pk, "reason": "I want to"}, follow=True)
-    assert "You may not override the lock rules of this module." in text(response)
+    assert "Only an administrator may override a lock rule." in text(response)
     assert RecordLock.objects.get(record_id=deal.pk).kind == "rule"
 
     response = admin.post(url, {"rule": closed_deals.pk, "reason": "Wrong amount"})

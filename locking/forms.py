@@ -2,14 +2,13 @@
 `locking.actions` decide what is allowed (their errors are put back on these fields)."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from access.models import Profile
-from access.settings_forms import LIST_OPS, NO_VALUE_OPS, OPERATOR_LABELS, org_roles, sorted_role_choices
+from access.settings_forms import CriteriaRowsForm, org_roles, sorted_role_choices
 from crm.criteria import CriteriaError, validate
 
 from .models import DEFAULT_RESTRICTED, RESTRICTED_ACTIONS, TEAM_ROLES, LockScope
@@ -120,84 +119,20 @@ def _scope_initial(row: Any) -> dict[str, Any]:
             "roles": [str(v) for v in row.roles], "team_roles": list(row.team_roles)}
 
 
-class CriteriaMixin(forms.Form):
-    """Criteria as rows of field / operator / value, or as JSON (the sharing rules' editor).
-    Each row is checked against the module's schema, so an error sits next to its row."""
-
-    ROWS = 5
-
-    joiner = forms.ChoiceField(label=_("Records matching"), initial="all",
-                               choices=[("all", _("all of the conditions")), ("any", _("any of the conditions"))])
-    criteria = forms.CharField(
-        label=_("…or the criteria as JSON"), required=False, widget=forms.Textarea(attrs={"rows": 3}),
-        help_text=_('For example {"all": [{"field": "stage", "op": "in", "value": ["won"]}]}'))
+class CriteriaMixin(CriteriaRowsForm):
+    """The sharing rules' criteria editor over the module's fields. Each row is checked against
+    the module's schema, so an error sits next to its row."""
 
     def add_criteria_fields(self) -> None:
-        field_choices = [("", "—"), *((spec.key, spec.label) for spec in self.schema.fields)]
-        op_choices = [("", "—"), *OPERATOR_LABELS.items()]
-        for i in range(self.ROWS):
-            self.fields[f"c{i}_field"] = forms.ChoiceField(label=_("Field"), choices=field_choices, required=False)
-            self.fields[f"c{i}_op"] = forms.ChoiceField(label=_("Operator"), choices=op_choices, required=False)
-            self.fields[f"c{i}_value"] = forms.CharField(label=_("Value"), required=False, max_length=500)
+        super().add_criteria_fields((spec.key, spec.label) for spec in self.schema.fields)
 
-    def rows(self) -> list[dict[str, Any]]:
-        return [{"field": self[f"c{i}_field"], "op": self[f"c{i}_op"], "value": self[f"c{i}_value"]}
-                for i in range(self.ROWS)]
-
-    @classmethod
-    def criteria_initial(cls, criteria: dict | None) -> dict[str, Any]:
-        """Simple criteria fill the rows; anything else is shown as JSON."""
-        if not criteria:
-            return {}
-        joiner, items = next(iter(criteria.items()))
-        if len(items) > cls.ROWS or any("field" not in item for item in items):
-            return {"criteria": json.dumps(criteria, ensure_ascii=False)}
-        initial: dict[str, Any] = {"joiner": joiner}
-        for i, item in enumerate(items):
-            value = item.get("value")
-            initial[f"c{i}_field"], initial[f"c{i}_op"] = item["field"], item["op"]
-            initial[f"c{i}_value"] = ", ".join(map(str, value)) if isinstance(value, list) else (
-                "" if value is None else str(value))
-        return initial
-
-    def clean_criteria(self) -> dict | None:
-        text = self.cleaned_data.get("criteria", "").strip()
-        if not text:
-            return None
+    def check_condition(self, row: int, condition: dict[str, Any]) -> bool:
         try:
-            return json.loads(text)
-        except ValueError as exc:
-            raise forms.ValidationError(_("This is not valid JSON: %(error)s") % {"error": exc})
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        conditions = []
-        for i in range(self.ROWS):
-            field, op, value = data.get(f"c{i}_field"), data.get(f"c{i}_op"), (data.get(f"c{i}_value") or "").strip()
-            if not field and not op and not value:
-                continue
-            if not field:
-                self.add_error(f"c{i}_field", _("Choose a field."))
-                continue
-            if not op:
-                self.add_error(f"c{i}_op", _("Choose an operator."))
-                continue
-            condition: dict[str, Any] = {"field": field, "op": op}
-            if op in LIST_OPS:
-                condition["value"] = [part.strip() for part in value.split(",") if part.strip()]
-            elif op not in NO_VALUE_OPS:
-                condition["value"] = value
-            try:
-                validate({"all": [condition]}, self.schema)
-            except CriteriaError as exc:
-                self.add_error(f"c{i}_value", exc.messages)
-                continue
-            conditions.append(condition)
-        if conditions and data.get("criteria"):
-            self.add_error("criteria", _("Give the criteria either as rows or as JSON, not both."))
-        elif conditions:
-            data["criteria"] = {data.get("joiner") or "all": conditions}
-        return data
+            validate({"all": [condition]}, self.schema)
+        except CriteriaError as exc:
+            self.add_error(f"c{row}_value", exc.messages)
+            return False
+        return True
 
 
 class LockRuleForm(CriteriaMixin, RestrictionsMixin, ScopeForm):

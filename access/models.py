@@ -134,10 +134,16 @@ class OrgRole(models.Model):
 
 
 class Group(models.Model):
-    """A named set of users and roles, for sharing rules (later: assignment rules, approvals)."""
+    """A named set of users and roles, for sharing rules (later: assignment rules, approvals).
+
+    Manual shares with a group are django-guardian group permissions, which name a Django auth
+    group: each of our groups has one, created and deleted with it. Who belongs to the group is
+    resolved here (its users and the users of its roles), never through the auth group."""
 
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="groups")
     name = models.CharField(_("name"), max_length=100)
+    auth_group = models.OneToOneField("auth.Group", on_delete=models.CASCADE, related_name="org_group",
+                                      editable=False)
     users = models.ManyToManyField(User, blank=True, related_name="org_groups")
     roles = models.ManyToManyField(OrgRole, blank=True, related_name="groups")
 
@@ -174,26 +180,6 @@ class SharingRule(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["org", "module"], name="sharingrule_org_module")]
-
-
-class RecordShare(models.Model):
-    """A manual share of one record with a user or a group."""
-
-    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    module = models.CharField(max_length=100)
-    record_id = models.BigIntegerField()
-    user = models.ForeignKey(User, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
-    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
-    access = models.CharField(max_length=20, choices=SharingRule.Access.choices, default=SharingRule.Access.READ)
-    granted_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
-    granted_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        indexes = [
-            models.Index(fields=["org", "module", "record_id"], name="recordshare_record"),
-            models.Index(fields=["org", "module", "user"], name="recordshare_user"),
-            models.Index(fields=["org", "module", "group"], name="recordshare_group"),
-        ]
 
 
 class AccessLog(models.Model):

@@ -1,20 +1,22 @@
 """Writes around one record's access: manual shares, and the access log of exports.
 
-Manual shares (`RecordShare`) are read by the visibility predicate through an EXISTS; these
-actions are the only code that writes them. `access` knows no module schemas, so callers pass
-the module key and the record itself (crm's views fetch it through `get_record` first).
+Manual shares are django-guardian object permissions (see `access.shares`), read by the
+visibility predicate; these actions are the only code that writes them. `access` knows no
+module schemas, so callers pass the module key and the record itself (crm's views fetch it
+through `get_record` first).
 """
 from __future__ import annotations
 
 from typing import Any
 
-from django.apps import apps
+from django.contrib.auth.models import Permission
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .models import AccessLog, Group, Membership, Organization, RecordShare, SharingRule, User
+from .models import AccessLog, Group, Membership, Organization, SharingRule, User
+from .shares import LEVEL_PERMISSIONS, ManualShare, permission_ids, share_models
 from .visibility import current_membership
 
 
@@ -65,15 +67,6 @@ def _check_record(org: Organization, module_key: str, record: Any) -> None:
         raise PermissionDenied(_("Record not found."))
 
 
-def _record_of(share: RecordShare) -> Any:
-    """The record a share names, found by the org models' MODULE_KEY (None for other modules)."""
-    for model in apps.get_models():
-        key = model.__dict__.get("MODULE_KEY")
-        if isinstance(key, str) and key == share.module:
-            return model._base_manager.filter(org_id=share.org_id, pk=share.record_id).first()
-    return None
-
-
 def _lock_record_shares(org: Organization, module_key: str, record_id: int) -> None:
     """One share change per record at a time (no duplicate share for the same target)."""
     with connection.cursor() as cursor:
@@ -85,7 +78,7 @@ def _lock_record_shares(org: Organization, module_key: str, record_id: int) -> N
 
 @transaction.atomic
 def do_share_record(org: Organization, module_key: str, record: Any, *, user: User | None = None,
-                    group: Group | None = None, access: str, actor: User) -> RecordShare:
+                    group: Group | None = None, access: str, actor: User) -> ManualShare:
     """Share one record with an active member or a group of its org, read only or read/write.
 
     Allowed to the owner, users above the owner in the role hierarchy and administrators.
@@ -93,6 +86,9 @@ def do_share_record(org: Organization, module_key: str, record: Any, *, user: Us
     _check_record(org, module_key, record)
     if not may_manage_shares(actor, org, record):
         raise _refuse()
+    models_ = share_models(type(record))
+    if models_ is None:
+        raise ValidationError({"target": [_("Records of this module cannot be shared one by one.")]})
     if (user is None) == (group is None):
         raise ValidationError({"target": [_("Share with either a user or a group.")]})
     if access not in SharingRule.Access.values:
@@ -105,37 +101,39 @@ def do_share_record(org: Organization, module_key: str, record: Any, *, user: Us
     elif group.org_id != org.pk:
         raise ValidationError({"group": [_("Choose a group of this organisation.")]})
     _lock_record_shares(org, module_key, record.pk)
-    existing = (RecordShare.objects.filter(org=org, module=module_key, record_id=record.pk, user=user, group=group)
-                .order_by("pk").first())
-    if existing is not None:
-        existing.access, existing.granted_by, existing.granted_at = access, actor, timezone.now()
-        existing.save(update_fields=["access", "granted_by", "granted_at"])
-        return existing
-    return RecordShare.objects.create(org=org, module=module_key, record_id=record.pk, user=user, group=group,
-                                      access=access, granted_by=actor)
+    rows, target = _rows_of(models_, record, user=user, group=group)
+    rows.delete()  # sharing again replaces the access
+    permissions = Permission.objects.filter(pk__in=permission_ids(type(record), *LEVEL_PERMISSIONS[access]))
+    made = rows.model.objects.bulk_create([
+        rows.model(org=org, content_object=record, permission=permission, granted_by=actor, **target)
+        for permission in permissions])
+    return ManualShare(record=record, user=user, group=group, access=access, granted_by=actor,
+                       granted_at=made[0].granted_at if made else timezone.now())
+
+
+def _rows_of(models_: tuple[type, type], record: Any, *, user: User | None, group: Group | None):
+    """The permission rows of one share, and the target columns they carry."""
+    user_model, group_model = models_
+    if user is not None:
+        target = {"user_id": user.pk}
+        return user_model.objects.filter(org_id=record.org_id, content_object_id=record.pk, **target), target
+    target = {"group_id": group.auth_group_id}
+    return group_model.objects.filter(org_id=record.org_id, content_object_id=record.pk, **target), target
 
 
 @transaction.atomic
-def do_revoke_share(share: RecordShare, *, actor: User, record: Any = None) -> None:
-    """Remove a manual share. Allowed to those who may share the record (for a record that is
-    not an org module record, administrators only). `record` saves looking the record up."""
+def do_revoke_share(share: ManualShare, *, actor: User) -> None:
+    """Remove a manual share. Allowed to those who may share the record."""
     org = getattr(actor, "org", None)
-    if org is None or share.org_id != org.pk:
+    record = share.record
+    models_ = share_models(type(record))
+    if org is None or models_ is None or getattr(record, "org_id", None) != org.pk:
         raise PermissionDenied(_("Share not found."))
-    if record is None:
-        record = _record_of(share)
-    elif record.pk != share.record_id:
-        raise PermissionDenied(_("Share not found."))
-    else:
-        _check_record(org, share.module, record)
-    if record is None:
-        membership = current_membership(actor)
-        allowed = bool(membership and membership.is_admin)
-    else:
-        allowed = may_manage_shares(actor, org, record)
-    if not allowed:
+    if not may_manage_shares(actor, org, record):
         raise _refuse()
-    RecordShare.objects.filter(pk=share.pk).delete()
+    rows, _target = _rows_of(models_, record, user=share.user, group=share.group)
+    if not rows.delete()[0]:
+        raise PermissionDenied(_("Share not found."))
 
 
 def do_log_access(org: Organization, module_key: str, *, count: int, filters: dict | None = None,

@@ -10,8 +10,10 @@ before anything is written.
 from __future__ import annotations
 
 import copy
+import uuid
 from typing import Any, Callable, Collection, Iterable
 
+from django.contrib.auth.models import Group as AuthGroup
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q, Value
@@ -19,8 +21,9 @@ from django.db.models.functions import Concat, Substr
 from django.utils.translation import gettext as _
 
 from .models import (
-    PERMISSIONS, Group, Membership, Organization, OrgRole, Profile, RecordShare, SharingRule, User,
+    PERMISSIONS, Group, Membership, Organization, OrgRole, Profile, SharingRule, User,
 )
+from .shares import group_share_count
 from .visibility import is_org_admin
 
 DEFAULT_SCOPE = "*"
@@ -310,7 +313,9 @@ def do_create_group(org: Organization, *, name: str, user_ids: Iterable[int] = (
     _require_admin_of(actor, org.pk)
     name = _group_name(org.pk, name)
     user_ids, role_ids = _check_members(org.pk, user_ids, role_ids)
-    group = Group.objects.create(org=org, name=name)
+    # guardian's group permissions (manual shares) name an auth group: a hidden twin per group.
+    twin = AuthGroup.objects.create(name=f"org-{org.pk}-group-{uuid.uuid4().hex}")
+    group = Group.objects.create(org=org, name=name, auth_group=twin)
     group.users.set(user_ids)
     group.roles.set(role_ids)
     return group
@@ -339,11 +344,11 @@ def do_delete_group(group: Group, *, actor: User) -> None:
     if rules:
         raise ValidationError({"group": [_("“%(name)s” is used by sharing rules: %(rules)s. Delete them first.")
                                          % {"name": group.name, "rules": ", ".join(rules)}]})
-    shares = RecordShare.objects.filter(group_id=group.pk).count()
+    shares = group_share_count(group)
     if shares:
         raise ValidationError({"group": [_("“%(name)s” holds %(count)d manual record shares; remove them first.")
                                          % {"name": group.name, "count": shares}]})
-    group.delete()
+    group.auth_group.delete()  # takes the group with it
 
 
 # --- sharing rules ---------------------------------------------------------------------------

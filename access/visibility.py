@@ -190,8 +190,6 @@ def _rules_for(user: User, membership: Membership, module_key: str) -> list:
 
 
 def sharing_grants(user: User, membership: Membership, module: ModuleLike, action: str) -> list[Q]:
-    from .models import RecordShare
-
     grants: list[Q] = []
     org = membership.org
     owner = module.access_user_fields[0] if module.access_user_fields else "owner"
@@ -208,12 +206,26 @@ def sharing_grants(user: User, membership: Membership, module: ModuleLike, actio
                 grants.append(_criteria_compiler[0](module, org, rule.criteria))
         elif rule.owner_kind:
             grants.append(Q(**{f"{owner}__in": _users_in(org, rule.owner_kind, rule.owner_role, rule.owner_group)}))
-    levels = [level for level, actions_ in SHARE_ACTIONS.items() if action in actions_]
-    if levels:
-        shares = RecordShare.objects.filter(org=org, module=module.key, record_id=OuterRef("pk"), access__in=levels)
-        shares = shares.filter(Q(user=user) | Q(group__in=_user_groups(user, membership)))
-        grants.append(Q(Exists(shares)))
+    grants.extend(manual_share_grants(user, membership, module, action))
     return grants
+
+
+def manual_share_grants(user: User, membership: Membership, module: ModuleLike, action: str) -> list[Q]:
+    """Records shared by hand with the user or one of their groups (guardian permission rows).
+
+    Written as `pk IN (SELECT ...)` rather than a correlated EXISTS: PostgreSQL estimates the
+    uncorrelated subquery well and hashes it once, where EXISTS made it misjudge large counts."""
+    from .shares import ACTION_PERMISSION as SHARE_PERMISSION, permission_ids, share_models
+
+    models_ = share_models(module.model)
+    if models_ is None or action not in SHARE_PERMISSION:
+        return []
+    user_model, group_model = models_
+    permissions = permission_ids(module.model, SHARE_PERMISSION[action])
+    mine = user_model.objects.filter(org=membership.org_id, user=user.pk, permission__in=permissions)
+    groups = _user_groups(user, membership).values("auth_group_id")
+    ours = group_model.objects.filter(org=membership.org_id, group__in=groups, permission__in=permissions)
+    return [Q(pk__in=mine.values("content_object_id")) | Q(pk__in=ours.values("content_object_id"))]
 
 
 def visible(user: User, module: ModuleLike, action: str = "view", *, deleted: bool = False) -> QuerySet:

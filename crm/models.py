@@ -9,6 +9,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models.functions import Upper
 from django.utils.translation import gettext_lazy as _
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from access.models import Organization
 
@@ -162,6 +163,72 @@ class Task(Record):
 
     def __str__(self) -> str:
         return self.subject
+
+
+class ShareDetails(models.Model):
+    """What a manual share keeps besides guardian's permission row: the tenant, who, when."""
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    granted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+
+
+class UserShare(ShareDetails, UserObjectPermissionBase):
+    """A record shared by hand with a user: guardian's direct foreign-key user permission
+    (`view_<model>` for read only, plus `change_<model>` for read/write). See access.shares."""
+
+    class Meta(UserObjectPermissionBase.Meta):
+        abstract = True
+
+
+class GroupShare(ShareDetails, GroupObjectPermissionBase):
+    """A record shared by hand with a group (through the group's hidden auth group)."""
+
+    class Meta(GroupObjectPermissionBase.Meta):
+        abstract = True
+
+
+class AccountUserShare(UserShare):
+    content_object = models.ForeignKey(Account, on_delete=models.CASCADE)
+
+
+class AccountGroupShare(GroupShare):
+    content_object = models.ForeignKey(Account, on_delete=models.CASCADE)
+
+
+class ContactUserShare(UserShare):
+    content_object = models.ForeignKey(Contact, on_delete=models.CASCADE)
+
+
+class ContactGroupShare(GroupShare):
+    content_object = models.ForeignKey(Contact, on_delete=models.CASCADE)
+
+
+class LeadUserShare(UserShare):
+    content_object = models.ForeignKey(Lead, on_delete=models.CASCADE)
+
+
+class LeadGroupShare(GroupShare):
+    content_object = models.ForeignKey(Lead, on_delete=models.CASCADE)
+
+
+class DealUserShare(UserShare):
+    content_object = models.ForeignKey(Deal, on_delete=models.CASCADE)
+
+
+class DealGroupShare(GroupShare):
+    content_object = models.ForeignKey(Deal, on_delete=models.CASCADE)
+
+
+class TaskUserShare(UserShare):
+    content_object = models.ForeignKey(Task, on_delete=models.CASCADE)
+
+
+class TaskGroupShare(GroupShare):
+    content_object = models.ForeignKey(Task, on_delete=models.CASCADE)
 
 
 class AttachedToRecord(models.Model):

@@ -21,8 +21,9 @@ from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from access.models import Group, Membership, OrgWideDefault, RecordShare, SharingRule, User
+from access.models import Group, Membership, OrgWideDefault, SharingRule, User
 from access.share_actions import do_revoke_share, do_share_record, may_manage_shares, owner_role_path
+from access.shares import ManualShare, find_share, record_shares
 from access.visibility import (
     SHARE_ACTIONS, _grant_providers, _rules_for, _users_in, bind_org, current_membership, is_org_admin,
     module_allowed, org_default, visible,
@@ -93,11 +94,6 @@ def module_rules(schema: Any, record: Any) -> list[dict[str, Any]]:
              "target": subject_label(rule.target_kind, rule.target_role, rule.target_group)} for rule in rules]
 
 
-def record_shares(schema: Any, record: Any) -> list[RecordShare]:
-    return list(RecordShare.objects.filter(org=schema.org, module=schema.key, record_id=record.pk)
-                .select_related("user", "group", "granted_by").order_by("granted_at", "pk"))
-
-
 # --- the card on the record page ----------------------------------------------------------------
 
 def sharing_context(request: Any, schema: Any, record: Any) -> dict[str, Any]:
@@ -117,7 +113,7 @@ def sharing_context(request: Any, schema: Any, record: Any) -> dict[str, Any]:
         "revoke_url": reverse("crm:share_revoke", args=[schema.key, record.pk]),
     }
     if can_manage:
-        card["shares"] = record_shares(schema, record)
+        card["shares"] = record_shares(record)
         card["rules"] = module_rules(schema, record)
         card["users"] = [u for u in org_members(request.org) if u.pk != record.owner_id]
         card["groups"] = list(Group.objects.filter(org=request.org).order_by("name"))
@@ -157,18 +153,16 @@ class ShareRecordView(ModuleView):
 
 
 class RevokeShareView(ModuleView):
-    """POST: remove one manual share (`share` = its id) of the record."""
+    """POST: remove one manual share of the record (`share` = "user:<id>" or "group:<id>")."""
 
     http_method_names = ["post"]
 
     def post(self, request, module, pk):
-        raw = request.POST.get("share", "")
-        share = (RecordShare.objects.filter(org=request.org, module=self.schema.key, record_id=self.record.pk,
-                                            pk=int(raw)).first() if raw.isdigit() else None)
+        share = find_share(self.record, request.POST.get("share", ""))
         if share is None:
             raise Http404
         try:
-            do_revoke_share(share, actor=request.user, record=self.record)
+            do_revoke_share(share, actor=request.user)
         except PermissionDenied as exc:
             self.refuse(exc)
         else:
@@ -206,7 +200,7 @@ class RecordFacts:
     owners: dict[str, int | None]  # access user field -> user id on the record
     owner_path: str | None
     covers: dict[int, bool]  # sharing rule id -> covers this record
-    shares: list[RecordShare]
+    shares: list[ManualShare]
     group_users: dict[int, set[int]]
     group_roles: dict[int, set[int]]
 
@@ -216,8 +210,8 @@ def record_facts(schema: Any, record: Any) -> RecordFacts:
     supported = sharing_supported(schema)
     owners = {name: getattr(record, f"{name}_id", None) for name in schema.access_user_fields}
     owner_field = schema.access_user_fields[0] if schema.access_user_fields else "owner"
-    shares = record_shares(schema, record) if supported else []
-    group_ids = {s.group_id for s in shares if s.group_id}
+    shares = record_shares(record) if supported else []
+    group_ids = {s.group.pk for s in shares if s.group is not None}
     group_users: dict[int, set[int]] = {pk: set() for pk in group_ids}
     group_roles: dict[int, set[int]] = {pk: set() for pk in group_ids}
     if group_ids:
@@ -288,10 +282,10 @@ def _org_module_grants(schema: Any, user: User, membership: Membership, facts: R
             row.grants.append(Grant(_("Sharing rule “%(name)s”") % {"name": rule.name}, actions,
                                     access_label(rule.access)))
     for share in facts.shares:
-        if share.user_id == user.pk:
+        if share.user is not None and share.user.pk == user.pk:
             label = _("Manual share")
-        elif share.group_id and (user.pk in facts.group_users.get(share.group_id, ())
-                                 or membership.org_role_id in facts.group_roles.get(share.group_id, ())):
+        elif share.group is not None and (user.pk in facts.group_users.get(share.group.pk, ())
+                                          or membership.org_role_id in facts.group_roles.get(share.group.pk, ())):
             label = _("Manual share with group “%(group)s”") % {"group": share.group}
         else:
             continue

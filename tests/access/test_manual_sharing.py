@@ -17,15 +17,17 @@ from django.template.loader import render_to_string
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from guardian.shortcuts import get_perms
 
 from access.actions import do_set_membership_active, do_set_org_default
-from access.models import Organization, RecordShare, User
+from access.models import Organization, User
 from access.share_actions import do_revoke_share, do_share_record
 from access.sharing_actions import do_create_group, do_create_role, do_create_sharing_rule, do_set_user_role
 from access.visibility import bind_org, visible
 from crm import actions
 from crm.criteria import validate
-from crm.models import Deal
+from access.shares import record_shares
+from crm.models import Deal, DealGroupShare, DealUserShare
 from crm.modules import get_module, org_modules
 from crm.sharing_views import explain_access, sharing_context
 
@@ -73,6 +75,18 @@ def sees(user: User, world, action: str = "view") -> bool:
     return visible(fresh(user), world.schema, action).filter(pk=world.deal.pk).exists()
 
 
+def shares_of(deal) -> list:
+    return record_shares(Deal.objects.get(pk=deal.pk))
+
+
+def share_keys(deal) -> list[str]:
+    return [share.key for share in shares_of(deal)]
+
+
+def no_shares() -> bool:
+    return not DealUserShare.objects.exists() and not DealGroupShare.objects.exists()
+
+
 def detail_url(record) -> str:
     return reverse("crm:detail", args=[record.MODULE_KEY, record.pk])
 
@@ -85,8 +99,11 @@ def test_a_share_with_a_user_opens_the_record_and_revoking_closes_it(world, clie
     assert client.get(detail_url(world.deal)).status_code == 404
 
     share = do_share_record(world.org, "deals", world.deal, user=world.target, access="read", actor=world.rep)
-    assert (share.granted_by_id, share.access, share.user_id, share.group_id) == (world.rep.pk, "read",
-                                                                                  world.target.pk, None)
+    assert (share.granted_by, share.access, share.user, share.group) == (world.rep, "read", world.target, None)
+    # stored as a guardian object permission: guardian's own checks agree
+    assert get_perms(world.target, world.deal) == ["view_deal"]
+    assert world.target.has_perm("crm.view_deal", world.deal) and not world.target.has_perm("crm.change_deal",
+                                                                                            world.deal)
     assert sees(world.target, world, "view") and sees(world.target, world, "export")
     assert not sees(world.target, world, "edit")
     assert client.get(detail_url(world.deal)).status_code == 200
@@ -94,13 +111,14 @@ def test_a_share_with_a_user_opens_the_record_and_revoking_closes_it(world, clie
     assert not sees(world.peer, world)  # nobody else
 
     do_revoke_share(share, actor=world.rep)
-    assert not RecordShare.objects.filter(pk=share.pk).exists()
+    assert no_shares() and get_perms(world.target, world.deal) == []
     assert not sees(world.target, world)
     assert client.get(detail_url(world.deal)).status_code == 404
 
 
 def test_a_read_write_share_allows_editing_but_not_deleting(world):
     do_share_record(world.org, "deals", world.deal, user=world.target, access="read_write", actor=world.rep)
+    assert sorted(get_perms(world.target, world.deal)) == ["change_deal", "view_deal"]
     assert sees(world.target, world, "edit")
     assert not sees(world.target, world, "delete")
     updated = actions.do_update_record(world.deal, {"amount": "50"}, version=1, actor=fresh(world.target))
@@ -130,10 +148,9 @@ def test_sharing_again_changes_the_access_of_the_existing_share(world):
     first = do_share_record(world.org, "deals", world.deal, user=world.target, access="read", actor=world.rep)
     second = do_share_record(world.org, "deals", world.deal, user=world.target, access="read_write",
                              actor=world.manager)
-    assert second.pk == first.pk
-    assert RecordShare.objects.filter(record_id=world.deal.pk).count() == 1
-    second.refresh_from_db()
-    assert (second.access, second.granted_by_id) == ("read_write", world.manager.pk)
+    assert second.key == first.key
+    [share] = shares_of(world.deal)
+    assert (share.key, share.access, share.granted_by) == (first.key, "read_write", world.manager)
     assert sees(world.target, world, "edit")
 
 
@@ -154,11 +171,11 @@ def test_who_may_share_and_revoke(world, who, allowed):
     else:
         with pytest.raises(PermissionDenied):
             do_share_record(world.org, "deals", world.deal, user=world.target, access="read", actor=actor)
-        assert not RecordShare.objects.exists()
+        assert no_shares()
         share = do_share_record(world.org, "deals", world.deal, user=world.target, access="read", actor=world.rep)
         with pytest.raises(PermissionDenied):
             do_revoke_share(share, actor=actor)
-        assert RecordShare.objects.filter(pk=share.pk).exists()
+        assert share_keys(world.deal) == [share.key]
 
 
 def test_another_orgs_admin_may_not_share_or_revoke(world, other_org_user):
@@ -170,7 +187,7 @@ def test_another_orgs_admin_may_not_share_or_revoke(world, other_org_user):
     share = do_share_record(world.org, "deals", world.deal, user=world.target, access="read", actor=world.rep)
     with pytest.raises(PermissionDenied):
         do_revoke_share(share, actor=other_org_user)
-    assert RecordShare.objects.count() == 1
+    assert share_keys(world.deal) == [share.key]
 
 
 def test_the_owner_moved_out_of_the_hierarchy_takes_the_right_with_them(world, admin_user):
@@ -203,7 +220,7 @@ def test_share_targets_are_checked(world, other_org_user, admin_user, case):
         kwargs.update(user=world.target, access="owner")
     with pytest.raises(ValidationError):
         do_share_record(world.org, "deals", world.deal, actor=world.rep, **kwargs)
-    assert not RecordShare.objects.exists()
+    assert no_shares()
 
 
 # --- the views --------------------------------------------------------------------------------
@@ -213,20 +230,19 @@ def test_share_and_revoke_through_the_page(world, client_for):
     share_url = reverse("crm:share_add", args=["deals", world.deal.pk])
     response = client.post(share_url, {"target": f"user:{world.target.pk}", "access": "read_write"})
     assert response.status_code == 302 and response["Location"].endswith(detail_url(world.deal) + "#sharing")
-    share = RecordShare.objects.get()
-    assert (share.user_id, share.access, share.module, share.record_id) == (world.target.pk, "read_write", "deals",
-                                                                            world.deal.pk)
+    [share] = shares_of(world.deal)
+    assert (share.user, share.access) == (world.target, "read_write")
     assert client_for(world.target).get(detail_url(world.deal)).status_code == 200
 
     client.post(share_url, {"target": f"group:{world.group.pk}", "access": "read"})
-    assert RecordShare.objects.filter(group=world.group).exists()
+    assert f"group:{world.group.pk}" in share_keys(world.deal)
 
     revoke_url = reverse("crm:share_revoke", args=["deals", world.deal.pk])
-    assert client.post(revoke_url, {"share": share.pk}).status_code == 302
-    assert not RecordShare.objects.filter(pk=share.pk).exists()
+    assert client.post(revoke_url, {"share": share.key}).status_code == 302
+    assert share_keys(world.deal) == [f"group:{world.group.pk}"]
     assert client_for(world.target).get(detail_url(world.deal)).status_code == 404
     assert client.get(share_url).status_code == 405
-    assert client.post(revoke_url, {"share": share.pk}).status_code == 404  # already gone
+    assert client.post(revoke_url, {"share": share.key}).status_code == 404  # already gone
     assert client.post(revoke_url, {"share": "x"}).status_code == 404
 
 
@@ -237,7 +253,7 @@ def test_a_user_who_sees_the_record_but_may_not_share_is_refused(world, admin_us
                            {"target": f"user:{world.target.pk}", "access": "read"}, follow=True)
     assert response.status_code == 200
     assert "may change who it is shared with" in response.content.decode()
-    assert not RecordShare.objects.exists()
+    assert no_shares()
 
 
 def test_sharing_pages_are_404_for_records_out_of_reach(world, other_org_user, client_for):
@@ -245,26 +261,26 @@ def test_sharing_pages_are_404_for_records_out_of_reach(world, other_org_user, c
     for user in (other_org_user, world.peer):
         client = client_for(user)
         for name, data in (("share_add", {"target": f"user:{world.target.pk}", "access": "read"}),
-                           ("share_revoke", {"share": share.pk}), ("share_why", {})):
+                           ("share_revoke", {"share": share.key}), ("share_why", {})):
             url = reverse(f"crm:{name}", args=["deals", world.deal.pk])
             assert client.post(url, data).status_code == 404, (user, name)
             assert client.get(url).status_code == 404, (user, name)
-    assert RecordShare.objects.filter(pk=share.pk).exists()
+    assert share_keys(world.deal) == [share.key]
 
 
 def test_a_share_of_another_record_cannot_be_revoked_through_this_one(world, client_for):
     mine = actions.do_create_record("deals", {"name": "Peer deal"}, actor=world.peer)
     theirs = do_share_record(world.org, "deals", world.deal, user=world.target, access="read", actor=world.rep)
     response = client_for(world.peer).post(reverse("crm:share_revoke", args=["deals", mine.pk]),
-                                           {"share": theirs.pk})
+                                           {"share": theirs.key})
     assert response.status_code == 404
-    assert RecordShare.objects.filter(pk=theirs.pk).exists()
+    assert share_keys(world.deal) == [theirs.key]
 
 
 def test_a_share_target_from_another_org_is_refused_by_the_page(world, other_org_user, client_for):
     client_for(world.rep).post(reverse("crm:share_add", args=["deals", world.deal.pk]),
                                {"target": f"user:{other_org_user.pk}", "access": "read"})
-    assert not RecordShare.objects.exists()
+    assert no_shares()
 
 
 # --- the sharing card --------------------------------------------------------------------------
@@ -392,7 +408,7 @@ def test_why_page_explains_team_roles(world, admin_user, client_for):
     assert "team roles" in html and 'name="target"' not in html
     client_for(world.peer).post(reverse("crm:share_add", args=[module.key, record.pk]),
                                 {"target": f"user:{world.target.pk}", "access": "read"})
-    assert not RecordShare.objects.exists()
+    assert no_shares()
 
 
 def test_why_page_is_for_administrators_only(world, client_for):

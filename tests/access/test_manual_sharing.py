@@ -30,15 +30,12 @@ from access.shares import record_shares
 from crm.models import Deal, DealGroupShare, DealUserShare
 from crm.modules import get_module, org_modules
 from crm.sharing_views import explain_access, sharing_context
+from tests.helpers import fresh
 
 pytestmark = pytest.mark.django_db
 
 
 # --- the world ----------------------------------------------------------------------------------
-
-def fresh(user: User) -> User:
-    """The user as the next request binds them (re-read membership, role and profile)."""
-    return bind_org(User.objects.get(pk=user.pk), Organization.objects.get(pk=user.org.pk))
 
 
 def schema_of(module: str, org: Organization):

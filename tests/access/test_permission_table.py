@@ -15,28 +15,22 @@ import pytest
 from django.urls import reverse
 
 from access.actions import do_set_org_default
-from access.models import PERMISSIONS, AccessLog, Membership, Organization, Profile, User
+from access.models import PERMISSIONS, AccessLog, Profile
 from access.share_actions import do_revoke_share, do_share_record
 from access.sharing_actions import (
     do_clone_profile, do_create_group, do_create_role, do_create_sharing_rule, do_set_profile_field_levels,
     do_set_profile_permissions, do_set_user_profile, do_set_user_role,
 )
-from access.visibility import bind_org
 from crm import actions
 from crm.criteria import validate
 from crm.models import Deal, TimelineEntry
 from crm.modules import get_module, org_modules
+from tests.helpers import fresh
 
 pytestmark = pytest.mark.django_db
 
 DEAL = "Big Northwind deal"
 MODULES = [m.key for m in org_modules()]
-
-
-def fresh(user: User) -> User:
-    membership = Membership.objects.select_related("org", "profile", "org_role").get(user_id=user.pk,
-                                                                                      org_id=user.org.pk)
-    return bind_org(User.objects.get(pk=user.pk), Organization.objects.get(pk=membership.org_id), membership)
 
 
 @pytest.fixture

@@ -15,21 +15,15 @@ from access import sharing_actions as sa
 from access.models import (
     PERMISSIONS, AccessLog, Group, Membership, Organization, OrgRole, Profile, SharingRule, User,
 )
-from access.visibility import bind_org, field_level, module_allowed, visible
+from access.visibility import field_level, module_allowed, visible
 from crm import actions as crm_actions
 from crm.criteria import validate as validate_criteria
 from crm.modules import get_module, org_modules
+from tests.helpers import fresh
 
 pytestmark = pytest.mark.django_db
 
 MODULES = [m.key for m in org_modules()]
-
-
-def fresh(user: User) -> User:
-    """The user as the next request binds them: re-read with their membership, profile and role."""
-    membership = Membership.objects.select_related("org", "profile", "org_role").get(user_id=user.pk,
-                                                                                      org_id=user.org.pk)
-    return bind_org(User.objects.get(pk=user.pk), Organization.objects.get(pk=membership.org_id), membership)
 
 
 def deal_ids(user: User, action: str = "view") -> set[int]:

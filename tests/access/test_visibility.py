@@ -10,11 +10,12 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from access.actions import do_set_membership_active, do_set_org_default
-from access.models import Organization, OrgWideDefault, User
+from access.models import OrgWideDefault, User
 from access.visibility import ACTIONS, access_predicate, bind_org, can, get_record, visible
 from crm import actions
 from crm.modules import org_modules
 from tests.factories import FACTORIES
+from tests.helpers import fresh
 
 pytestmark = pytest.mark.django_db
 
@@ -38,11 +39,6 @@ ALLOWED = {
 }
 TABLE = [(role, level, action, action in ALLOWED[role, level])
          for role in ("admin", "owner", "other") for level in (PRIVATE, READ, READ_WRITE) for action in ACTIONS]
-
-
-def fresh(user, org):
-    """The user as the next request binds them: re-read, with a fresh org object."""
-    return bind_org(User.objects.get(pk=user.pk), Organization.objects.get(pk=org.pk))
 
 
 def schema_of(module, org):

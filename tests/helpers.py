@@ -1,0 +1,13 @@
+"""Small helpers shared by tests."""
+from __future__ import annotations
+
+from access.models import Membership, Organization, User
+from access.visibility import bind_org
+
+
+def fresh(user: User, org: Organization | None = None) -> User:
+    """The user as the next request binds them: re-read, with their membership (profile and
+    role) and a fresh org object, so nothing cached on an earlier object is reused."""
+    org_id = org.pk if org is not None else user.org.pk
+    membership = Membership.objects.select_related("org", "profile", "org_role").get(user_id=user.pk, org_id=org_id)
+    return bind_org(User.objects.get(pk=user.pk), Organization.objects.get(pk=org_id), membership)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from django.contrib.auth.models import Group as AuthGroup
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.template.loader import render_to_string
@@ -20,9 +21,11 @@ from django.urls import reverse
 from guardian.shortcuts import get_perms
 
 from access.actions import do_set_membership_active, do_set_org_default
-from access.models import Organization, User
+from access.models import Group, Organization, User
 from access.share_actions import do_revoke_share, do_share_record
-from access.sharing_actions import do_create_group, do_create_role, do_create_sharing_rule, do_set_user_role
+from access.sharing_actions import (
+    do_create_group, do_create_role, do_create_sharing_rule, do_delete_group, do_set_user_role,
+)
 from access.visibility import bind_org, visible
 from crm import actions
 from crm.criteria import validate
@@ -433,3 +436,16 @@ def test_why_page_costs_a_fixed_number_of_queries_per_member(world, admin_user, 
     per_member = (after - before) / 4
     assert per_member <= 6, per_member
     assert before <= 10 + 6 * members
+
+
+def test_a_group_holding_shares_is_not_deleted_until_they_are_revoked(world):
+    share = do_share_record(world.org, "deals", world.deal, group=world.group, access="read", actor=world.rep)
+    with pytest.raises(ValidationError) as excinfo:
+        do_delete_group(world.group, actor=world.admin)
+    assert "holds 1 manual record shares" in str(excinfo.value)
+    assert sees(world.member, world)
+    do_revoke_share(share, actor=world.rep)
+    twin = world.group.auth_group_id
+    do_delete_group(world.group, actor=world.admin)
+    assert not Group.objects.filter(pk=world.group.pk).exists()
+    assert not AuthGroup.objects.filter(pk=twin).exists()  # the hidden auth group goes with it

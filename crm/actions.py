@@ -490,6 +490,38 @@ def do_add_note(record: Any, body: str, *, actor: User, path: str = "page") -> N
 
 @record_refusals
 @transaction.atomic
+def do_update_note(note: Note, body: str, *, actor: User, path: str = "page") -> Note:
+    """Change a note's text: its author or an administrator, on a record they can see. Mentions
+    follow the new text."""
+    record = note.record
+    schema = bound_schema(record, actor.org)
+    _require_member(actor, schema)
+    body = (body or "").strip()
+    if not body:
+        raise RecordValidationError({"body": [_("A note cannot be empty.")]})
+    if len(body) > 10000:
+        raise RecordValidationError({"body": [_("A note can be at most 10,000 characters.")]})
+    current = _record_for(schema, record, actor, "view")
+    stored = Note.objects.select_for_update().filter(org_id=current.org_id, pk=note.pk).first()
+    if stored is None:
+        raise PermissionDenied(_("Note not found."))
+    if stored.author_id != actor.pk and not is_org_admin(actor):
+        raise PermissionDenied(_("Only the author or an administrator may edit a note."))
+    if stored.body == body:
+        return stored
+    run_guards(WriteContext("update_note", schema, current, actor, path, {"note": stored.pk}))
+    stored.body = body
+    stored.save(update_fields=["body"])
+    stored.mentions.set(User.objects.filter(username__in=set(MENTION_RE.findall(body)),
+                                            memberships__org_id=current.org_id, memberships__is_active=True))
+    # As for a new note, the text stays in the note; the timeline records that it was edited.
+    timeline.write(current, kind="note_edited", actor=actor, path=path, changes={"note": [stored.pk, stored.pk]})
+    _event("note_edited", schema, current, actor, path)
+    return stored
+
+
+@record_refusals
+@transaction.atomic
 def do_delete_note(note: Note, *, actor: User, path: str = "page") -> None:
     record = note.record
     schema = bound_schema(record, actor.org)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from access.models import User
@@ -34,44 +35,66 @@ def form_field_for(spec: FieldSpec, schema: BoundSchema, actor: User) -> forms.F
     return spec.field_type.form_field(spec, **kwargs)
 
 
+def initial_value(spec: FieldSpec, record: Any) -> Any:
+    """A stored value as a form field's initial value."""
+    value = spec.get_value(record)
+    if spec.type == "boolean" and value is not None:
+        value = "true" if value else "false"
+    return value
+
+
+def keep_hidden_link(field: forms.Field, spec: FieldSpec, schema: BoundSchema, record: Any) -> None:
+    """A link to a record the user cannot open stays as it is, shown but not editable."""
+    value = spec.get_value(record)
+    if value is not None and not field.queryset.filter(pk=value).exists():
+        target = get_module(spec.target, schema.org)
+        field.queryset = target.base_queryset(schema.org).filter(pk=value)
+        field.disabled = True
+
+
+def read_only_help(spec: FieldSpec, reason: str) -> str:
+    """The reason a field is shown disabled, before the field's own help text (all escaped: rule
+    names and help texts are typed by people, and form templates print help text as HTML)."""
+    return format_html('<span class="text-body-secondary" data-read-only-reason="{}"><i class="bi bi-lock"></i> '
+                       '{}</span>{}', spec.key, reason, f" {spec.help_text}" if spec.help_text else "")
+
+
 class RecordForm(forms.Form):
-    """Edits a record's editable fields; validation is repeated by the action, which is the authority."""
+    """Edits a record's editable fields; validation is repeated by the action, which is the authority.
+
+    `read_only` maps the fields a lock keeps from this user to the reason: they are disabled, so
+    what is posted for them is ignored, and the reason is their help text. Fields the user's
+    profile makes read-only are disabled the same way."""
 
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
-    def __init__(self, *args: Any, schema: BoundSchema, actor: User, record: Any = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, schema: BoundSchema, actor: User, record: Any = None,
+                 read_only: dict[str, str] | None = None, **kwargs: Any) -> None:
         self.schema = schema
         self.record = record
         if record is not None and "initial" not in kwargs:
             kwargs["initial"] = self.initial_from(record)
         super().__init__(*args, **kwargs)
+        read_only = read_only or {}
         for spec in schema.editable_fields:
             if not schema.module.field_allowed(spec, actor):
                 continue
-            self.fields[spec.key] = form_field_for(spec, schema, actor)
-            if field_level(actor, schema.key, spec.key) == "read_only":
-                self.fields[spec.key].disabled = True
+            field = self.fields[spec.key] = form_field_for(spec, schema, actor)
+            if spec.key in read_only:
+                field.disabled = True
+                field.help_text = read_only_help(spec, read_only[spec.key])
+            elif field_level(actor, schema.key, spec.key) == "read_only":
+                field.disabled = True
+                field.help_text = read_only_help(spec, _("Read-only for your profile."))
             if record is not None and spec.type == "lookup":
-                self.keep_hidden_link(spec, schema, record)
+                keep_hidden_link(field, spec, schema, record)
             if record is None and spec.default not in (None, ""):
-                self.fields[spec.key].initial = spec.default
-
-    def keep_hidden_link(self, spec: FieldSpec, schema: BoundSchema, record: Any) -> None:
-        """A link to a record the user cannot open stays as it is, shown but not editable."""
-        value = spec.get_value(record)
-        field = self.fields[spec.key]
-        if value is not None and not field.queryset.filter(pk=value).exists():
-            target = get_module(spec.target, schema.org)
-            field.queryset = target.base_queryset(schema.org).filter(pk=value)
-            field.disabled = True
+                field.initial = spec.default
 
     def initial_from(self, record: Any) -> dict[str, Any]:
         initial = {"version": record.version}
         for spec in self.schema.editable_fields:
-            value = spec.get_value(record)
-            if spec.type == "boolean" and value is not None:
-                value = "true" if value else "false"
-            initial[spec.key] = value
+            initial[spec.key] = initial_value(spec, record)
         return initial
 
     def changes(self) -> dict[str, Any]:
@@ -84,6 +107,41 @@ class RecordForm(forms.Form):
             field = key if key in self.fields else None
             for message in messages:
                 self.add_error(field, message)
+
+
+class FieldValueForm(forms.Form):
+    """One field of a record, edited in place on the record's page. The version is the one the
+    user saw when opening the field, so a change made meanwhile is refused as a conflict."""
+
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args: Any, schema: BoundSchema, actor: User, record: Any, spec: FieldSpec,
+                 **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {"version": record.version, spec.key: initial_value(spec, record)})
+        kwargs.setdefault("auto_id", "inline-%s")
+        super().__init__(*args, **kwargs)
+        self.spec = spec
+        field = self.fields[spec.key] = form_field_for(spec, schema, actor)
+        if spec.type == "lookup":
+            keep_hidden_link(field, spec, schema, record)
+        widget = field.widget
+        widget.attrs.setdefault("aria-label", spec.label)
+        widget.attrs["autofocus"] = True
+        if isinstance(widget, forms.CheckboxSelectMultiple):
+            widget.attrs["class"] = "form-check-input"
+        elif isinstance(widget, forms.Select):
+            widget.attrs["class"] = "form-select form-select-sm"
+        else:
+            widget.attrs["class"] = "form-control form-control-sm"
+
+    @property
+    def value_field(self) -> forms.BoundField:
+        return self[self.spec.key]
+
+    def changes(self) -> dict[str, Any]:
+        if self.fields[self.spec.key].disabled:
+            return {}
+        return {self.spec.key: self.cleaned_data.get(self.spec.key)}
 
 
 class BulkEditForm(forms.Form):

@@ -17,11 +17,11 @@ from django.utils.translation import gettext as _
 from django.views import View
 from django_tables2 import RequestConfig
 
-from access.visibility import get_record, is_org_admin, module_allowed, visible
+from access.visibility import field_level, get_record, is_org_admin, module_allowed, visible
 
 from . import actions, selectors
 from .filters import build_filterset
-from .forms import AttachmentForm, BulkEditForm, NoteForm, OwnerForm, RecordForm
+from .forms import AttachmentForm, BulkEditForm, FieldValueForm, NoteForm, OwnerForm, RecordForm
 from .guards import GuardRefusal
 from .models import Attachment, Note
 from .modules import detail_page_state, detail_panels, get_module, related_blocks
@@ -118,19 +118,31 @@ class RecordDetailView(ModuleView):
         attachments = attachments.select_related("uploaded_by").order_by("-created_at")
         names = selectors.member_names(self.request.org)
         visible_fields = self.schema.fields_for(user)
-        fields = [(spec, self.display(spec, record, names), self.link(spec, record, user)) for spec in visible_fields]
+        can_edit = visible(self.request.user, self.schema, "edit").filter(pk=record.pk).exists()
+        page_state = detail_page_state(user, self.schema, record)
+        fields = [(spec, self.display(spec, record, names), self.link(spec, record, user),
+                   *self.inline_control(spec, page_state, can_edit)) for spec in visible_fields]
         return self.context(
             fields=fields, visible_fields=visible_fields, related=self.related_lists(),
             panels=detail_panels(user, self.schema, record), notes=notes, attachments=attachments,
             timeline=for_record(record)[:100], note_form=extra.pop("note_form", NoteForm()),
             attachment_form=extra.pop("attachment_form", AttachmentForm()),
             owner_form=OwnerForm(org=self.request.org, initial={"owner": record.owner_id}),
-            can_edit=visible(self.request.user, self.schema, "edit").filter(pk=record.pk).exists(),
+            can_edit=can_edit,
             can_delete=visible(self.request.user, self.schema, "delete").filter(pk=record.pk).exists(),
             **sharing_views.sharing_context(self.request, self.schema, record),
-            **detail_page_state(user, self.schema, record),
+            **page_state,
             **extra,
         )
+
+    def inline_control(self, spec, page_state: dict[str, Any], can_edit: bool) -> tuple[bool, str]:
+        """(whether the field gets an inline edit control, why not when a lock is the cause).
+        Decided in memory from the page state: no query per field."""
+        user = self.request.user
+        if not (can_edit and spec.editable and field_level(user, self.schema.key, spec.key) == "read_write"):
+            return False, ""
+        reason = page_state["read_only_fields"].get(spec.key) or page_state["blocked"].get("edit", "")
+        return not reason, reason
 
     def display(self, spec, record, names):
         if spec.is_custom and spec.type == "user":
@@ -173,16 +185,111 @@ class RecordDetailView(ModuleView):
         return lists + related_blocks(self.request.user, self.schema, self.record)
 
 
+class InlineFieldView(RecordDetailView):
+    """One field of a record, shown as on its page (GET: also what "cancel" shows again) and saved
+    in place (POST, from the form of InlineFieldEditView) through `actions.do_update_record` with
+    the path "inline". A refused or invalid write answers with the form and the reason next to the
+    field, and changes nothing. Fragments for htmx; the record is resolved through `access` in
+    `dispatch` like every record page, so another org's or an invisible record is a 404."""
+
+    value_template = "crm/includes/field_value.html"
+    form_template = "crm/includes/field_form.html"
+
+    def field(self, field_key: str):
+        """A field the user may see (hidden fields do not exist for them)."""
+        spec = next((spec for spec in self.schema.fields_for(self.request.user) if spec.key == field_key), None)
+        if spec is None:
+            raise Http404
+        return spec
+
+    def control(self, spec, page_state: dict[str, Any] | None = None) -> tuple[bool, str]:
+        if page_state is None:
+            page_state = detail_page_state(self.request.user, self.schema, self.record)
+        can_edit = visible(self.request.user, self.schema, "edit").filter(pk=self.record.pk).exists()
+        return self.inline_control(spec, page_state, can_edit)
+
+    def show(self, spec, *, error: str = "", status: int = 200, focus: bool = False,
+             page_state: dict[str, Any] | None = None):
+        names = selectors.member_names(self.request.org) if spec.is_custom and spec.type == "user" else {}
+        inline, lock_reason = self.control(spec, page_state)
+        record = self.record
+        return render(self.request, self.value_template, self.context(
+            spec=spec, value=self.display(spec, record, names), url=self.link(spec, record, self.request.user),
+            inline=inline, lock_reason=lock_reason, error=error, focus=focus), status=status)
+
+    def edit_form(self, form: FieldValueForm, errors: list[str] | tuple[str, ...] = (), status: int = 200):
+        spec = form.spec
+        messages_ = [_("“%(field)s” was not saved: %(reason)s") % {"field": spec.label, "reason": message}
+                     for message in errors]
+        return render(self.request, self.form_template, self.context(spec=spec, form=form, errors=messages_),
+                      status=status)
+
+    def get(self, request, module, pk, field_key):
+        return self.show(self.field(field_key))
+
+    def post(self, request, module, pk, field_key):
+        spec = self.field(field_key)
+        form = FieldValueForm(request.POST, schema=self.schema, actor=request.user, record=self.record, spec=spec)
+        if not form.is_valid():
+            return self.edit_form(form, [m for messages_ in form.errors.values() for m in messages_], status=400)
+        before = detail_page_state(request.user, self.schema, self.record)
+        try:
+            record = actions.do_update_record(self.record, form.changes(), version=form.cleaned_data["version"],
+                                              actor=request.user, path="inline", schema=self.schema)
+        except actions.RecordValidationError as exc:
+            return self.edit_form(form, [m for messages_ in exc.message_dict.values() for m in messages_], status=400)
+        except actions.ConflictError as exc:
+            return self.edit_form(form, [str(exc)], status=409)
+        except PermissionDenied as exc:
+            return self.edit_form(form, [str(exc.args[0]) if exc.args else _("You may not do this.")], status=403)
+        # Read back as stored (decimals with their places, lookups by name), through access as ever.
+        self.record = get_record(request.user, self.schema, record.pk, "view")
+        after = detail_page_state(request.user, self.schema, self.record)
+        response = self.show(spec, focus=True, page_state=after)
+        if after != before:
+            # The change locked or unlocked the record: the badges and the other controls change too.
+            response["HX-Refresh"] = "true"
+        return response
+
+
+class InlineFieldEditView(InlineFieldView):
+    """The one-field form, for a field the user may change here; else the value again, with why not."""
+
+    http_method_names = ["get"]
+
+    def get(self, request, module, pk, field_key):
+        spec = self.field(field_key)
+        editable, reason = self.control(spec)
+        if not editable:
+            message = _("You may not change the field “%(field)s”.") % {"field": spec.label}
+            return self.show(spec, error=f"{message} {reason}".strip(), status=403)
+        return self.edit_form(FieldValueForm(schema=self.schema, actor=request.user, record=self.record, spec=spec))
+
+
 class RecordFormView(ModuleView):
     template_name = "crm/record_form.html"
     record_action = "edit"
 
+    def lock_context(self) -> tuple[dict[str, str], str]:
+        """(fields kept read-only for this user by a lock -> the reason, why the record cannot be
+        edited at all), from the same providers as the record page."""
+        if self.record is None:
+            return {}, ""
+        state = detail_page_state(self.request.user, self.schema, self.record)
+        return state["read_only_fields"], state["blocked"].get("edit", "")
+
     def get(self, request, module, pk=None):
-        form = RecordForm(schema=self.schema, actor=request.user, record=self.record)
-        return render(request, self.template_name, self.context(form=form))
+        read_only, blocked = self.lock_context()
+        form = RecordForm(schema=self.schema, actor=request.user, record=self.record, read_only=read_only)
+        return render(request, self.template_name, self.context(form=form, blocked=blocked),
+                      status=403 if blocked else 200)
 
     def post(self, request, module, pk=None):
-        form = RecordForm(request.POST, schema=self.schema, actor=request.user, record=self.record)
+        read_only, blocked = self.lock_context()
+        # A record locked as a whole keeps its fields as posted: the action refuses the write with
+        # the lock's reason and keeps the refused attempt on the timeline.
+        form = RecordForm(request.POST, schema=self.schema, actor=request.user, record=self.record,
+                          read_only={} if blocked else read_only)
         if form.is_valid():
             try:
                 if self.record is None:
@@ -300,6 +407,37 @@ class NoteView(ModuleView):
         else:
             messages.error(request, _("A note cannot be empty."))
         return redirect(self.record.get_absolute_url() + "#notes")
+
+
+class NoteEditView(ModuleView):
+    """Change a note's text (its author or an administrator), from the record's page."""
+
+    def post(self, request, module, pk, note_pk):
+        note = _note_of(request, self.record, note_pk, self.module)
+        form = NoteForm(request.POST)
+        if not form.is_valid():
+            empty = not request.POST.get("body", "").strip()
+            messages.error(request, _("A note cannot be empty.") if empty else " ".join(form.errors.get("body", [])))
+            return redirect(self.record.get_absolute_url() + "#notes")
+        try:
+            actions.do_update_note(note, form.cleaned_data["body"], actor=request.user, path="page")
+        except actions.RecordValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        except PermissionDenied as exc:
+            self.refuse(exc)
+        else:
+            messages.success(request, _("Note saved."))
+        return redirect(self.record.get_absolute_url() + "#notes")
+
+
+def _note_of(request, record, note_pk, module) -> Note:
+    """A note of this record that the user may read, else 404."""
+    notes = Note.objects.filter(org=request.org, pk=note_pk, record_id=record.pk,
+                                record_type=ContentType.objects.get_for_model(record))
+    note = module.notes_for(notes, request.user).first()
+    if note is None:
+        raise Http404
+    return note
 
 
 class NoteDeleteView(ModuleView):

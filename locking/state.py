@@ -116,7 +116,8 @@ def restricted_action(action: str, path: str) -> str | None:
     """The restricted action a write is, or None when locks never stop it."""
     if action in ("create", "restore"):
         return None
-    if action == "update":  # bulk edit and import update are record updates by their own paths
+    if action == "update":  # bulk edit and import update are record updates by their own paths;
+        # every other path (page, inline, api, kanban, rule:<id>, approval:<id>) is an edit
         if path == "import" or path.startswith("import:"):
             return "import_update"
         if path == "bulk" or path.startswith("bulk:"):
@@ -159,6 +160,7 @@ class LockState:
     restricted_actions: set[str] = field(default_factory=set)  # what this user may not do here
     editable_fields: list[str] = field(default_factory=list)  # field keys this user may still change
     read_only_fields: list[str] = field(default_factory=list)  # editable fields that a lock keeps from this user
+    read_only_causes: dict[str, Any] = field(default_factory=dict)  # field key -> the Lock or field lock
     overridden_rules: list[str] = field(default_factory=list)  # names of rules an admin lifted here
     can_lock: bool = False  # manual locking on, not locked by hand yet, user may lock
     can_unlock: bool = False  # locked by hand and user may unlock
@@ -199,9 +201,12 @@ def lock_state(record: Any, schema: Any, user: Any) -> LockState:
             result.restricted_actions.add(restricted)
     editing_locks = [lock for lock in result.locks if EDIT in lock.restricted and lock.scope.applies_to(user, schema)]
     for spec in schema.editable_fields:
-        blocked = any(spec.key not in lock.editable for lock in editing_locks)
-        if blocked or field_lock_for(snap, schema, record, user, spec.key) is not None:
+        cause = next((lock for lock in editing_locks if spec.key not in lock.editable), None)
+        if cause is None:
+            cause = field_lock_for(snap, schema, record, user, spec.key)
+        if cause is not None:
             result.read_only_fields.append(spec.key)
+            result.read_only_causes[spec.key] = cause
         else:
             result.editable_fields.append(spec.key)
     manual = result.manual_lock

@@ -5,23 +5,41 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+
 from crm.modules import register_card_mark_provider, register_detail_context_provider
 
 from . import rules
 from .guards import refusal_message
 from .models import EDIT, RecordLock
-from .state import RecordState, blocking_lock, lock_state
+from .rules import FieldLockSpec
+from .state import Lock, RecordState, blocking_lock, lock_state
 
 # Restricted actions that have a control on the record page (bulk edit and import live elsewhere).
-PAGE_CONTROLS = ("edit", "delete", "change_owner", "add_note", "delete_note", "add_attachment", "delete_attachment")
+PAGE_CONTROLS = ("edit", "delete", "change_owner", "add_note", "edit_note", "delete_note", "add_attachment",
+                 "delete_attachment")
+
+
+def read_only_reason(cause: Lock | FieldLockSpec) -> str:
+    """Why a lock keeps a field read-only, short enough for a tooltip or a form's help text."""
+    if isinstance(cause, FieldLockSpec):
+        return _("Locked by field lock: %(name)s") % {"name": cause.name}
+    if cause.kind == "rule":
+        return _("Locked by rule: %(name)s") % {"name": cause.name}
+    when = date_format(timezone.localtime(cause.locked_at), "SHORT_DATETIME_FORMAT") if cause.locked_at else ""
+    return _("Locked by %(who)s on %(when)s") % {"who": cause.locked_by_name or _("someone"), "when": when}
 
 
 def record_page_state(user: Any, schema: Any, record: Any) -> dict[str, Any]:
-    """The lock badges and buttons, and the controls a lock forbids this user (with the guard's
-    reason). Costs what `lock_state` costs: nothing more per rule or lock."""
+    """The lock badges and buttons, the controls a lock forbids this user (with the guard's
+    reason) and the fields a lock keeps read-only for them (with a short reason). Costs what
+    `lock_state` costs: nothing more per rule, lock or field."""
     state = lock_state(record, schema, user)
+    read_only = {key: read_only_reason(cause) for key, cause in state.read_only_causes.items()}
     if not (state.locks or state.can_lock or state.overridden_rules):
-        return {}
+        return {"read_only_fields": read_only} if read_only else {}
     blocked = {}
     for restricted in PAGE_CONTROLS:
         if restricted not in state.restricted_actions:
@@ -34,7 +52,7 @@ def record_page_state(user: Any, schema: Any, record: Any) -> dict[str, Any]:
     panel = {"template": "locking/includes/record_locks.html", "lock_state": state,
              "editable_labels": [schema.field(k).label for k in state.editable_fields]
              if "edit" in state.restricted_actions else []}
-    return {"blocked": blocked, "header_panels": [panel]}
+    return {"blocked": blocked, "header_panels": [panel], "read_only_fields": read_only}
 
 
 def kanban_card_marks(user: Any, schema: Any, records: list[Any]) -> dict[int, list[dict[str, str]]]:

@@ -9,7 +9,7 @@ from crm.schema import pick_label
 from . import roles
 from .models import TeamMember
 
-REQUESTER_ACTIONS = {"create", "update", "add_note", "delete_note"}
+REQUESTER_ACTIONS = {"create", "update", "add_note", "update_note", "delete_note"}
 
 
 def team_guard(context: WriteContext) -> None:

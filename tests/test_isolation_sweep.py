@@ -307,6 +307,8 @@ FILLERS: dict[str, Callable[[World, str, Route], Filled]] = {
     "lock_rule_pk": lambda world, kind, route: _obj(world.lock_rule),
     "field_lock_pk": lambda world, kind, route: _obj(world.field_lock),
     "job_pk": lambda world, kind, route: _obj(world.lock_job),
+    # A field of the module (inline edit): its title field, a key that is the same in every org.
+    "field_key": lambda world, kind, route: Filled(get_module(world.module_key(kind), world.org).title_field),
 }
 
 

@@ -10,7 +10,7 @@ register = template.Library()
 KIND_LABELS = {
     "created": _("Created"), "updated": _("Updated"), "deleted": _("Moved to the recycle bin"),
     "restored": _("Restored"), "owner_changed": _("Owner changed"), "note_added": _("Note added"),
-    "note_deleted": _("Note deleted"), "attachment_added": _("File attached"),
+    "note_edited": _("Note edited"), "note_deleted": _("Note deleted"), "attachment_added": _("File attached"),
     "attachment_deleted": _("File removed"), "refused": _("Change refused"), "locked": _("Locked"),
     "unlocked": _("Unlocked"), "lock_overridden": _("Lock overridden"),
 }

@@ -4,3 +4,22 @@ document.addEventListener("change", function (event) {
     document.querySelectorAll('input[name="ids"]').forEach(function (box) { box.checked = event.target.checked; });
   }
 });
+
+// Inline edit on record pages (htmx): a refused or invalid save answers 400/403/409 with the
+// form and the reason, which is swapped in like a success; Escape cancels an open field.
+document.addEventListener("htmx:beforeSwap", function (event) {
+  var status = event.detail.xhr.status;
+  var target = event.detail.target;
+  if ([400, 403, 409].indexOf(status) >= 0 && target && target.matches("[data-inline-field]")) {
+    event.detail.shouldSwap = true;
+    event.detail.isError = false;
+  }
+});
+document.addEventListener("keydown", function (event) {
+  if (event.key !== "Escape" || !event.target.closest) return;
+  var form = event.target.closest("[data-inline-form]");
+  if (form) {
+    event.preventDefault();
+    form.querySelector("[data-inline-cancel]").click();
+  }
+});

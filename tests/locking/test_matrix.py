@@ -3,9 +3,12 @@ rule locks the record for (profile "Sales rep") vs a user it exempts (profile "S
 
 A refused write changes nothing and leaves a "refused" timeline entry naming the rule; an
 exempt user's write goes through. A rule restricting one action lets every other through.
+Where a lock leaves some fields editable, the edit page shows the others disabled: what is
+posted for them is ignored (nothing to refuse), the rest of the form is saved.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -64,6 +67,9 @@ class Path:
     changed: Callable[[World], bool]
     setup: Callable[[World], None] = lambda world: None
     needs: str = ""  # the action `setup` itself performs
+    editable: tuple[str, ...] = ()  # fields the rule leaves editable while locked
+    # For a field shown disabled rather than refused: the page shows it disabled with the reason.
+    shown_disabled: Callable[[World], bool] | None = None
 
     def __str__(self) -> str:
         return f"{self.restricted}:{self.name}"
@@ -90,6 +96,30 @@ def _edit_page(w):
                          {"name": w.deal.name, "stage": "won", "amount": "5", "version": _deal(w.deal).version})
 
 
+def _edit_page_partly_locked(w):
+    """The rule leaves the close date editable: the amount is disabled, the close date is saved."""
+    stored = _deal(w.deal)
+    return w.client.post(reverse("crm:edit", args=["deals", w.deal.pk]),
+                         {"name": stored.name, "stage": "won", "amount": "5", "close_date": "2031-01-31",
+                          "version": stored.version})
+
+
+def _amount_disabled_on_the_edit_page(w):
+    page = w.client.get(reverse("crm:edit", args=["deals", w.deal.pk])).content.decode()
+    stored = _deal(w.deal)
+    return (re.search(r'<input [^>]*name="amount"[^>]*disabled', page) is not None
+            and "Locked by rule: Closed deals" in page and str(stored.close_date) == "2031-01-31")
+
+
+def _inline(w):
+    return w.client.post(reverse("crm:field", args=["deals", w.deal.pk, "amount"]),
+                         {"amount": "5", "version": _deal(w.deal).version}, HTTP_HX_REQUEST="true")
+
+
+def _note_text(w):
+    return _notes(w.deal).get().body
+
+
 def _kanban(w):
     return w.client.post(reverse("teams:kanban_move", args=["deals", w.deal.pk]),
                          {"field": "stage", "value": "lost", "version": _deal(w.deal).version})
@@ -100,6 +130,9 @@ PATHS = [
     Path("edit", "action api", _update("api"), _amount_changed),
     Path("edit", "action workflow rule", _update("rule:7"), _amount_changed),
     Path("edit", "edit page POST", _edit_page, _amount_changed),
+    Path("edit", "edit page POST with a field the lock keeps read-only", _edit_page_partly_locked, _amount_changed,
+         editable=("close_date",), shown_disabled=_amount_disabled_on_the_edit_page),
+    Path("edit", "inline edit POST", _inline, _amount_changed),
     Path("edit", "kanban move", _kanban, lambda w: _deal(w.deal).stage == "lost"),
     Path("bulk_edit", "action update by bulk path", _update("bulk"), _amount_changed),
     Path("bulk_edit", "bulk edit action",
@@ -130,6 +163,11 @@ PATHS = [
     Path("add_note", "note POST", lambda w: w.client.post(reverse("crm:note_add", args=["deals", w.deal.pk]),
                                                           {"body": "Hello"}),
          lambda w: _notes(w.deal).exists()),
+    Path("edit_note", "action", lambda w: actions.do_update_note(w.note, "Edited", actor=w.actor),
+         lambda w: _note_text(w) == "Edited", setup=_add_note, needs="add_note"),
+    Path("edit_note", "note edit POST",
+         lambda w: w.client.post(reverse("crm:note_edit", args=["deals", w.deal.pk, w.note.pk]), {"body": "Edited"}),
+         lambda w: _note_text(w) == "Edited", setup=_add_note, needs="add_note"),
     Path("delete_note", "action", lambda w: actions.do_delete_note(w.note, actor=w.actor),
          lambda w: not _notes(w.deal).exists(), setup=_add_note, needs="add_note"),
     Path("delete_note", "note delete POST",
@@ -158,11 +196,11 @@ def locking_world(org, admin_user, enable, rep, exempt, sales_rep_profile, clien
     enable("deals")
     made = []
 
-    def make(restricted: list[str], actor) -> World:
+    def make(restricted: list[str], actor, editable: tuple[str, ...] = ()) -> World:
         if not made:
             made.append(do_create_lock_rule(org, "deals", name="Closed deals", criteria=WON, locked_for="selected",
                                             profiles=[sales_rep_profile.pk], restricted_actions=restricted,
-                                            actor=admin_user))
+                                            editable_fields=editable, actor=admin_user))
         deal = DealFactory(actor=actor, stage="won")
         assert RecordLock.objects.filter(record_id=deal.pk, kind="rule").exists()
         return World(deal=deal, actor=actor, admin=admin_user, client_for=client_for)
@@ -178,18 +216,20 @@ def _try(path: Path, world: World) -> None:
 
 
 def test_every_restricted_action_has_a_write_path():
-    """Except note editing, which has no write path yet (its mapping is tested below)."""
     covered = {path.restricted for path in PATHS}
-    assert covered == set(RESTRICTED_ACTIONS) - {"edit_note"}
+    assert covered == set(RESTRICTED_ACTIONS)
     assert restricted_action("update_note", "page") == "edit_note"
 
 
 @pytest.mark.parametrize("path", PATHS, ids=str)
 def test_locked_for_user_is_refused(path, locking_world, rep):
-    world = locking_world([path.restricted], rep)
+    world = locking_world([path.restricted], rep, path.editable)
     path.setup(world)
     _try(path, world)
     assert not path.changed(world)
+    if path.shown_disabled is not None:
+        assert path.shown_disabled(world), "the field is shown disabled, with the rule's name"
+        return
     refused = TimelineEntry.objects.filter(record_id=world.deal.pk, kind="refused").last()
     assert refused is not None, "a refused attempt is on the timeline"
     assert "Closed deals" in refused.changes["reason"][1]
@@ -197,7 +237,7 @@ def test_locked_for_user_is_refused(path, locking_world, rep):
 
 @pytest.mark.parametrize("path", PATHS, ids=str)
 def test_exempt_user_goes_through(path, locking_world, exempt):
-    world = locking_world([path.restricted], exempt)
+    world = locking_world([path.restricted], exempt, path.editable)
     path.setup(world)
     path.attempt(world)
     assert path.changed(world)
@@ -227,6 +267,7 @@ def test_locked_for_all_refuses_the_admin_too(org, admin_user, enable, add_rule)
 def test_restricted_action_names_for_every_path():
     assert restricted_action("update", "page") == "edit"
     assert restricted_action("update", "api") == "edit"
+    assert restricted_action("update", "inline") == "edit"
     assert restricted_action("update", "rule:3") == "edit"
     assert restricted_action("update", "approval:3") == "edit"
     assert restricted_action("update", "bulk") == "bulk_edit"

@@ -8,6 +8,7 @@ from django.urls import reverse
 from access.visibility import visible
 from crm import actions
 from crm.guards import GuardRefusal
+from crm.models import Note
 from teams.actions import do_assign, do_submit_request
 from teams.models import TeamRecord
 
@@ -136,6 +137,18 @@ def test_requester_page_hides_internal_fields_and_other_comments(case_studies, c
     assert "Budget is tight" not in body and "ask legal first" not in body
     manager_body = client_for(manager).get(reverse("crm:detail", args=[case_schema.key, request.pk])).content.decode()
     assert "Budget is tight" in manager_body and "ask legal first" in manager_body
+
+
+def test_requester_edits_own_comment_but_not_the_teams(case_studies, case_schema, requester, manager,
+                                                         client_for):
+    request = do_submit_request(case_studies, {"title": "Need a story", "brief": "Retail"}, actor=requester)
+    mine = actions.do_add_note(request, "Deadline is Friday", actor=requester)
+    theirs = actions.do_add_note(request, f"@{requester.username} noted", actor=manager)
+    client = client_for(requester)
+    client.post(reverse("crm:note_edit", args=[case_schema.key, request.pk, mine.pk]), {"body": "Deadline is Monday"})
+    client.post(reverse("crm:note_edit", args=[case_schema.key, request.pk, theirs.pk]), {"body": "Rewritten"})
+    assert Note.objects.get(pk=mine.pk).body == "Deadline is Monday"
+    assert Note.objects.get(pk=theirs.pk).body == f"@{requester.username} noted"
 
 
 def test_requester_cannot_create_outside_requests_tab(case_schema, requester):

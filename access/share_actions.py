@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import Permission
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .models import AccessLog, Group, Membership, Organization, SharingRule, User
-from .shares import LEVEL_PERMISSIONS, ManualShare, permission_ids, share_models
+from .shares import LEVEL_PERMISSIONS, ManualShare, permission_id, share_models
 from .visibility import current_membership
 
 
@@ -103,10 +102,12 @@ def do_share_record(org: Organization, module_key: str, record: Any, *, user: Us
     _lock_record_shares(org, module_key, record.pk)
     rows, target = _rows_of(models_, record, user=user, group=group)
     rows.delete()  # sharing again replaces the access
-    permissions = Permission.objects.filter(pk__in=permission_ids(type(record), *LEVEL_PERMISSIONS[access]))
+    permissions = [permission_id(type(record), verb) for verb in LEVEL_PERMISSIONS[access]]
+    if None in permissions:
+        raise ImproperlyConfigured(f"permissions of {type(record).__name__} are missing: run migrate")
     made = rows.model.objects.bulk_create([
-        rows.model(org=org, content_object=record, permission=permission, granted_by=actor, **target)
-        for permission in permissions])
+        rows.model(org=org, content_object=record, permission_id=pk, granted_by=actor, **target)
+        for pk in permissions])
     return ManualShare(record=record, user=user, group=group, access=access, granted_by=actor,
                        granted_at=made[0].granted_at if made else timezone.now())
 

@@ -16,7 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import Permission
-from django.db.models import QuerySet
+from django.db.models.signals import post_migrate
+from django.dispatch import receiver
 from guardian.models import GroupObjectPermissionBase
 from guardian.utils import get_direct_obj_perms_models, get_group_obj_perms_model, get_user_obj_perms_model
 
@@ -37,12 +38,29 @@ def share_models(model: type) -> tuple[type, type] | None:
     return user_model, group_model
 
 
-def permission_ids(model: type, *verbs: str) -> QuerySet:
-    """A subquery of the ids of `<verb>_<model>` permissions (looked up by name, never cached:
-    test databases are flushed and re-filled with new ids)."""
+# Permission ids by (model label, verb). They change only when permissions are re-created,
+# which happens in `migrate` or `flush`, and both send post_migrate, which empties this.
+_permission_ids: dict[tuple[str, str], int] = {}
+
+
+@receiver(post_migrate)
+def _forget_permission_ids(**kwargs: Any) -> None:
+    _permission_ids.clear()
+
+
+def permission_id(model: type, verb: str) -> int | None:
+    """The id of the `<verb>_<model>` permission (one query per process, then remembered)."""
     meta = model._meta
-    return Permission.objects.filter(content_type__app_label=meta.app_label, content_type__model=meta.model_name,
-                                     codename__in=[f"{verb}_{meta.model_name}" for verb in verbs]).values("pk")
+    key = (meta.label_lower, verb)
+    if key not in _permission_ids:
+        found = (Permission.objects.filter(content_type__app_label=meta.app_label,
+                                           content_type__model=meta.model_name,
+                                           codename=f"{verb}_{meta.model_name}")
+                 .values_list("pk", flat=True).first())
+        if found is None:  # not created yet: ask again next time
+            return None
+        _permission_ids[key] = found
+    return _permission_ids[key]
 
 
 @dataclass(frozen=True)

@@ -164,11 +164,14 @@ def _users_in(org: Organization, kind: str, role: Any, group: Any):
 
 
 def _user_groups(user: User, membership: Membership):
+    """The groups the user is in, as a user or through their role. Two `IN` subqueries on the
+    link tables: joining both (an OR over two LEFT JOINs) multiplies the rows to filter."""
     from .models import Group
 
-    condition = Q(users=user)
+    condition = Q(pk__in=Group.users.through.objects.filter(user_id=user.pk).values("group_id"))
     if membership.org_role_id:
-        condition |= Q(roles=membership.org_role_id)
+        condition |= Q(pk__in=Group.roles.through.objects.filter(orgrole_id=membership.org_role_id)
+                       .values("group_id"))
     return Group.objects.filter(condition, org=membership.org_id).values("pk")
 
 
@@ -215,16 +218,18 @@ def manual_share_grants(user: User, membership: Membership, module: ModuleLike, 
 
     Written as `pk IN (SELECT ...)` rather than a correlated EXISTS: PostgreSQL estimates the
     uncorrelated subquery well and hashes it once, where EXISTS made it misjudge large counts."""
-    from .shares import ACTION_PERMISSION as SHARE_PERMISSION, permission_ids, share_models
+    from .shares import ACTION_PERMISSION as SHARE_PERMISSION, permission_id, share_models
 
     models_ = share_models(module.model)
     if models_ is None or action not in SHARE_PERMISSION:
         return []
+    permission = permission_id(module.model, SHARE_PERMISSION[action])
+    if permission is None:
+        return []
     user_model, group_model = models_
-    permissions = permission_ids(module.model, SHARE_PERMISSION[action])
-    mine = user_model.objects.filter(org=membership.org_id, user=user.pk, permission__in=permissions)
+    mine = user_model.objects.filter(org=membership.org_id, user=user.pk, permission=permission)
     groups = _user_groups(user, membership).values("auth_group_id")
-    ours = group_model.objects.filter(org=membership.org_id, group__in=groups, permission__in=permissions)
+    ours = group_model.objects.filter(org=membership.org_id, group__in=groups, permission=permission)
     return [Q(pk__in=mine.values("content_object_id")) | Q(pk__in=ours.values("content_object_id"))]
 
 

@@ -454,7 +454,10 @@ class SharingRuleListView(AdminView):
         labels = role_labels(OrgRole.objects.filter(org=request.org))
         rules = list(SharingRule.objects.filter(org=request.org, module=module.key).order_by("name", "pk")
                      .select_related("owner_role", "owner_group", "target_role", "target_group"))
+        from crm.criteria import criteria_problem
+
         for rule in rules:
+            rule.problem = criteria_problem(rule.criteria, bound)
             rule.which = (describe_criteria(rule.criteria, bound) if rule.criteria
                           else describe_subject(rule.owner_kind, rule.owner_role, rule.owner_group, labels))
             rule.whom = describe_subject(rule.target_kind, rule.target_role, rule.target_group, labels)

@@ -52,6 +52,34 @@ def validate(criteria: dict, schema) -> dict:
     return {joiner: [_validate_item(item, schema) for item in items]}
 
 
+def criteria_problem(criteria: Any, schema) -> str | None:
+    """Why stored criteria can no longer be checked, or None. Rules keep their criteria as saved;
+    settings pages show this next to them. A field retired since is named by its label."""
+    if not criteria:
+        return None
+    try:
+        validate(criteria, schema)
+    except CriteriaError as exc:
+        missing = [key for key in _field_keys(criteria) if not schema.has_field(key)]
+        if not missing:
+            return " ".join(exc.messages)
+        labels = {d.key: d.spec().label for d in schema.module.definitions(schema.org)}
+        return _("It names a field that was retired or removed: %(fields)s.") % {
+            "fields": ", ".join(f"“{labels.get(key, key)}”" for key in dict.fromkeys(missing))}
+    return None
+
+
+def _field_keys(criteria: Any) -> list[str]:
+    keys: list[str] = []
+    for items in (criteria.values() if isinstance(criteria, dict) else []):
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, dict) and "field" in item:
+                keys.append(str(item["field"]))
+            elif isinstance(item, dict):
+                keys.extend(_field_keys(item))
+    return keys
+
+
 def _validate_item(item: Any, schema) -> dict:
     if isinstance(item, dict) and len(item) == 1 and next(iter(item)) in ("all", "any"):
         return validate(item, schema)

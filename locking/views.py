@@ -21,6 +21,7 @@ from django.views import View
 from access.settings_forms import OPERATOR_LABELS, apply_errors
 from access.settings_views import describe_criteria
 from access.visibility import is_org_admin
+from crm.criteria import criteria_problem
 from crm.modules import get_module, org_modules
 from crm.views import ModuleView
 
@@ -106,10 +107,12 @@ class ModuleSettingsView(SettingsView):
                                       schema=schema)
         rules = list(selectors.lock_rules(request.org, schema.key))
         for rule in rules:
+            rule.problem = criteria_problem(rule.criteria, schema)
             rule.described = describe_criteria(rule.criteria, schema) if _conditions(rule.criteria) else ""
             rule.actions = [RESTRICTED_ACTIONS[a] for a in rule.restricted_actions if a in RESTRICTED_ACTIONS]
         field_locks = list(selectors.field_locks(request.org, schema.key))
         for field_lock in field_locks:
+            field_lock.problem = criteria_problem(field_lock.criteria, schema)
             field_lock.described = (describe_criteria(field_lock.criteria, schema)
                                     if _conditions(field_lock.criteria) else "")
             field_lock.labels = [schema.field(k).label for k in field_lock.fields if schema.has_field(k)]

@@ -349,3 +349,37 @@ def test_kanban_queries_do_not_grow_with_locked_cards(closed_deals, rep, client_
         DealFactory(actor=rep, stage="lost")
     assert text(client.get(board)).count('data-testid="card-mark"') == 13
     assert _queries(client, board) == few
+
+
+def test_rules_naming_a_retired_field_are_flagged_on_the_settings_pages(org, admin_user, enable, add_rule,
+                                                                          client_for):
+    """A rule keeps its criteria when a field it names is retired; the admin must see that it no
+    longer works as written (lock rules, field locks and sharing rules alike)."""
+    from access.sharing_actions import do_create_role, do_create_sharing_rule
+    from crm.actions import do_create_field, do_set_field_retired
+    from crm.criteria import validate
+    from crm.modules import get_module, org_modules
+
+    region = do_create_field(org, "deals", api_name="region", label_en="Region", field_type="text", actor=admin_user)
+    criteria = {"all": [{"field": "region", "op": "eq", "value": "North"}]}
+    enable("deals")
+    add_rule("deals", "Northern deals", criteria)
+    locking.do_save_field_lock(org, "deals", name="Northern amounts", fields=["amount"], locked_for="all",
+                               criteria=criteria, actor=admin_user)
+    role = do_create_role(org, name="North team", actor=admin_user)
+    bound = get_module("deals", org).bind(org)
+    do_create_sharing_rule(org, "deals", name="North to the team", target_kind="role", target_role=role,
+                           criteria=criteria, actor=admin_user, known_modules=[m.key for m in org_modules()],
+                           validate_criteria=lambda c: validate(c, bound))
+    client = client_for(admin_user)
+    sharing_url = reverse("sharing_rules") + "?module=deals"
+    assert "rule-problem" not in text(client.get(module_url("deals")))
+    assert "rule-problem" not in text(client.get(sharing_url))
+
+    do_set_field_retired(region, True, actor=admin_user)
+    page = text(client.get(module_url("deals")))
+    assert 'data-testid="rule-problem"' in page and "Records keep the lock state they have" in page
+    assert 'data-testid="field-lock-problem"' in page and "This lock holds on every record" in page
+    assert "It names a field that was retired or removed: “Region”." in page
+    page = text(client.get(sharing_url))
+    assert "This rule shares nothing until its criteria are fixed" in page and "“Region”" in page

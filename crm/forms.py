@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.utils.html import format_html
+from django.utils.html import conditional_escape, format_html
 from django.utils.translation import gettext_lazy as _
 
 from access.models import User
@@ -25,7 +25,9 @@ def org_members(org) -> Any:
 
 
 def form_field_for(spec: FieldSpec, schema: BoundSchema, actor: User) -> forms.Field:
-    kwargs = {"label": spec.label, "required": spec.required, "help_text": spec.help_text}
+    # Form templates print help text as HTML; custom fields' help is typed by admins and team
+    # managers, so it is escaped here (a team manager must not run script in members' browsers).
+    kwargs = {"label": spec.label, "required": spec.required, "help_text": conditional_escape(spec.help_text or "")}
     if spec.type == "user":
         return MemberChoiceField(queryset=org_members(schema.org), **kwargs)
     if spec.type == "lookup":

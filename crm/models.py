@@ -264,17 +264,10 @@ class Attachment(AttachedToRecord):
 class TimelineEntry(AttachedToRecord):
     """One event on a record. Written by actions only; never edited or deleted by the app."""
 
-    class Path(models.TextChoices):
-        PAGE = "page", _("page")
-        API = "api", _("API")
-        IMPORT = "import", _("import")
-        RULE = "rule", _("rule")
-        SYSTEM = "system", _("system")
-
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     actor_name = models.CharField(max_length=200, blank=True)
     at = models.DateTimeField(auto_now_add=True, db_index=False)
-    path = models.CharField(max_length=50)
+    path = models.CharField(max_length=50)  # how: page, inline, bulk, import, api, rule, system
     kind = models.CharField(max_length=40)
     changes = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
     request_id = models.CharField(max_length=64, blank=True)

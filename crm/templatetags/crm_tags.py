@@ -14,6 +14,11 @@ KIND_LABELS = {
     "attachment_deleted": _("File removed"), "refused": _("Change refused"), "locked": _("Locked"),
     "unlocked": _("Unlocked"), "lock_overridden": _("Lock overridden"),
 }
+# How a change was made (TimelineEntry.path); unknown paths show as stored.
+PATH_LABELS = {
+    "page": _("on the page"), "inline": _("by inline edit"), "bulk": _("by bulk edit"), "api": _("through the API"),
+    "import": _("by import"), "rule": _("by a rule"), "system": _("by the system"),
+}
 EXTRA_LABELS = {"owner": _("Owner"), "file": _("File"), "related": _("Related to"), "action": _("Action"),
                 "reason": _("Reason"), "rule": _("Lock rule")}
 
@@ -21,6 +26,11 @@ EXTRA_LABELS = {"owner": _("Owner"), "file": _("File"), "related": _("Related to
 @register.filter
 def timeline_kind(kind: str) -> str:
     return KIND_LABELS.get(kind, kind)
+
+
+@register.filter
+def timeline_path(path: str) -> str:
+    return PATH_LABELS.get(path, path)
 
 
 def _show(spec: Any, value: Any) -> Any:

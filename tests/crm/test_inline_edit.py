@@ -64,6 +64,9 @@ def test_edit_one_field_in_place(deal, standard_user, client_for):
     assert str(stored.amount) == "250.00" and stored.version == deal.version + 1
     entry = TimelineEntry.objects.filter(record_id=deal.pk, kind="updated").get()
     assert entry.path == "inline" and entry.changes["amount"] == ["100.00", "250"]
+    # the record's timeline says how the change was made
+    timeline = text(client.get(detail_url(deal)))
+    assert "by inline edit" in timeline and "on the page" in timeline  # the update, and the creation
 
 
 def test_cancel_shows_the_stored_value_again(deal, standard_user, client_for):

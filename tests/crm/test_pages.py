@@ -149,6 +149,14 @@ def test_custom_field_appears_in_form_list_and_filter(admin_user, client_for):
     assert "Customer tier" in body
 
 
+def test_a_fields_help_text_is_shown_as_text_never_as_markup(admin_user, standard_user, client_for):
+    actions.do_create_field(admin_user.org, "accounts", api_name="tier", label_en="Tier", field_type="text",
+                            help_text="<script>alert('x')</script> Gold or <b>silver</b>", actor=admin_user)
+    page = client_for(standard_user).get(reverse("crm:create", args=["accounts"])).content.decode()
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; Gold or &lt;b&gt;silver&lt;/b&gt;" in page
+    assert "<script>alert(" not in page and "<b>silver</b>" not in page
+
+
 def test_retired_field_is_hidden_and_data_kept(admin_user, client_for):
     definition = actions.do_create_field(admin_user.org, "accounts", api_name="score", label_en="Loyalty points",
                                          field_type="integer", actor=admin_user)

@@ -118,6 +118,7 @@ class Command(BaseCommand):
             if actors[owner.pk].membership.is_admin or deal.owner_id == owner.pk:
                 actions.do_link_task(task, deal, actor=actors[owner.pk], path="system")
         self.seed_teams(org, admin, users, accounts, rng)
+        self.seed_access_and_locks(org, admin, users, deals)
         for deal in rng.sample(deals, k=min(len(deals), count(60))):
             author = actors[deal.owner_id]
             mention = rng.choice(users)
@@ -183,3 +184,41 @@ class Command(BaseCommand):
                                                  actor=mark)
                 status = rng.choice(["in_progress", "review", "done"])
                 actions.do_update_record(request, {"status": status}, version=None, actor=mark, schema=schema)
+
+    def seed_access_and_locks(self, org, admin, users, deals) -> None:
+        """An org chart, a group and a manual share (the sharing model), and the two classic locks:
+        closed deals cannot change, and sales reps cannot change a lead's phone or email."""
+        from access.share_actions import do_share_record
+        from access.sharing_actions import do_create_group, do_create_role, do_set_user_role
+        from locking.actions import (
+            do_apply_rule_to_existing, do_create_lock_rule, do_save_field_lock, do_save_lock_config,
+        )
+
+        by_name = {u.username: u for u in users}
+        heads = {}
+        top = do_create_role(org, name="Managing director", actor=admin)
+        do_set_user_role(admin.membership, top, actor=admin)
+        for head_name, head, team_name, team in (
+                ("Head of Sales", "sam", "Sales rep", ["sally", "sergio", "sofia"]),
+                ("Head of Marketing", "mark", "Marketer", ["emily", "mia", "max"]),
+                ("Head of Service", "sven", "Service agent", ["sara", "simon"])):
+            head_role = heads[head] = do_create_role(org, name=head_name, parent=top, actor=admin)
+            do_set_user_role(by_name[head].membership, head_role, actor=admin)
+            team_role = do_create_role(org, name=team_name, parent=head_role, actor=admin)
+            for username in team:
+                do_set_user_role(by_name[username].membership, team_role, actor=admin)
+        do_create_group(org, name="Key account team", user_ids=[by_name["sam"].pk, by_name["mark"].pk], actor=admin)
+        shared = next((d for d in deals if d.owner_id == by_name["sally"].pk), None)
+        if shared is not None:
+            do_share_record(org, "deals", shared, user=by_name["emily"], access="read", actor=admin)
+
+        do_save_lock_config(org, "deals", enabled=True, actor=admin)
+        rule = do_create_lock_rule(org, "deals", name="Closed deals",
+                                   criteria={"all": [{"field": "stage", "op": "in", "value": ["won", "lost"]}]},
+                                   restricted_actions=["edit", "delete", "change_owner", "bulk_edit", "import_update"],
+                                   editable_fields=["close_date"], actor=admin)
+        do_apply_rule_to_existing(rule, actor=admin)
+        # For the sales roles (the head of sales and the reps below): a role covers its subordinates.
+        do_save_lock_config(org, "leads", enabled=True, actor=admin)
+        do_save_field_lock(org, "leads", name="Contact details", fields=["phone", "email"],
+                           roles=[heads["sam"].pk], actor=admin)

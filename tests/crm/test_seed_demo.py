@@ -1,0 +1,60 @@
+"""The demo organisation `make run` loads: people, records, and the sharing and locking set-up
+a visitor can try (closed deals locked, lead contact details read-only for sales)."""
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import PermissionDenied
+from django.core.management import call_command
+
+from access.models import Membership, Organization
+from access.shares import record_shares
+from access.visibility import bind_org, visible
+from crm import actions
+from crm.models import Deal, Lead
+from crm.modules import get_module
+from locking.models import RecordLock
+
+pytestmark = pytest.mark.django_db
+
+
+def member(org, username):
+    membership = Membership.objects.select_related("org", "profile", "org_role", "user").get(
+        org=org, user__username=username)
+    return bind_org(membership.user, org, membership)
+
+
+def test_the_demo_shows_the_org_chart_shares_and_locks():
+    call_command("seed_demo", scale=0.2)
+    org = Organization.objects.get(name="Zylker")
+    assert member(org, "sally").membership.org_role.name == "Sales rep"
+    assert member(org, "sam").membership.org_role.name == "Head of Sales"
+    # deals are private: the head of sales sees Sally's through the hierarchy, a peer does not
+    deals = get_module("deals", org).bind(org)
+    sallys = Deal.objects.filter(org=org, owner__username="sally", deleted_at__isnull=True)
+    assert visible(member(org, "sam"), deals).filter(pk__in=sallys).count() == sallys.count() > 0
+    assert not visible(member(org, "sofia"), deals).filter(pk__in=sallys).exists()
+
+    # closed deals are locked; an open one is not
+    closed = Deal.objects.filter(org=org, stage__in=["won", "lost"]).first()
+    assert closed is not None
+    assert RecordLock.objects.filter(org=org, module="deals", record_id=closed.pk).exists()
+    owner = member(org, closed.owner.username)
+    with pytest.raises(PermissionDenied) as refused:
+        actions.do_update_record(closed, {"amount": "1"}, version=None, actor=owner)
+    assert "Closed deals" in str(refused.value)
+
+    # a lead's phone is read-only for a sales rep, not for the administrator
+    schema = get_module("leads", org).bind(org)
+    lead = visible(member(org, "sally"), schema, "edit").first()
+    with pytest.raises(PermissionDenied) as refused:
+        actions.do_update_record(lead, {"phone": "+1000"}, version=None, actor=member(org, "sally"))
+    assert "Contact details" in str(refused.value)
+    assert Lead.objects.get(pk=lead.pk).phone != "+1000"
+    actions.do_update_record(lead, {"phone": "+1000"}, version=None, actor=member(org, "admin"))
+    assert Lead.objects.get(pk=lead.pk).phone == "+1000"
+
+    shares = [s for d in Deal.objects.filter(org=org, owner__username="sally") for s in record_shares(d)]
+    assert [(s.user.username, s.access) for s in shares] == [("emily", "read")]
+
+    call_command("seed_demo", scale=0.2)  # a second run adds nothing
+    assert Organization.objects.filter(name="Zylker").count() == 1

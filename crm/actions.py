@@ -22,6 +22,7 @@ from access.models import Membership, User
 from access.visibility import current_membership, is_org_admin, visible
 
 from . import timeline
+from .criteria import CriteriaError, to_q
 from .events import RecordEvent, emit
 from .guards import GuardRefusal, WriteContext, run_after_write, run_guards
 from .models import Attachment, Note
@@ -450,6 +451,33 @@ def do_bulk_change_owner(module: Any, record_ids: Iterable[int], new_owner_id: i
         for row, changes in entries:
             _event("owner_changed", schema, row, actor, path, {"owner": [c and c["id"] for c in changes["owner"]]})
     return rows
+
+
+@record_refusals
+@transaction.atomic
+def do_reassign_records(from_user: User, new_owner_id: int, *, modules: Iterable[Any], actor: User,
+                        criteria: dict | None = None, path: str = "page") -> dict[str, int]:
+    """An administrator hands the records a user owns in the given modules (with `criteria`, one
+    module's matching records) to another active member. One transaction over every module: if
+    any record is refused, none moves. Returns how many records moved, by module key."""
+    if not is_org_admin(actor):
+        raise PermissionDenied(_("Only an administrator may reassign another user's records."))
+    schemas = [bound_schema(module, actor.org) for module in modules]
+    if int(new_owner_id) == from_user.pk:
+        raise RecordValidationError({"owner": [_("Choose someone other than the current owner.")]})
+    if criteria is not None and len(schemas) != 1:
+        raise RecordValidationError({"criteria": [_("Choose a module to filter by criteria.")]})
+    moved: dict[str, int] = {}
+    for schema in schemas:
+        rows = visible(actor, schema, "edit").filter(owner=from_user)
+        if criteria is not None:
+            try:
+                rows = rows.filter(to_q(criteria, schema))
+            except CriteriaError as exc:
+                raise RecordValidationError({"criteria": exc.messages})
+        ids = list(rows.values_list("pk", flat=True))
+        moved[schema.key] = len(do_bulk_change_owner(schema, ids, new_owner_id, actor=actor, path=path)) if ids else 0
+    return moved
 
 
 # --- notes and attachments ----------------------------------------------------------

@@ -1,6 +1,7 @@
 """Forms built from the module schema: custom fields appear with no code change."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
@@ -8,8 +9,10 @@ from django.utils.html import conditional_escape, format_html
 from django.utils.translation import gettext_lazy as _
 
 from access.models import User
+from access.settings_forms import CriteriaRowsForm
 from access.visibility import field_level, visible
 
+from .criteria import CriteriaError, validate
 from .fieldtypes import CUSTOM_FIELD_TYPES, type_choices
 from .modules import get_module
 from .schema import BoundSchema, FieldSpec
@@ -229,3 +232,66 @@ class FieldDefinitionForm(forms.Form):
         return "\n".join(" | ".join([o["value"], o.get("label_en", ""), o.get("label_zh", ""), o.get("color", "")])
                          .rstrip(" |") for o in options or [])
 
+
+
+class SchemaCriteriaForm(CriteriaRowsForm):
+    """The criteria rows editor over the fields of `self.schema` (a bound schema). Each row is
+    checked against the schema, so an error sits next to its row."""
+
+    schema: BoundSchema
+
+    def add_criteria_fields(self) -> None:
+        super().add_criteria_fields((spec.key, spec.label) for spec in self.schema.fields)
+
+    def check_condition(self, row: int, condition: dict[str, Any]) -> bool:
+        try:
+            validate({"all": [condition]}, self.schema)
+        except CriteriaError as exc:
+            self.add_error(f"c{row}_value", exc.messages)
+            return False
+        return True
+
+
+ROW_FIELD = re.compile(r"c(\d+)_(?:field|op|value)")
+
+
+class ReassignForm(SchemaCriteriaForm):
+    """Who receives a user's records and, when one module is chosen, which of them: criteria rows
+    (or JSON) over that module's fields. With all modules there are no criteria."""
+
+    owner = MemberChoiceField(queryset=User.objects.none(), label=_("New owner"))
+
+    def __init__(self, *args: Any, org: Any, schema: BoundSchema | None, from_user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.schema = schema
+        self.fields["owner"].queryset = org_members(org).exclude(pk=from_user.pk)
+        if schema is None:
+            del self.fields["joiner"], self.fields["criteria"]
+        else:
+            self.add_criteria_fields()
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        criteria = data.get("criteria")
+        if criteria is not None and self.schema is not None and not self.errors:
+            try:
+                validate(criteria, self.schema)  # JSON criteria are checked as a whole
+            except CriteriaError as exc:
+                self.add_error("criteria", exc.messages)
+        return data
+
+    def problems(self) -> list[str]:
+        """Every error on one line each; a criteria row is named by its number."""
+        lines = []
+        for name, errors in self.errors.items():
+            reason = " ".join(errors)
+            match = ROW_FIELD.fullmatch(name)
+            if match:
+                lines.append(_("Condition %(number)d: %(reason)s") % {"number": int(match[1]) + 1, "reason": reason})
+            elif name == "criteria":
+                lines.append(_("Criteria: %(reason)s") % {"reason": reason})
+            elif name in self.fields:
+                lines.append(_("%(field)s: %(reason)s") % {"field": self.fields[name].label, "reason": reason})
+            else:
+                lines.append(reason)
+        return lines

@@ -6,7 +6,9 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views import View
 
 from access.actions import do_set_org_default, do_set_public_fields
@@ -14,7 +16,9 @@ from access.models import OrgWideDefault
 from access.visibility import is_org_admin, org_default
 
 from . import actions
-from .forms import FieldDefinitionForm
+from .criteria import to_q
+from .forms import FieldDefinitionForm, ReassignForm
+from .guards import GuardRefusal
 from .models import FieldDefinition
 from .modules import get_module, org_modules
 
@@ -133,66 +137,72 @@ class FieldFormView(AdminView):
 
 
 class ReassignView(AdminView):
-    """Hand a (usually deactivated) user's records to someone else: all, or one module by criteria."""
+    """Hand a (usually deactivated) user's records to someone else: every module's, or one
+    module's matching criteria rows. The module is chosen first (`?module=<key>`), so the rows
+    offer that module's fields. Everything moves in one transaction, or nothing does."""
 
     template_name = "crm/settings_reassign.html"
 
-    def setup_view(self, request, membership_pk):
+    def setup_view(self, request, membership_pk, data=None) -> None:
         from access.models import Membership
 
         self.membership = Membership.objects.select_related("user").filter(org=request.org, pk=membership_pk).first()
         if self.membership is None:
             raise Http404
+        key = (request.POST if data is not None else request.GET).get("module") or ""
+        modules = {m.key: m for m in org_modules()}
+        if key and key not in modules:
+            raise Http404
+        self.module = modules.get(key)
+        self.schema = self.module.bind(request.org) if self.module else None
+        self.form = ReassignForm(data, org=request.org, schema=self.schema, from_user=self.membership.user)
 
-    def context(self, request, **extra):
-        from .forms import org_members
+    def owned(self, request, module):
+        """The records the user owns in a module (an admin-only page: the org's rows, not deleted)."""
+        return module.base_queryset(request.org).filter(owner=self.membership.user, deleted_at__isnull=True)
 
-        counts = [(m, m.bind(request.org).base_queryset(request.org)
-                   .filter(owner=self.membership.user, deleted_at__isnull=True).count()) for m in org_modules()]
-        return {"membership": self.membership, "counts": counts, "members": org_members(request.org)
-                .exclude(pk=self.membership.user_id), "modules": org_modules(), **extra}
+    def render_page(self, request, status=200, **extra):
+        counts = [(m, self.owned(request, m).count()) for m in org_modules()]
+        return render(request, self.template_name, {
+            "membership": self.membership, "counts": counts, "total": sum(count for _m, count in counts),
+            "modules": org_modules(), "module": self.module, "form": self.form, **extra}, status=status)
 
     def get(self, request, membership_pk):
         self.setup_view(request, membership_pk)
-        return render(request, self.template_name, self.context(request))
+        return self.render_page(request)
 
     def post(self, request, membership_pk):
-        import json
-
-        from .criteria import CriteriaError, to_q
-
-        self.setup_view(request, membership_pk)
-        module_key = request.POST.get("module") or ""
-        modules = org_modules() if not module_key else [get_module(module_key, request.org)]
-        errors = []
-        criteria = None
-        if request.POST.get("criteria", "").strip():
-            if not module_key:
-                errors.append(_("Choose a module to filter by criteria."))
-            else:
-                try:
-                    criteria = json.loads(request.POST["criteria"])
-                    to_q(criteria, modules[0].bind(request.org))
-                except (ValueError, CriteriaError) as exc:
-                    errors.append(_("Criteria: %(reason)s") % {"reason": " ".join(getattr(exc, "messages", [str(exc)]))})
-        new_owner = request.POST.get("owner") or ""
-        if not new_owner.isdigit():
-            errors.append(_("Choose the new owner."))
-        if errors:
-            return render(request, self.template_name, self.context(request, errors=errors), status=400)
-        moved = 0
+        self.setup_view(request, membership_pk, request.POST)
+        if not self.form.is_valid():
+            return self.render_page(request, errors=self.form.problems(), status=400)
+        criteria = self.form.cleaned_data.get("criteria")
+        modules = [self.module] if self.module else org_modules()
+        if request.POST.get("op") == "preview":
+            return self.render_page(request, preview=sum(self.matching(request, m, criteria) for m in modules))
         try:
-            for module in modules:
-                schema = module.bind(request.org)
-                rows = schema.base_queryset(request.org).filter(owner=self.membership.user, deleted_at__isnull=True)
-                if criteria:
-                    rows = rows.filter(to_q(criteria, schema))
-                ids = list(rows.values_list("pk", flat=True))
-                if ids:
-                    moved += len(actions.do_bulk_change_owner(schema, ids, int(new_owner), actor=request.user,
-                                                              path="page"))
+            moved = actions.do_reassign_records(self.membership.user, self.form.cleaned_data["owner"].pk,
+                                                modules=[m.key for m in modules], criteria=criteria,
+                                                actor=request.user, path="page")
         except (PermissionDenied, actions.RecordValidationError, actions.ConflictError) as exc:
-            return render(request, self.template_name, self.context(request, errors=[str(exc.args[0] if exc.args else exc)]),
-                          status=400)
-        messages.success(request, _("%(count)d records reassigned.") % {"count": moved})
-        return redirect("crm:settings_reassign", membership_pk=self.membership.pk)
+            return self.render_page(request, errors=[_("Nothing was reassigned."), *refusal_lines(exc)], status=400)
+        count = sum(moved.values())
+        messages.success(request, ngettext("%(count)d record reassigned.", "%(count)d records reassigned.", count)
+                         % {"count": count})
+        url = reverse("crm:settings_reassign", args=[self.membership.pk])
+        return redirect(f"{url}?module={self.module.key}" if self.module else url)
+
+    def matching(self, request, module, criteria) -> int:
+        rows = self.owned(request, module)
+        if criteria is not None:
+            rows = rows.filter(to_q(criteria, self.schema))  # criteria come with exactly one module
+        return rows.count()
+
+
+def refusal_lines(exc: Exception) -> list[str]:
+    """What an action's refusal says; a guard's refusal also names the record it stopped at."""
+    if isinstance(exc, actions.RecordValidationError):
+        return exc.messages
+    if isinstance(exc, GuardRefusal) and exc.context is not None and getattr(exc.context.record, "pk", None):
+        return [_("%(module)s “%(record)s”: %(reason)s") % {
+            "module": exc.context.module.label, "record": exc.context.record, "reason": exc}]
+    return [str(exc)]

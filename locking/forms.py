@@ -8,8 +8,8 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from access.models import Profile
-from access.settings_forms import CriteriaRowsForm, org_roles, sorted_role_choices
-from crm.criteria import CriteriaError, validate
+from access.settings_forms import org_roles, sorted_role_choices
+from crm.forms import SchemaCriteriaForm
 
 from .models import DEFAULT_RESTRICTED, RESTRICTED_ACTIONS, TEAM_ROLES, LockScope
 
@@ -119,23 +119,7 @@ def _scope_initial(row: Any) -> dict[str, Any]:
             "roles": [str(v) for v in row.roles], "team_roles": list(row.team_roles)}
 
 
-class CriteriaMixin(CriteriaRowsForm):
-    """The sharing rules' criteria editor over the module's fields. Each row is checked against
-    the module's schema, so an error sits next to its row."""
-
-    def add_criteria_fields(self) -> None:
-        super().add_criteria_fields((spec.key, spec.label) for spec in self.schema.fields)
-
-    def check_condition(self, row: int, condition: dict[str, Any]) -> bool:
-        try:
-            validate({"all": [condition]}, self.schema)
-        except CriteriaError as exc:
-            self.add_error(f"c{row}_value", exc.messages)
-            return False
-        return True
-
-
-class LockRuleForm(CriteriaMixin, RestrictionsMixin, ScopeForm):
+class LockRuleForm(SchemaCriteriaForm, RestrictionsMixin, ScopeForm):
     name = forms.CharField(label=_("Name"), max_length=100)
     on_approval = forms.BooleanField(label=_("Lock after approval"), required=False,
                                      help_text=_("Lock a matching record when an approval process approves it."))
@@ -162,7 +146,7 @@ class LockRuleForm(CriteriaMixin, RestrictionsMixin, ScopeForm):
                 "on_approval": data["on_approval"]}
 
 
-class FieldLockForm(CriteriaMixin, ScopeForm):
+class FieldLockForm(SchemaCriteriaForm, ScopeForm):
     """Fields read-only for the chosen users, from creation (no criteria) or while criteria match."""
 
     name = forms.CharField(label=_("Name"), max_length=100)

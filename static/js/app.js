@@ -23,3 +23,11 @@ document.addEventListener("keydown", function (event) {
     form.querySelector("[data-inline-cancel]").click();
   }
 });
+
+// A select marked data-submit-on-change submits its form when changed (e.g. a module choice
+// that reloads the page with that module's fields).
+document.addEventListener("change", function (event) {
+  if (event.target.matches("select[data-submit-on-change]") && event.target.form) {
+    event.target.form.requestSubmit();
+  }
+});

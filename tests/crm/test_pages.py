@@ -259,24 +259,3 @@ def test_list_and_detail_query_counts_do_not_grow_with_rows(module, admin_user, 
     assert _queries(client, list_url) == small_list
     assert _queries(client, reverse("crm:detail", args=[module, record.pk])) == small_detail
     assert small_list <= 20
-
-
-def test_admin_reassigns_a_deactivated_users_records(admin_user, standard_user, other_user, client_for):
-    deals = [actions.do_create_record("deals", {"name": f"D{i}", "stage": stage}, actor=standard_user)
-             for i, stage in enumerate(["qualification", "won", "qualification"])]
-    account = actions.do_create_record("accounts", {"name": "Kept"}, actor=standard_user)
-    do_set_membership_active(standard_user.membership, False, actor=admin_user)
-    client = client_for(admin_user)
-    url = reverse("crm:settings_reassign", args=[standard_user.membership.pk])
-    bad = client.post(url, {"module": "deals", "criteria": '{"all": [{"field": "nope", "op": "eq", "value": 1}]}',
-                            "owner": other_user.pk})
-    assert bad.status_code == 400 and "nope" in bad.content.decode()
-    response = client.post(url, {"module": "deals", "owner": other_user.pk,
-                                 "criteria": '{"all": [{"field": "stage", "op": "eq", "value": "qualification"}]}'})
-    assert response.status_code == 302
-    owners = dict(Deal.objects.filter(pk__in=[d.pk for d in deals]).values_list("name", "owner_id"))
-    assert owners == {"D0": other_user.pk, "D1": standard_user.pk, "D2": other_user.pk}
-    client.post(url, {"module": "", "owner": other_user.pk})
-    assert Account.objects.get(pk=account.pk).owner_id == other_user.pk
-    assert Deal.objects.get(name="D1").owner_id == other_user.pk
-    assert client_for(other_user).get(url).status_code == 404

@@ -492,17 +492,22 @@ def _record_for(schema: BoundSchema, record: Any, actor: User, action: str) -> A
     return current
 
 
+def _note_body(body: str) -> str:
+    body = (body or "").strip()
+    if not body:
+        raise RecordValidationError({"body": [_("A note cannot be empty.")]})
+    if len(body) > 10000:
+        raise RecordValidationError({"body": [_("A note can be at most 10,000 characters.")]})
+    return body
+
+
 @record_refusals
 @transaction.atomic
 def do_add_note(record: Any, body: str, *, actor: User, path: str = "page") -> Note:
     """Comment on a record; @username mentions of active members are stored for notification."""
     schema = bound_schema(record, actor.org)
     _require_member(actor, schema)
-    body = (body or "").strip()
-    if not body:
-        raise RecordValidationError({"body": [_("A note cannot be empty.")]})
-    if len(body) > 10000:
-        raise RecordValidationError({"body": [_("A note can be at most 10,000 characters.")]})
+    body = _note_body(body)
     current = _record_for(schema, record, actor, "view")
     run_guards(WriteContext("add_note", schema, current, actor, path, {"body": body}))
     note = Note.objects.create(org_id=current.org_id, record=current, author=actor, body=body)
@@ -524,11 +529,7 @@ def do_update_note(note: Note, body: str, *, actor: User, path: str = "page") ->
     record = note.record
     schema = bound_schema(record, actor.org)
     _require_member(actor, schema)
-    body = (body or "").strip()
-    if not body:
-        raise RecordValidationError({"body": [_("A note cannot be empty.")]})
-    if len(body) > 10000:
-        raise RecordValidationError({"body": [_("A note can be at most 10,000 characters.")]})
+    body = _note_body(body)
     current = _record_for(schema, record, actor, "view")
     stored = Note.objects.select_for_update().filter(org_id=current.org_id, pk=note.pk).first()
     if stored is None:

@@ -20,6 +20,7 @@ from access.visibility import bind_org
 from crm.actions import do_create_record
 from crm.models import FieldDefinition
 from teams.models import TeamMember, TeamModule, TeamRecord, TeamSpace
+from tests.e2e.browser import login
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -30,13 +31,6 @@ MANAGER_ONLY = "Only a manager of this team may set the status “Done”."
 
 
 # --- browser helpers ---------------------------------------------------------------
-
-def login(page, base, username):
-    page.goto(f"{base}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form button:has-text('Log in')")
-    page.wait_for_url(lambda url: "/login/" not in url)
 
 
 def logout(page, base):
@@ -104,7 +98,7 @@ def test_case_study_story(page, live_server):
     do_set_org_default(org, "accounts", "private", actor=admin)
 
     # 1. The administrator opens the Marketing space with Mark as its manager, then adds Emily.
-    login(page, base, "boss")
+    login(page, base, "boss", PASSWORD)
     page.goto(f"{base}/teams/")
     page.fill("#space-form input[name=name_en]", "Marketing")
     page.select_option("#space-form select[name=managers]", label="Mark Marketing")
@@ -134,7 +128,7 @@ def test_case_study_story(page, live_server):
     logout(page, base)
 
     # 2. Mark builds the Case Studies module on his own.
-    login(page, base, "mark")
+    login(page, base, "mark", PASSWORD)
     open_space(page, base, "Marketing")
     page.click("a:has-text('New module')")
     page.fill("#module-form input[name=name_en]", "Case Studies")
@@ -177,7 +171,7 @@ def test_case_study_story(page, live_server):
     logout(page, base)
 
     # 3. The rep asks for a case study from the Requests tab.
-    login(page, base, "rep")
+    login(page, base, "rep", PASSWORD)
     page.click("[data-testid=requests-tab]")
     page.click(f"[data-request-module='{module.pk}']")
     page.fill("#request-form input[name=title]", "Case study: Northwind")
@@ -195,7 +189,7 @@ def test_case_study_story(page, live_server):
     logout(page, base)
 
     # 4. Mark finds the request on the board and gives it to Emily from the chart.
-    login(page, base, "mark")
+    login(page, base, "mark", PASSWORD)
     open_space(page, base, "Marketing")
     page.click("a:has-text('Kanban')")
     page.wait_for_url(f"{base}/m/{key}/kanban/")
@@ -221,7 +215,7 @@ def test_case_study_story(page, live_server):
     logout(page, base)
 
     # 5. Emily works on it: public fields only, no way into the account, no closing it herself.
-    login(page, base, "emily")
+    login(page, base, "emily", PASSWORD)
     page.goto(f"{base}/m/{key}/kanban/")
     page.click(f"[data-testid=kanban-card][data-pk='{record.pk}'] a")
     page.wait_for_url(record_url)
@@ -260,7 +254,7 @@ def test_case_study_story(page, live_server):
     logout(page, base)
 
     # 6. Mark closes it on the board.
-    login(page, base, "mark")
+    login(page, base, "mark", PASSWORD)
     page.goto(f"{base}/m/{key}/kanban/")
     card = page.locator(f"[data-testid=kanban-card][data-pk='{record.pk}']")
     answer = drag_and_wait(page, card, column(page, "done"))
@@ -275,7 +269,7 @@ def test_case_study_story(page, live_server):
     logout(page, base)
 
     # 7. The rep sees it done and downloads the case study.
-    login(page, base, "rep")
+    login(page, base, "rep", PASSWORD)
     page.click("[data-testid=requests-tab]")
     request_row = page.locator(f"tr[data-request='{record.pk}']")
     assert "Done" in request_row.locator(".badge").inner_text()

@@ -5,15 +5,9 @@ import pytest
 
 from access.models import Membership
 from crm.models import Account
+from tests.e2e.browser import login
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-def login(page, base, username, password):
-    page.goto(f"{base}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("form button:has-text('Log in')")
 
 
 def test_sign_up_add_user_create_search_and_isolation(page, live_server):

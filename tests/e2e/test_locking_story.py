@@ -23,20 +23,13 @@ from access.visibility import bind_org
 from crm.actions import do_create_record
 from crm.models import Deal
 from locking.models import LockRule, RecordLock
+from tests.e2e.browser import login
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "closed-deals-2026"
 RULE = "Closed deals"
 EDIT_REFUSED = "Locked by rule “Closed deals”: you may not edit this record."
-
-
-def login(page, base, username):
-    page.goto(f"{base}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form button:has-text('Log in')")
-    page.wait_for_url(lambda url: "/login/" not in url)
 
 
 def edit_in_place(page, key):
@@ -73,7 +66,7 @@ def test_closed_deals_story(page, browser, live_server):
     pilot = do_create_record("deals", {"name": "Fabrikam pilot", "stage": "proposal", "amount": "3000"}, actor=rita)
 
     # 1. The administrator switches locking on for deals and creates the rule.
-    login(page, base, "boss")
+    login(page, base, "boss", PASSWORD)
     page.goto(f"{base}/settings/locking/m/deals/")
     page.check("#id_enabled")
     page.click("#config-form button:has-text('Save')")
@@ -105,7 +98,7 @@ def test_closed_deals_story(page, browser, live_server):
     # 3. The rep opens the won deal: badge, disabled Edit with the reason, no inline editing.
     rep_page = browser.new_context().new_page()
     rep_page.set_default_timeout(5000)
-    login(rep_page, base, "rita")
+    login(rep_page, base, "rita", PASSWORD)
     rep_page.goto(deal_url(base, renewal))
     expect(rep_page.locator("[data-testid=lock-badge]")).to_have_text(f"Locked by rule: {RULE}")
     edit = rep_page.locator("[data-blocked=edit]")

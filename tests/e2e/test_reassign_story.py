@@ -14,6 +14,7 @@ from access.actions import do_add_user, do_set_membership_active, do_sign_up
 from access.visibility import bind_org
 from crm.actions import do_create_record
 from crm.models import Deal
+from tests.e2e.browser import login
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -39,11 +40,7 @@ def test_reassign_a_leavers_open_deals(page, live_server):
     won = do_create_record("deals", {"name": "Fabrikam pilot", "stage": "won"}, actor=sam_user)
     do_set_membership_active(sam, False, actor=admin)
 
-    page.goto(f"{base}/login/")
-    page.fill("input[name=username]", "boss")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form button:has-text('Log in')")
-    page.wait_for_url(lambda url: "/login/" not in url)
+    login(page, base, "boss", PASSWORD)
     page.goto(f"{base}/settings/users/")
     page.click(f"a[href$='/users/{sam.pk}/reassign/']")
     expect(page.locator("[data-count=deals]")).to_have_text("2")

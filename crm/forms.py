@@ -233,7 +233,6 @@ class FieldDefinitionForm(forms.Form):
                          .rstrip(" |") for o in options or [])
 
 
-
 class SchemaCriteriaForm(CriteriaRowsForm):
     """The criteria rows editor over the fields of `self.schema` (a bound schema). Each row is
     checked against the schema, so an error sits next to its row."""

@@ -193,6 +193,7 @@ class InlineFieldView(RecordDetailView):
     `dispatch` like every record page, so another org's or an invisible record is a 404."""
 
     value_template = "crm/includes/field_value.html"
+    saved_template = "crm/includes/field_saved.html"
     form_template = "crm/includes/field_form.html"
 
     def field(self, field_key: str):
@@ -209,13 +210,16 @@ class InlineFieldView(RecordDetailView):
         return self.inline_control(spec, page_state, can_edit)
 
     def show(self, spec, *, error: str = "", status: int = 200, focus: bool = False,
-             page_state: dict[str, Any] | None = None):
+             page_state: dict[str, Any] | None = None, saved: bool = False):
         names = selectors.member_names(self.request.org) if spec.is_custom and spec.type == "user" else {}
         inline, lock_reason = self.control(spec, page_state)
         record = self.record
-        return render(self.request, self.value_template, self.context(
+        extra = {}
+        if saved:  # the "Modified" line and the timeline changed too: sent along, swapped out of band
+            extra = {"timeline": for_record(record)[:100], "visible_fields": self.schema.fields_for(self.request.user)}
+        return render(self.request, self.saved_template if saved else self.value_template, self.context(
             spec=spec, value=self.display(spec, record, names), url=self.link(spec, record, self.request.user),
-            inline=inline, lock_reason=lock_reason, error=error, focus=focus), status=status)
+            inline=inline, lock_reason=lock_reason, error=error, focus=focus, **extra), status=status)
 
     def edit_form(self, form: FieldValueForm, errors: list[str] | tuple[str, ...] = (), status: int = 200):
         spec = form.spec
@@ -245,7 +249,7 @@ class InlineFieldView(RecordDetailView):
         # Read back as stored (decimals with their places, lookups by name), through access as ever.
         self.record = get_record(request.user, self.schema, record.pk, "view")
         after = detail_page_state(request.user, self.schema, self.record)
-        response = self.show(spec, focus=True, page_state=after)
+        response = self.show(spec, focus=True, page_state=after, saved=True)
         if after != before:
             # The change locked or unlocked the record: the badges and the other controls change too.
             response["HX-Refresh"] = "true"

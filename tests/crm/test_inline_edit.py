@@ -59,7 +59,12 @@ def test_edit_one_field_in_place(deal, standard_user, client_for):
     response = client.post(field_url(deal, "amount"), {"amount": "250", "version": deal.version}, **HTMX)
     assert response.status_code == 200
     assert re.search(r'data-field="amount">250\.00<button', text(response))  # the new value, with its control again
-    assert "HX-Refresh" not in response  # nothing else on the page changed
+    assert "HX-Refresh" not in response  # the lock state did not change: no reload
+    # the "Modified" line and the timeline come along, swapped in place by htmx
+    modified = text(response).split('id="record-modified" hx-swap-oob="true">', 1)[1].split("</dd>", 1)[0]
+    assert str(standard_user) in modified
+    oob_timeline = text(response).split('id="timeline-entries" hx-swap-oob="true">', 1)[1]
+    assert "Updated" in oob_timeline and "by inline edit" in oob_timeline
     stored = Deal.objects.get(pk=deal.pk)
     assert str(stored.amount) == "250.00" and stored.version == deal.version + 1
     entry = TimelineEntry.objects.filter(record_id=deal.pk, kind="updated").get()

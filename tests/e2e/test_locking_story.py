@@ -118,6 +118,7 @@ def test_closed_deals_story(page, browser, live_server):
     amount.fill("4200")
     amount.press("Enter")
     expect(rep_page.locator("[data-field=amount]")).to_have_text("4,200.00")
+    expect(rep_page.locator("#timeline-entries .timeline-entry").first).to_contain_text("by inline edit")
     stored = Deal.objects.get(pk=pilot.pk)
     assert (str(stored.amount), stored.name) == ("4200.00", "Fabrikam pilot")
 

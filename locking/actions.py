@@ -19,6 +19,7 @@ from access.visibility import visible
 from crm import timeline
 from crm.actions import RecordValidationError, bound_schema
 from crm.criteria import CriteriaError, to_q, validate
+from crm.events import RecordEvent, emit
 from crm.guards import WriteContext
 from crm.schema import BoundSchema
 
@@ -254,12 +255,22 @@ def _rule_json(rule: Any) -> dict:
     return {"id": rule.id if hasattr(rule, "id") else rule.pk, "name": rule.name}
 
 
+def _log(module_key: str, entries: Iterable[Any]) -> None:
+    """Lock changes go on the records' timelines and out as record events ("locked", "unlocked",
+    "lock_overridden"), delivered after commit like every record event, for automation."""
+    entries = list(entries)
+    timeline.write_many(entries)
+    for item in entries:
+        emit(RecordEvent(kind=item.kind, module=module_key, org_id=item.org_id, record_id=item.record_id,
+                         actor_id=item.actor_id, path=item.path, changes=item.changes))
+
+
 def _write_unlocked(schema: BoundSchema, record_ids: list[int], rule: Any, *, actor: Any, path: str,
                     reason: str) -> None:
     for start in range(0, len(record_ids), BATCH):
         records = schema.base_queryset(schema.org).filter(pk__in=record_ids[start:start + BATCH])
-        timeline.write_many(timeline.entry(record, kind="unlocked", actor=actor, path=path, changes={
-            "rule": [_rule_json(rule), None], "reason": [None, reason]}) for record in records)
+        _log(schema.key, (timeline.entry(record, kind="unlocked", actor=actor, path=path, changes={
+            "rule": [_rule_json(rule), None], "reason": [None, reason]}) for record in records))
 
 
 # --- field locks ---------------------------------------------------------------------------------
@@ -330,8 +341,8 @@ def do_lock_record(record: Any, reason: str = "", *, actor: User, path: str = "p
     lock = RecordLock.objects.create(org_id=current.org_id, module=schema.key, record_id=current.pk,
                                      kind=RecordLock.Kind.MANUAL, locked_by=actor,
                                      locked_by_name=timeline.actor_name(actor), reason=reason)
-    timeline.write(current, kind="locked", actor=actor, path=path,
-                   changes={"reason": [None, reason]} if reason else {})
+    _log(schema.key, [timeline.entry(current, kind="locked", actor=actor, path=path,
+                                     changes={"reason": [None, reason]} if reason else {})])
     return lock
 
 
@@ -347,8 +358,8 @@ def do_unlock_record(record: Any, *, actor: User, path: str = "page", reason: st
     if not deleted:
         raise RecordValidationError({"__all__": [_("This record is not locked by hand.")]})
     reason = (reason or "").strip()
-    timeline.write(current, kind="unlocked", actor=actor, path=path,
-                   changes={"reason": [None, reason]} if reason else {})
+    _log(schema.key, [timeline.entry(current, kind="unlocked", actor=actor, path=path,
+                                     changes={"reason": [None, reason]} if reason else {})])
 
 
 @transaction.atomic
@@ -375,8 +386,8 @@ def do_override_unlock(record: Any, rule: LockRule, reason: str, *, actor: User,
     lock.reason = reason
     lock.locked_at = timezone.now()
     lock.save()
-    timeline.write(current, kind="lock_overridden", actor=actor, path=path,
-                   changes={"rule": [_rule_json(rule), None], "reason": [None, reason]})
+    _log(schema.key, [timeline.entry(current, kind="lock_overridden", actor=actor, path=path,
+                                     changes={"rule": [_rule_json(rule), None], "reason": [None, reason]})])
     return lock
 
 
@@ -396,7 +407,8 @@ def do_lock_after_approval(record: Any, *, actor: User, path: str) -> list[Recor
 def _lock_by_rule(schema: BoundSchema, record: Any, rule: Any, *, actor: Any, path: str) -> RecordLock:
     lock = RecordLock.objects.create(org_id=record.org_id, module=schema.key, record_id=record.pk,
                                      kind=RecordLock.Kind.RULE, rule_id=rule.id)
-    timeline.write(record, kind="locked", actor=actor, path=path, changes={"rule": [None, _rule_json(rule)]})
+    _log(schema.key, [timeline.entry(record, kind="locked", actor=actor, path=path,
+                                     changes={"rule": [None, _rule_json(rule)]})])
     return lock
 
 
@@ -444,7 +456,7 @@ def sync_rule_locks(context: WriteContext, record: Any) -> None:
     if lifted:
         RecordLock.objects.filter(pk__in=lifted).delete()
     if entries:
-        timeline.write_many(entries)
+        _log(schema.key, entries)
 
 
 # --- applying a rule to the records already stored -----------------------------------------------
@@ -493,8 +505,8 @@ def do_apply_rule_to_existing(rule: LockRule, *, actor: User | None, path: str =
             RecordLock.objects.bulk_create([
                 RecordLock(org_id=r.org_id, module=schema.key, record_id=r.pk, kind=RecordLock.Kind.RULE, rule=rule)
                 for r in records])
-            timeline.write_many(timeline.entry(r, kind="locked", actor=actor, path=path,
-                                               changes={"rule": [None, _rule_json(rule)]}) for r in records)
+            _log(schema.key, (timeline.entry(r, kind="locked", actor=actor, path=path,
+                                             changes={"rule": [None, _rule_json(rule)]}) for r in records))
             counts["locked"] += len(records)
             _job_progress(job, processed=start + len(chunk), locked=counts["locked"])
     for start in range(0, len(to_unlock), batch_size):

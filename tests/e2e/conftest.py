@@ -32,8 +32,12 @@ def browser():
 
 @pytest.fixture
 def page(browser):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=15000)
     context = browser.new_context()
     page = context.new_page()
+    # Generous waits: CI machines are small and busy; a story that works never waits this long.
     page.set_default_timeout(15000)
     yield page
     context.close()

@@ -77,7 +77,6 @@ def drag_and_wait(page, source, target):
 
 def test_case_study_story(page, live_server):
     base = live_server.url
-    page.set_default_timeout(5000)
 
     # Set-up: the org, its people, one private account with public fields.
     admin = do_sign_up(org_name="Contoso", username="boss", email="boss@contoso.test", password=PASSWORD,

@@ -48,8 +48,6 @@ def test_closed_deals_story(page, browser, live_server):
     from playwright.sync_api import expect
 
     base = live_server.url
-    page.set_default_timeout(5000)
-    expect.set_options(timeout=5000)
 
     # Set-up: the org, its administrator, a sales rep with the "Sales rep" profile, two of her deals.
     admin = do_sign_up(org_name="Contoso", username="boss", email="boss@contoso.test", password=PASSWORD,
@@ -97,7 +95,7 @@ def test_closed_deals_story(page, browser, live_server):
 
     # 3. The rep opens the won deal: badge, disabled Edit with the reason, no inline editing.
     rep_page = browser.new_context().new_page()
-    rep_page.set_default_timeout(5000)
+    rep_page.set_default_timeout(15000)
     login(rep_page, base, "rita", PASSWORD)
     rep_page.goto(deal_url(base, renewal))
     expect(rep_page.locator("[data-testid=lock-badge]")).to_have_text(f"Locked by rule: {RULE}")

@@ -25,8 +25,6 @@ def test_reassign_a_leavers_open_deals(page, live_server):
     from playwright.sync_api import expect
 
     base = live_server.url
-    page.set_default_timeout(5000)
-    expect.set_options(timeout=5000)
     membership = do_sign_up(org_name="Contoso", username="boss", email="boss@contoso.test", password=PASSWORD,
                             first_name="Ada", last_name="Admin")
     org = membership.org

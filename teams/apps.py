@@ -9,16 +9,17 @@ class TeamsConfig(AppConfig):
     def ready(self) -> None:
         from access.visibility import register_grant_provider
         from crm.guards import register_guard
-        from crm.modules import register_panel_provider, register_resolver
+        from crm.modules import register_detail_context_provider, register_panel_provider, register_resolver
 
         from . import related
         from .access import team_grants
-        from .guards import team_guard
+        from .guards import team_guard, team_page_state
         from .public import public_panel_blocks
         from .schema import resolve
 
         register_resolver(resolve)
         register_grant_provider(team_grants)
         register_guard(team_guard)
+        register_detail_context_provider(team_page_state)
         register_panel_provider(public_panel_blocks)
         related.register()

@@ -47,3 +47,21 @@ def _check_requester(context: WriteContext, team_module) -> None:
         if extra:
             raise GuardRefusal(_("Requesters cannot change these fields: %(fields)s.")
                                % {"fields": ", ".join(sorted(extra))}, guard="team")
+
+
+def team_page_state(user, schema, record) -> dict:
+    """The fields the team rules keep from this user, for the record's page and edit form (shown
+    without an inline edit control, or disabled, with the reason). Status is left out: some of
+    its values are allowed, and the guard names the refused one."""
+    team_module = getattr(schema, "team_module", None)
+    if team_module is None:
+        return {}
+    read_only = {}
+    if not roles.is_manager(user, team_module.space_id):
+        read_only["assignee"] = _("Only a manager of this team may assign records.")
+    if schema.is_requester_only(user):
+        allowed = schema.requester_field_keys(schema.org) | {"status"}
+        for spec in schema.fields:
+            if spec.key not in allowed:
+                read_only.setdefault(spec.key, _("Requesters cannot change this field."))
+    return {"read_only_fields": read_only}

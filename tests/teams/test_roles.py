@@ -154,3 +154,29 @@ def test_requester_edits_own_comment_but_not_the_teams(case_studies, case_schema
 def test_requester_cannot_create_outside_requests_tab(case_schema, requester):
     with pytest.raises(GuardRefusal, match="Requests tab"):
         actions.do_create_record(case_schema, {"title": "Sneaky"}, actor=requester)
+
+
+def test_record_page_offers_inline_edit_only_where_the_team_rules_allow(case_studies, case_schema, manager, member,
+                                                                        requester, client_for):
+    """Assigning is for managers; requesters change only the fields shown to them. The page says so
+    instead of offering a control the guard would refuse."""
+    import re
+
+    request = do_submit_request(case_studies, {"title": "Need a story", "brief": "Retail"}, actor=requester)
+    own = actions.do_create_record(case_schema, {"title": "Mia's own brief"}, actor=member)  # members edit their own
+
+    def controls(user, record=request) -> tuple[set[str], set[str]]:
+        body = client_for(user).get(reverse("crm:detail", args=[case_schema.key, record.pk])).content.decode()
+        return (set(re.findall(r'data-inline-edit="([^"]+)"', body)),
+                set(re.findall(r'data-field-locked="([^"]+)"', body)))
+
+    editable, locked = controls(manager)
+    assert {"title", "assignee"} <= editable and not locked
+    editable, locked = controls(member, own)
+    assert "title" in editable and "assignee" not in editable and "assignee" in locked
+    brief = next(spec.key for spec in case_schema.fields if spec.label == "Brief")
+    editable, locked = controls(requester)
+    assert {"title", brief} <= editable and "assignee" not in editable
+    # and the edit form shows the assignee disabled to the member, with the reason
+    form = client_for(member).get(reverse("crm:edit", args=[case_schema.key, own.pk])).content.decode()
+    assert "Only a manager of this team may assign records." in form

@@ -48,6 +48,7 @@ from crm import selectors  # noqa: E402
 from crm.models import Account  # noqa: E402
 from crm.modules import get_module  # noqa: E402
 from crm.schema import BoundSchema  # noqa: E402
+from bench.timing import percentile, require_migrated, timed_runs  # noqa: E402
 
 ORG_NAME = "Bench Org"
 OTHER_ORG_NAME = "Bench Other Org"
@@ -69,16 +70,6 @@ INDUSTRIES = ["technology", "manufacturing", "finance", "healthcare", "retail", 
 
 
 # --------------------------------------------------------------------------- fixtures
-def require_migrated() -> None:
-    from django.db.migrations.executor import MigrationExecutor
-
-    executor = MigrationExecutor(connection)
-    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
-    if plan:
-        raise SystemExit(f"{len(plan)} migration(s) not applied to {connection.settings_dict['NAME']}: "
-                         "run `python manage.py migrate` first.")
-
-
 @dataclass
 class Bench:
     org: Organization
@@ -169,14 +160,6 @@ def ensure_fixtures(n: int) -> Bench:
 
 
 # --------------------------------------------------------------------------- timing
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * pct / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
 @dataclass
 class Result:
     label: str
@@ -216,17 +199,6 @@ def measure(label: str, orm: Callable[[], Any], hand: Callable[[], Any], runs: i
             fn()
             times.append((time.perf_counter() - started) * 1000)
     return Result(label, orm_times, hand_times, orm_value)
-
-
-def timed_runs(fn: Callable[[], Any], runs: int, warmup: int) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - started) * 1000)
-    return times
 
 
 # --------------------------------------------------------------------------- the queries

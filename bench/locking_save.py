@@ -48,6 +48,7 @@ from crm import actions  # noqa: E402
 from crm.models import Deal  # noqa: E402
 from locking import actions as locking  # noqa: E402
 from locking import selectors  # noqa: E402
+from bench.timing import percentile, require_migrated  # noqa: E402
 
 # Five rules on different fields and operators; the "locked" case's deal is won.
 RULES = [
@@ -61,14 +62,6 @@ RULES = [
 ]
 CASES = [("none", None, "proposal"), ("5 rules, no match", RULES, "proposal"),
          ("5 rules, locked, exempt", RULES, "won")]
-
-
-def require_migrated() -> None:
-    from django.db.migrations.executor import MigrationExecutor
-
-    executor = MigrationExecutor(connection)
-    if executor.migration_plan(executor.loader.graph.leaf_nodes()):
-        raise SystemExit(f"migrations not applied to {connection.settings_dict['NAME']}: run migrate first.")
 
 
 def ensure_case(label: str, rules: list | None, stage: str):
@@ -92,14 +85,6 @@ def ensure_case(label: str, rules: list | None, stage: str):
     if deal is None:
         deal = actions.do_create_record("deals", {"name": "Bench deal", "stage": stage, "amount": "100"}, actor=admin)
     return admin, deal
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * pct / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def save(admin, deal, n: int) -> None:

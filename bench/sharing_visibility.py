@@ -61,6 +61,7 @@ from access.visibility import bind_org, visible  # noqa: E402
 from crm.models import Account, AccountGroupShare, AccountUserShare  # noqa: E402
 from crm.modules import get_module  # noqa: E402
 from crm.schema import BoundSchema  # noqa: E402
+from bench.timing import percentile, require_migrated, timed_runs  # noqa: E402
 
 ORG_NAME = "Sharing Bench Org"
 ADMIN_USERNAME = "sharebench_admin"
@@ -94,16 +95,6 @@ MEASURED_ROLE = "Manager East 1"
 
 
 # --------------------------------------------------------------------------- fixtures
-def require_migrated() -> None:
-    from django.db.migrations.executor import MigrationExecutor
-
-    executor = MigrationExecutor(connection)
-    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
-    if plan:
-        raise SystemExit(f"{len(plan)} migration(s) not applied to {connection.settings_dict['NAME']}: "
-                         "run `python manage.py migrate` first.")
-
-
 @dataclass
 class Bench:
     org: Organization
@@ -318,14 +309,6 @@ def ensure_fixtures(n: int) -> Bench:
 
 
 # --------------------------------------------------------------------------- timing
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * pct / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
 @dataclass
 class Result:
     label: str
@@ -365,17 +348,6 @@ def measure(label: str, orm: Callable[[], Any], hand: Callable[[], Any], runs: i
             times.append((time.perf_counter() - started) * 1000)
     print(f"  measured {label.strip()}", flush=True)
     return Result(label, orm_times, hand_times, orm_value)
-
-
-def timed_runs(fn: Callable[[], Any], runs: int, warmup: int) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - started) * 1000)
-    return times
 
 
 # --------------------------------------------------------------------------- the ORM side

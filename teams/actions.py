@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from access.models import Membership, User
@@ -94,12 +94,15 @@ def clean_statuses(statuses: Any) -> list[dict]:
 @transaction.atomic
 def do_create_team_module(space: TeamSpace, *, name_en: str, name_zh: str = "", icon: str = "kanban",
                           statuses: list[dict], manager_only_statuses: list[str] = (),
-                          done_statuses: list[str] = (), actor: User) -> TeamModule:
-    """A team manager (or org administrator) creates a record type for their space."""
+                          done_statuses: list[str] = (), name_singular_en: str = "", name_singular_zh: str = "",
+                          actor: User) -> TeamModule:
+    """A team manager (or org administrator) creates a record type for their space. `name_en`/`name_zh`
+    name the module (plural); the singular names default to them."""
     _require_manager(actor, space)
     module = TeamModule(org_id=space.org_id, space=space)
     _apply_module_settings(module, name_en, name_zh, icon, statuses, manager_only_statuses, done_statuses)
-    module.save()
+    _apply_names(module, name_singular_en, name_singular_zh)
+    _save_module(module)
     return module
 
 
@@ -107,10 +110,15 @@ def do_create_team_module(space: TeamSpace, *, name_en: str, name_zh: str = "", 
 def do_update_team_module(module: TeamModule, *, name_en: str, name_zh: str = "", icon: str = "kanban",
                           statuses: list[dict], manager_only_statuses: list[str] = (),
                           done_statuses: list[str] = (), due_field_id: int | None = None,
+                          name_singular_en: str | None = None, name_singular_zh: str | None = None,
                           actor: User) -> TeamModule:
+    """Change a module's names, icon and statuses (singular names left as None are kept)."""
     _require_manager(actor, module.space)
     in_use = set(module.records.filter(deleted_at__isnull=True).values_list("status", flat=True).distinct())
     _apply_module_settings(module, name_en, name_zh, icon, statuses, manager_only_statuses, done_statuses)
+    _apply_names(module,
+                 module.name_singular_en if name_singular_en is None else name_singular_en,
+                 module.name_singular_zh if name_singular_zh is None else name_singular_zh)
     dropped = in_use - {s["value"] for s in module.statuses}
     if dropped:
         raise RecordValidationError({"statuses": [
@@ -122,8 +130,33 @@ def do_update_team_module(module: TeamModule, *, name_en: str, name_zh: str = ""
         module.due_field = definition
     else:
         module.due_field = None
-    module.save()
+    _save_module(module)
     return module
+
+
+def _apply_names(module: TeamModule, singular_en: str, singular_zh: str) -> None:
+    """Singular names default to the module's name; names are unique within the space (any case)."""
+    module.name_singular_en = (singular_en or "").strip()[:100] or module.name_en
+    module.name_singular_zh = (singular_zh or "").strip()[:100] or module.name_zh
+    others = TeamModule.objects.filter(org_id=module.org_id, space_id=module.space_id).exclude(pk=module.pk)
+    errors = {}
+    if others.filter(name_en__iexact=module.name_en).exists():
+        errors["name_en"] = [_("This team space already has a module named “%(name)s”.") % {"name": module.name_en}]
+    if module.name_zh and others.filter(name_zh__iexact=module.name_zh).exists():
+        errors["name_zh"] = [_("This team space already has a module named “%(name)s”.") % {"name": module.name_zh}]
+    if errors:
+        raise RecordValidationError(errors)
+
+
+def _save_module(module: TeamModule) -> None:
+    """Save; a module of the same name created at the same moment is refused like one seen earlier."""
+    try:
+        with transaction.atomic():
+            module.save()
+    except IntegrityError as exc:
+        if "uniq_teammodule_space_name" not in str(exc):
+            raise
+        raise RecordValidationError({"name_en": [_("This team space already has a module of this name.")]}) from exc
 
 
 def _apply_module_settings(module, name_en, name_zh, icon, statuses, manager_only, done) -> None:

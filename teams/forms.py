@@ -32,8 +32,13 @@ class MemberForm(forms.Form):
 
 
 class TeamModuleForm(forms.Form):
-    name_en = forms.CharField(label=_("Name (English)"), max_length=100)
+    name_en = forms.CharField(label=_("Name (English)"), max_length=100,
+                              help_text=_("Plural, as in lists and menus (e.g. Case studies)."))
+    name_singular_en = forms.CharField(label=_("Name of one record (English)"), max_length=100, required=False,
+                                       help_text=_("As in “New case study”. Empty: the name above."))
     name_zh = forms.CharField(label=_("Name (Chinese)"), max_length=100, required=False)
+    name_singular_zh = forms.CharField(label=_("Name of one record (Chinese)"), max_length=100, required=False,
+                                       help_text=_("Empty: the Chinese name above."))
     icon = forms.ChoiceField(label=_("Icon"), choices=[(i, i) for i in ICONS])
     statuses = forms.CharField(
         label=_("Statuses"), widget=forms.Textarea(attrs={"rows": 5}),

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
 from access.models import Organization
@@ -43,10 +44,15 @@ class TeamMember(models.Model):
 
 
 class TeamModule(models.Model):
+    """A record type of a team space. `name_en`/`name_zh` are its (plural) name, used for lists,
+    tabs and menus; `name_singular_*` name one record ("New case study")."""
+
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     space = models.ForeignKey(TeamSpace, on_delete=models.CASCADE, related_name="modules")
     name_en = models.CharField(_("name (English)"), max_length=100)
     name_zh = models.CharField(_("name (Chinese)"), max_length=100, blank=True)
+    name_singular_en = models.CharField(_("name of one record (English)"), max_length=100, blank=True)
+    name_singular_zh = models.CharField(_("name of one record (Chinese)"), max_length=100, blank=True)
     icon = models.CharField(_("icon"), max_length=40, default="kanban")
     # [{"value", "label_en", "label_zh", "color"}]; the first is where new requests start.
     statuses = models.JSONField(_("statuses"), default=list)
@@ -58,13 +64,30 @@ class TeamModule(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["org", "space"], name="teammodule_org_space")]
+        # Two modules of one space with the same name would be indistinguishable in every menu.
+        constraints = [
+            models.UniqueConstraint("org", "space", Lower("name_en"), name="uniq_teammodule_space_name_en"),
+            models.UniqueConstraint("org", "space", Lower("name_zh"), name="uniq_teammodule_space_name_zh",
+                                    condition=~models.Q(name_zh="")),
+        ]
 
     @property
     def key(self) -> str:
         return f"team-{self.pk}"
 
     def __str__(self) -> str:
+        return self.label_plural
+
+    @property
+    def label_plural(self) -> str:
+        """The module's name in the user's language, for lists, tabs and menus."""
         return pick_label(self.name_en, self.name_zh)
+
+    @property
+    def label_singular(self) -> str:
+        """What one record is called in the user's language ("case study")."""
+        # Chinese nouns have no plural form: the module's Chinese name serves when no singular is set.
+        return pick_label(self.name_singular_en or self.name_en, self.name_singular_zh or self.name_zh)
 
     @property
     def first_status(self) -> str:

@@ -19,11 +19,11 @@ class TeamModuleSchema(ModuleSchema):
 
     @property
     def label(self) -> str:
-        return str(self.team_module)
+        return self.team_module.label_singular
 
     @property
     def label_plural(self) -> str:
-        return str(self.team_module)
+        return self.team_module.label_plural
 
     def base_queryset(self, org):
         return TeamRecord.objects.filter(org=org, module_id=self.team_module.pk)
@@ -83,7 +83,7 @@ def schema_for(module: TeamModule) -> TeamModuleSchema:
     statuses = tuple(Choice(s["value"], s.get("label_en") or s["value"], s.get("label_zh", ""), s.get("color", ""))
                      for s in module.statuses or [])
     return TeamModuleSchema(
-        key=module.key, model=TeamRecord, label_en=module.name_en, label_plural_en=module.name_en,
+        key=module.key, model=TeamRecord, label_en=module.name_singular_en or module.name_en, label_plural_en=module.name_en,
         icon=module.icon or "kanban", title_field="title", default_access="none", kind="team",
         access_user_fields=("owner", "assignee"), select_related=("owner", "assignee", "requested_by"),
         team_module=module,

@@ -153,6 +153,7 @@ class ModuleSettingsView(TeamView):
             date_fields = list(FieldDefinition.objects.filter(org=module.org, module=module.key, field_type="date",
                                                               retired=False))
             initial = {"name_en": module.name_en, "name_zh": module.name_zh, "icon": module.icon,
+                       "name_singular_en": module.name_singular_en, "name_singular_zh": module.name_singular_zh,
                        "statuses": FieldDefinitionForm.options_text(module.statuses),
                        "manager_only_statuses": ", ".join(module.manager_only_statuses),
                        "done_statuses": ", ".join(module.done_statuses), "due_field": module.due_field_id}
@@ -170,6 +171,7 @@ class ModuleSettingsView(TeamView):
         if form.is_valid():
             data = form.cleaned_data
             settings = {"name_en": data["name_en"], "name_zh": data["name_zh"], "icon": data["icon"],
+                        "name_singular_en": data["name_singular_en"], "name_singular_zh": data["name_singular_zh"],
                         "statuses": form.parsed_statuses(),
                         "manager_only_statuses": form.values(data["manager_only_statuses"]),
                         "done_statuses": form.values(data["done_statuses"])}

@@ -5,6 +5,7 @@ import re
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.utils.html import conditional_escape, format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -13,6 +14,7 @@ from access.settings_forms import CriteriaRowsForm
 from access.visibility import field_level, visible
 
 from .criteria import CriteriaError, validate
+from .form_tokens import FIELD as FORM_TOKEN, FormTokenField
 from .fieldtypes import CUSTOM_FIELD_TYPES, type_choices
 from .modules import get_module
 from .schema import BoundSchema, FieldSpec
@@ -64,12 +66,19 @@ def read_only_help(spec: FieldSpec, reason: str) -> str:
                        '{}</span>{}', spec.key, reason, f" {spec.help_text}" if spec.help_text else "")
 
 
+VERSION_MISSING = _("This form is missing the record's version, so a change made meanwhile could not be "
+                    "detected. Reload the page and try again.")
+
+
 class RecordForm(forms.Form):
     """Edits a record's editable fields; validation is repeated by the action, which is the authority.
 
     `read_only` maps the fields a lock keeps from this user to the reason: they are disabled, so
     what is posted for them is ignored, and the reason is their help text. Fields the user's
-    profile makes read-only are disabled the same way."""
+    profile makes read-only are disabled the same way.
+
+    Editing needs the `version` the user saw (a missing one is an error, not a blind save); a new
+    record's form carries a one-time token instead, against double submits."""
 
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
@@ -80,6 +89,11 @@ class RecordForm(forms.Form):
         if record is not None and "initial" not in kwargs:
             kwargs["initial"] = self.initial_from(record)
         super().__init__(*args, **kwargs)
+        if record is None:
+            self.fields[FORM_TOKEN] = FormTokenField()
+        else:
+            self.fields["version"].required = True
+            self.fields["version"].error_messages["required"] = VERSION_MISSING
         read_only = read_only or {}
         for spec in schema.editable_fields:
             if not schema.module.field_allowed(spec, actor):
@@ -95,6 +109,13 @@ class RecordForm(forms.Form):
                 keep_hidden_link(field, spec, schema, record)
             if record is None and spec.default not in (None, ""):
                 field.initial = spec.default
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        # The version is a hidden input: its error is shown above the form, where it can be seen.
+        for message in self._errors.pop("version", []):
+            self.add_error(None, message)
+        return data
 
     def initial_from(self, record: Any) -> dict[str, Any]:
         initial = {"version": record.version}
@@ -118,7 +139,7 @@ class FieldValueForm(forms.Form):
     """One field of a record, edited in place on the record's page. The version is the one the
     user saw when opening the field, so a change made meanwhile is refused as a conflict."""
 
-    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    version = forms.IntegerField(widget=forms.HiddenInput, error_messages={"required": VERSION_MISSING})
 
     def __init__(self, *args: Any, schema: BoundSchema, actor: User, record: Any, spec: FieldSpec,
                  **kwargs: Any) -> None:
@@ -173,13 +194,25 @@ class BulkEditForm(forms.Form):
         return {self.spec.key: self.cleaned_data.get("value")}
 
 
+NOTE_MAX_LENGTH = 10000
+
+
 class NoteForm(forms.Form):
-    body = forms.CharField(label=_("Note"), widget=forms.Textarea(attrs={"rows": 2}), max_length=10000)
+    body = forms.CharField(label=_("Note"), widget=forms.Textarea(attrs={"rows": 2}), max_length=NOTE_MAX_LENGTH,
+                           error_messages={"max_length": _("A note can be at most 10,000 characters "
+                                                           "(this one has %(show_value)d).")})
 
 
 class AttachmentForm(forms.Form):
-    file = forms.FileField(label=_("File"))
+    file = forms.FileField(label=_("File"), error_messages={"required": _("Choose a file to upload.")})
     deliverable = forms.BooleanField(label=_("Deliverable (shown to the requester)"), required=False)
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data["file"]
+        limit = settings.ATTACHMENT_MAX_BYTES
+        if upload is not None and upload.size > limit:
+            raise forms.ValidationError(_("The file is larger than %(mb)d MB.") % {"mb": limit // (1024 * 1024)})
+        return upload
 
 
 class OwnerForm(forms.Form):

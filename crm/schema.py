@@ -201,6 +201,15 @@ class ModuleSchema:
     def attachments_for(self, attachments, user):
         return attachments
 
+    def reads_all_notes(self, user) -> bool:
+        """Whether `notes_for` leaves every note to this user (so a deleted note's timeline entry
+        is theirs to see too)."""
+        return True
+
+    def sees_all_attachments(self, user) -> bool:
+        """Whether `attachments_for` leaves every file to this user."""
+        return True
+
     def definitions(self, org):
         from .models import FieldDefinition
 

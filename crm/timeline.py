@@ -36,3 +36,66 @@ def for_record(record: Any):
     return (TimelineEntry.objects.filter(org_id=record.org_id, record_type=ContentType.objects.get_for_model(record),
                                          record_id=record.pk)
             .select_related("actor").order_by("-at", "-pk"))
+
+
+NOTE_KINDS = ("note_added", "note_edited", "note_deleted")
+ATTACHMENT_KINDS = ("attachment_added", "attachment_deleted")
+FIELD_KINDS = ("updated",)
+
+
+def _ids(entries: list[TimelineEntry], key: str) -> set[int]:
+    ids = set()
+    for item in entries:
+        for value in item.changes.get(key) or []:
+            if isinstance(value, int):
+                ids.add(value)
+    return ids
+
+
+def for_viewer(record: Any, user: Any, module: Any, fields: Iterable[Any], limit: int = 100) -> list[TimelineEntry]:
+    """The record's latest entries that are about what `user` may see: a note's entries only for
+    notes they may read, a file's only for files they may see, field changes only when a field
+    they may see changed. `module` answers which notes and files are theirs (`notes_for`,
+    `attachments_for`); `fields` are the specs they may see. A fixed number of queries."""
+    from crm.templatetags.crm_tags import EXTRA_LABELS
+
+    from .models import Attachment, Note
+
+    # Some entries are left out, so read ahead to still fill the page.
+    entries = list(for_record(record)[:limit * 3])
+    record_type = ContentType.objects.get_for_model(record)
+    attached = {"org_id": record.org_id, "record_type": record_type, "record_id": record.pk}
+    readable_notes: set[int] = set()
+    note_ids = _ids([e for e in entries if e.kind in NOTE_KINDS], "note")
+    if note_ids:
+        readable_notes = set(module.notes_for(Note.objects.filter(pk__in=note_ids, **attached), user)
+                             .values_list("pk", flat=True))
+    files = [e for e in entries if e.kind in ATTACHMENT_KINDS]
+    seen_ids: set[int] = set()
+    seen_names: set[str] = set()
+    if files:
+        for pk, name in module.attachments_for(Attachment.objects.filter(**attached), user).values_list("pk", "name"):
+            seen_ids.add(pk)
+            seen_names.add(name)
+    all_notes, all_files = module.reads_all_notes(user), module.sees_all_attachments(user)
+    field_keys = {spec.key for spec in fields} | set(EXTRA_LABELS)
+
+    def shown(item: TimelineEntry) -> bool:
+        if item.kind in NOTE_KINDS:
+            if all_notes or item.actor_id == user.pk:
+                return True
+            # A deleted note is gone, so whether it was theirs to read is not known: left out.
+            return bool(_ids([item], "note") & readable_notes) and item.kind != "note_deleted"
+        if item.kind in ATTACHMENT_KINDS:
+            if all_files or item.actor_id == user.pk:
+                return True
+            if item.kind == "attachment_deleted":
+                return False
+            if item.changes.get("attachment"):
+                return bool(_ids([item], "attachment") & seen_ids)
+            return (item.changes.get("file") or [None, None])[-1] in seen_names  # entries from before ids
+        if item.kind in FIELD_KINDS:
+            return any(key in field_keys for key in item.changes)
+        return True
+
+    return [item for item in entries if shown(item)][:limit]

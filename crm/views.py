@@ -9,7 +9,8 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,14 +20,14 @@ from django_tables2 import RequestConfig
 
 from access.visibility import field_level, get_record, is_org_admin, module_allowed, visible
 
-from . import actions, selectors
+from . import actions, form_tokens, selectors
 from .filters import build_filterset
 from .forms import AttachmentForm, BulkEditForm, FieldValueForm, NoteForm, OwnerForm, RecordForm
 from .guards import GuardRefusal
 from .models import Attachment, Note
 from .modules import detail_page_state, detail_panels, get_module, related_blocks
 from .tables import build_table
-from .timeline import for_record
+from .timeline import for_viewer
 
 PER_PAGE_CHOICES = (25, 50, 100)
 
@@ -55,7 +56,14 @@ class ModuleView(LoginRequiredMixin, View):
         return {"module": self.module, "schema": self.schema, "record": self.record, **extra}
 
     def refuse(self, exc: Exception) -> None:
-        messages.error(self.request, str(exc.args[0]) if exc.args else _("You may not do this."))
+        messages.error(self.request, reason_of(exc))
+
+
+def reason_of(exc: Exception) -> str:
+    """A refusal or validation error as a sentence for the user (never a dict or a list)."""
+    if isinstance(exc, ValidationError):
+        return " ".join(exc.messages)
+    return str(exc.args[0]) if exc.args else _("You may not do this.")
 
 
 class RecordListView(ModuleView):
@@ -125,7 +133,7 @@ class RecordDetailView(ModuleView):
         return self.context(
             fields=fields, visible_fields=visible_fields, related=self.related_lists(),
             panels=detail_panels(user, self.schema, record), notes=notes, attachments=attachments,
-            timeline=for_record(record)[:100], note_form=extra.pop("note_form", NoteForm()),
+            timeline=for_viewer(record, user, self.module, visible_fields), note_form=extra.pop("note_form", NoteForm()),
             attachment_form=extra.pop("attachment_form", AttachmentForm()),
             owner_form=OwnerForm(org=self.request.org, initial={"owner": record.owner_id}),
             can_edit=can_edit,
@@ -216,7 +224,8 @@ class InlineFieldView(RecordDetailView):
         record = self.record
         extra = {}
         if saved:  # the "Modified" line and the timeline changed too: sent along, swapped out of band
-            extra = {"timeline": for_record(record)[:100], "visible_fields": self.schema.fields_for(self.request.user)}
+            fields = self.schema.fields_for(self.request.user)
+            extra = {"timeline": for_viewer(record, self.request.user, self.module, fields), "visible_fields": fields}
         return render(self.request, self.saved_template if saved else self.value_template, self.context(
             spec=spec, value=self.display(spec, record, names), url=self.link(spec, record, self.request.user),
             inline=inline, lock_reason=lock_reason, error=error, focus=focus, **extra), status=status)
@@ -283,6 +292,8 @@ class RecordFormView(ModuleView):
         return state["read_only_fields"], state["blocked"].get("edit", "")
 
     def get(self, request, module, pk=None):
+        if self.record is None:
+            self.related_source()  # a link to a record out of reach is a 404 here already
         read_only, blocked = self.lock_context()
         form = RecordForm(schema=self.schema, actor=request.user, record=self.record, read_only=read_only)
         return render(request, self.template_name, self.context(form=form, blocked=blocked),
@@ -290,6 +301,9 @@ class RecordFormView(ModuleView):
 
     def post(self, request, module, pk=None):
         read_only, blocked = self.lock_context()
+        # A task made from another record's page is linked to it: that record is resolved (through
+        # access, 404 if out of reach) before anything is written.
+        source = self.related_source() if self.record is None else None
         # A record locked as a whole keeps its fields as posted: the action refuses the write with
         # the lock's reason and keeps the refused attempt on the timeline.
         form = RecordForm(request.POST, schema=self.schema, actor=request.user, record=self.record,
@@ -297,10 +311,7 @@ class RecordFormView(ModuleView):
         if form.is_valid():
             try:
                 if self.record is None:
-                    record = actions.do_create_record(self.schema, form.changes(), actor=request.user, path="page")
-                    related = self.related_from_query(record)
-                    messages.success(request, _("%(module)s created.") % {"module": self.module.label})
-                    return redirect(related or record.get_absolute_url())
+                    return self.create(form, source)
                 record = actions.do_update_record(self.record, form.changes(), version=form.cleaned_data["version"],
                                                   actor=request.user, path="page", schema=self.schema)
                 messages.success(request, _("Changes saved."))
@@ -313,14 +324,31 @@ class RecordFormView(ModuleView):
                 form.add_error(None, str(exc))
         return render(request, self.template_name, self.context(form=form), status=400)
 
-    def related_from_query(self, record):
-        """A task created from another record's page is linked to that record."""
+    def create(self, form: RecordForm, source: Any):
+        """Create (and link to `source`) in one transaction, once per form token: a second submit
+        of the same form lands on what the first one created."""
+        once = form_tokens.claim(self.request)
+        if once.repeated:
+            return redirect(once.landing(reverse("crm:list", args=[self.module.key])))
+        try:
+            with transaction.atomic():
+                record = actions.do_create_record(self.schema, form.changes(), actor=self.request.user, path="page")
+                if source is not None:
+                    actions.do_link_task(record, source, actor=self.request.user, path="page")
+        except BaseException:
+            once.release()
+            raise
+        target = source.get_absolute_url() if source is not None else record.get_absolute_url()
+        once.done(target)
+        messages.success(self.request, _("%(module)s created.") % {"module": self.module.label})
+        return redirect(target)
+
+    def related_source(self):
+        """The record a new task is made from (`?related_module=&related_pk=`), or None."""
         source_module, source_pk = self.request.GET.get("related_module"), self.request.GET.get("related_pk")
         if self.module.key != "tasks" or not source_module or not source_pk:
             return None
-        source = get_record(self.request.user, get_module(source_module, self.request.org), source_pk, "view")
-        actions.do_link_task(record, source, actor=self.request.user, path="page")
-        return source.get_absolute_url()
+        return get_record(self.request.user, get_module(source_module, self.request.org), source_pk, "view")
 
 
 class RecordDeleteView(ModuleView):
@@ -402,15 +430,32 @@ class BulkEditView(ModuleView):
 
 class NoteView(ModuleView):
     def post(self, request, module, pk):
+        target = self.record.get_absolute_url() + "#notes"
         form = NoteForm(request.POST)
-        if form.is_valid():
-            try:
-                actions.do_add_note(self.record, form.cleaned_data["body"], actor=request.user, path="page")
-            except (PermissionDenied, actions.RecordValidationError) as exc:
-                self.refuse(exc)
+        if not form.is_valid():
+            messages.error(request, note_error(form))
+            return redirect(target)
+        once = form_tokens.claim(request)
+        if once.repeated:  # the same form sent again: the note is there already
+            return redirect(target)
+        try:
+            actions.do_add_note(self.record, form.cleaned_data["body"], actor=request.user, path="page")
+        except (PermissionDenied, actions.RecordValidationError) as exc:
+            once.release()
+            self.refuse(exc)
+        except BaseException:
+            once.release()
+            raise
         else:
-            messages.error(request, _("A note cannot be empty."))
-        return redirect(self.record.get_absolute_url() + "#notes")
+            once.done(target)
+        return redirect(target)
+
+
+def note_error(form: NoteForm) -> str:
+    """Why a note was not saved: empty, or too long (with the limit), as the form found it."""
+    if not form.data.get("body", "").strip():
+        return _("A note cannot be empty.")
+    return " ".join(form.errors.get("body", [])) or _("A note cannot be empty.")
 
 
 class NoteEditView(ModuleView):
@@ -420,14 +465,11 @@ class NoteEditView(ModuleView):
         note = _note_of(request, self.record, note_pk, self.module)
         form = NoteForm(request.POST)
         if not form.is_valid():
-            empty = not request.POST.get("body", "").strip()
-            messages.error(request, _("A note cannot be empty.") if empty else " ".join(form.errors.get("body", [])))
+            messages.error(request, note_error(form))
             return redirect(self.record.get_absolute_url() + "#notes")
         try:
             actions.do_update_note(note, form.cleaned_data["body"], actor=request.user, path="page")
-        except actions.RecordValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
-        except PermissionDenied as exc:
+        except (PermissionDenied, actions.RecordValidationError) as exc:
             self.refuse(exc)
         else:
             messages.success(request, _("Note saved."))
@@ -446,10 +488,7 @@ def _note_of(request, record, note_pk, module) -> Note:
 
 class NoteDeleteView(ModuleView):
     def post(self, request, module, pk, note_pk):
-        note = Note.objects.filter(org=request.org, pk=note_pk, record_id=self.record.pk,
-                                   record_type=ContentType.objects.get_for_model(self.record)).first()
-        if note is None:
-            raise Http404
+        note = _note_of(request, self.record, note_pk, self.module)  # a note one may not read is missing
         try:
             actions.do_delete_note(note, actor=request.user, path="page")
         except PermissionDenied as exc:
@@ -468,7 +507,7 @@ class AttachmentUploadView(ModuleView):
             except (PermissionDenied, actions.RecordValidationError) as exc:
                 self.refuse(exc)
         else:
-            messages.error(request, _("Choose a file to upload."))
+            messages.error(request, " ".join(form.errors.get("file", [])) or _("Choose a file to upload."))
         return redirect(self.record.get_absolute_url() + "#attachments")
 
 

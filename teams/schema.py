@@ -78,6 +78,12 @@ class TeamModuleSchema(ModuleSchema):
             return attachments.filter(deliverable=True)
         return attachments
 
+    def reads_all_notes(self, user) -> bool:
+        return not self.is_requester_only(user)
+
+    def sees_all_attachments(self, user) -> bool:
+        return not self.is_requester_only(user)
+
 
 def schema_for(module: TeamModule) -> TeamModuleSchema:
     statuses = tuple(Choice(s["value"], s.get("label_en") or s["value"], s.get("label_zh", ""), s.get("color", ""))

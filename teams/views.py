@@ -10,11 +10,13 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views import View
 
 from access.visibility import is_org_admin, visible
 from crm import actions as crm_actions
+from crm import form_tokens
 from crm.forms import FieldDefinitionForm, RecordForm, org_members
 from crm.models import Attachment, FieldDefinition
 from crm.modules import org_modules
@@ -331,7 +333,7 @@ class RequestFormView(TeamView):
         allowed = schema.requester_field_keys(self.request.org)
         form = RecordForm(data, schema=schema, actor=self.request.user)
         for key in list(form.fields):
-            if key not in allowed and key != "version":
+            if key not in allowed and key not in ("version", form_tokens.FIELD):
                 del form.fields[key]
         return form
 
@@ -341,12 +343,21 @@ class RequestFormView(TeamView):
     def post(self, request, module_pk):
         form = self.form(request.POST)
         if form.is_valid():
+            once = form_tokens.claim(request)  # the same form sent twice submits one request
+            if once.repeated:
+                return redirect(once.landing(reverse("teams:requests")))
             try:
                 record = actions.do_submit_request(self.module, form.changes(), actor=request.user, path="page")
+                once.done(record.get_absolute_url())
                 messages.success(request, _("Request submitted to %(team)s.") % {"team": self.module.space})
                 return redirect(record.get_absolute_url())
             except crm_actions.RecordValidationError as exc:
+                once.release()
                 form.add_action_errors(exc.message_dict)
             except PermissionDenied as exc:
+                once.release()
                 form.add_error(None, str(exc))
+            except BaseException:
+                once.release()
+                raise
         return render(request, self.template_name, {"module": self.module, "form": form}, status=400)

@@ -62,3 +62,13 @@ def timeline_changes(entry: Any, fields: Any) -> list[tuple[str, str, Any, Any]]
         old, new = (pair + [None, None])[:2] if isinstance(pair, list) else (None, pair)
         rows.append((key, label, _show(spec, old), _show(spec, new)))
     return rows
+
+
+@register.simple_tag
+def form_token() -> str:
+    """A hidden one-time token for a form that creates something (see crm.form_tokens)."""
+    from django.utils.html import format_html
+
+    from crm.form_tokens import FIELD, new_token
+
+    return format_html('<input type="hidden" name="{}" value="{}">', FIELD, new_token())

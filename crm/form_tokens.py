@@ -92,7 +92,7 @@ class Claim:
     def release(self) -> None:
         """The write did not happen: the token may be used again."""
         if self.key is not None and not self.repeated:
-            cache.delete(self.key)
+            cache.delete_many([self.key])  # a cache key, not a row: no action needed
 
 
 def claim(request: Any) -> Claim:

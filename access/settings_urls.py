@@ -20,9 +20,6 @@ urlpatterns = [
     path("settings/sharing/groups/<int:group_pk>/", views.GroupView.as_view(), name="sharing_group"),
     path("settings/sharing/groups/<int:group_pk>/delete/", views.GroupDeleteView.as_view(),
          name="sharing_group_delete"),
-    path("settings/sharing/rules/", views.SharingRuleListView.as_view(), name="sharing_rules"),
-    path("settings/sharing/rules/new/", views.SharingRuleCreateView.as_view(), name="sharing_rule_new"),
-    path("settings/sharing/rules/<int:rule_pk>/delete/", views.SharingRuleDeleteView.as_view(),
-         name="sharing_rule_delete"),
+    # The sharing-rule pages (criteria against module schemas) are in crm.sharing_rule_urls.
     path("settings/sharing/access-log/", views.AccessLogView.as_view(), name="sharing_access_log"),
 ]

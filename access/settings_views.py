@@ -2,7 +2,8 @@
 field levels, who holds which profile and role, the org chart, groups, sharing rules and the
 access log. Every write goes through `access.sharing_actions`.
 
-`access` sits below `crm`: module lists and schemas are imported lazily, inside functions.
+`access` sits below `crm`: the modules come from the provider crm registers (access.modules).
+The sharing-rule pages, which need criteria and schemas, live in `crm.sharing_rule_views`.
 """
 from __future__ import annotations
 
@@ -20,10 +21,11 @@ from django.views import View
 
 from . import sharing_actions as actions
 from .models import PERMISSIONS, AccessLog, Group, Membership, OrgRole, Profile, SharingRule
+from .modules import settings_modules
 from .settings_forms import (
-    OPERATOR_LABELS, PERMISSION_LABELS, FieldLevelsForm, GroupForm, MembershipProfileForm, MembershipRoleForm,
-    ProfileDetailsForm, ProfileNameForm, RoleCreateForm, RoleMoveForm, RoleRenameForm, SharingRuleForm,
-    apply_errors, permission_grid_from_post, role_labels,
+    PERMISSION_LABELS, FieldLevelsForm, GroupForm, MembershipProfileForm, MembershipRoleForm, ProfileDetailsForm,
+    ProfileNameForm, RoleCreateForm, RoleMoveForm, RoleRenameForm, apply_errors, permission_grid_from_post,
+    role_labels,
 )
 from .visibility import is_org_admin
 
@@ -42,9 +44,7 @@ class AdminView(LoginRequiredMixin, View):
 
 
 def _modules() -> list[Any]:
-    from crm.modules import org_modules
-
-    return org_modules()
+    return settings_modules()
 
 
 def _module(key: str | None) -> Any:
@@ -420,22 +420,7 @@ class GroupDeleteView(AdminView):
         return redirect("sharing_groups")
 
 
-# --- sharing rules ------------------------------------------------------------------------------
-
-def describe_criteria(criteria: dict, bound: Any) -> str:
-    """Criteria as a sentence of field labels, operators and values."""
-    joiner, items = next(iter(criteria.items()))
-    parts = []
-    for item in items:
-        if "field" not in item:
-            parts.append(f"({describe_criteria(item, bound)})")
-            continue
-        label = bound.field(item["field"]).label if bound.has_field(item["field"]) else item["field"]
-        value = item.get("value")
-        value = ", ".join(map(str, value)) if isinstance(value, list) else ("" if value is None else str(value))
-        parts.append(" ".join(filter(None, [label, str(OPERATOR_LABELS.get(item["op"], item["op"])), value])))
-    return f" {_('and') if joiner == 'all' else _('or')} ".join(parts)
-
+# --- sharing rule subjects (used by crm.sharing_rule_views) ---------------------------------
 
 def describe_subject(kind: str, role: OrgRole | None, group: Group | None, labels: dict[int, str]) -> str:
     if kind == SharingRule.Subject.GROUP:
@@ -444,82 +429,6 @@ def describe_subject(kind: str, role: OrgRole | None, group: Group | None, label
     if kind == SharingRule.Subject.ROLE_AND_BELOW:
         return _("role “%(name)s” and its subordinates") % {"name": name}
     return _("role “%(name)s”") % {"name": name}
-
-
-class SharingRuleListView(AdminView):
-    def get(self, request):
-        modules = _modules()
-        module = _module(request.GET.get("module"))
-        bound = module.bind(request.org)
-        labels = role_labels(OrgRole.objects.filter(org=request.org))
-        rules = list(SharingRule.objects.filter(org=request.org, module=module.key).order_by("name", "pk")
-                     .select_related("owner_role", "owner_group", "target_role", "target_group"))
-        from crm.criteria import criteria_problem
-
-        for rule in rules:
-            rule.problem = criteria_problem(rule.criteria, bound)
-            rule.which = (describe_criteria(rule.criteria, bound) if rule.criteria
-                          else describe_subject(rule.owner_kind, rule.owner_role, rule.owner_group, labels))
-            rule.whom = describe_subject(rule.target_kind, rule.target_role, rule.target_group, labels)
-        return render(request, "access/settings_rules.html", {"module": module, "modules": modules, "rules": rules})
-
-
-class SharingRuleCreateView(AdminView):
-    template_name = "access/settings_rule_form.html"
-
-    def setup_form(self, request, data=None):
-        module = _module(request.GET.get("module") or request.POST.get("module"))
-        bound = module.bind(request.org)
-        fields = [(f.key, f.label) for f in bound.fields]
-        return module, bound, SharingRuleForm(data, org=request.org, fields=fields)
-
-    def render_form(self, request, module, form, status=200):
-        return render(request, self.template_name, {"module": module, "form": form,
-                                                    "operators": OPERATOR_LABELS}, status=status)
-
-    def get(self, request):
-        module, _bound, form = self.setup_form(request)
-        return self.render_form(request, module, form)
-
-    def post(self, request):
-        from crm.criteria import validate
-
-        module, bound, form = self.setup_form(request, request.POST)
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                actions.do_create_sharing_rule(
-                    request.org, module.key, name=data["name"], owner_kind=data["owner_kind"],
-                    owner_role=data["owner_role"], owner_group=data["owner_group"], criteria=data["criteria"],
-                    target_kind=data["target_kind"], target_role=data["target_role"],
-                    target_group=data["target_group"], access=data["access"], actor=request.user,
-                    known_modules=[m.key for m in _modules()],
-                    validate_criteria=lambda criteria: validate(criteria, bound))
-                messages.success(request, _("Sharing rule “%(name)s” created.") % {"name": data["name"]})
-                return redirect(f"{reverse('sharing_rules')}?module={module.key}")
-            except ValidationError as exc:
-                apply_errors(form, exc)
-        return self.render_form(request, module, form, status=400)
-
-
-class SharingRuleDeleteView(AdminView):
-    template_name = "access/settings_confirm_delete.html"
-
-    def context(self, rule):
-        return {"object": rule.name, "kind": _("sharing rule"),
-                "cancel_url": f"{reverse('sharing_rules')}?module={rule.module}"}
-
-    def get(self, request, rule_pk):
-        return render(request, self.template_name, self.context(_get(SharingRule, request, rule_pk)))
-
-    def post(self, request, rule_pk):
-        rule = _get(SharingRule, request, rule_pk)
-        try:
-            actions.do_delete_sharing_rule(rule, actor=request.user)
-        except ValidationError as exc:
-            return render(request, self.template_name, {**self.context(rule), "errors": exc.messages}, status=400)
-        messages.success(request, _("Sharing rule “%(name)s” deleted.") % {"name": rule.name})
-        return redirect(f"{reverse('sharing_rules')}?module={rule.module}")
 
 
 # --- access log ----------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ urlpatterns = [
     path("ops/admin/", admin.site.urls),
     path("", include("access.urls")),
     path("", include("access.settings_urls")),
+    path("", include("crm.sharing_rule_urls")),
     path("", include("crm.urls")),
     path("", include("teams.urls")),
     path("", include("locking.urls")),

@@ -7,13 +7,17 @@ class CrmConfig(AppConfig):
     verbose_name = _("CRM")
 
     def ready(self) -> None:
+        from access.modules import register_module_provider
         from access.visibility import register_criteria_compiler
         from crm.guards import register_guard
 
         from .criteria import to_q
         from .guards import field_permission_guard
+        from .modules import org_modules
 
         # Sharing rules keep criteria as JSON; the visibility query compiles them through here
         # (a schema the view already bound is not bound again).
         register_criteria_compiler(lambda module, org, criteria: to_q(criteria, module.bind(org)))
         register_guard(field_permission_guard)
+        # The access settings pages (profile grids, field levels, the access log) list these.
+        register_module_provider(org_modules)

@@ -10,10 +10,10 @@ from django.utils.html import conditional_escape, format_html
 from django.utils.translation import gettext_lazy as _
 
 from access.models import User
-from access.settings_forms import CriteriaRowsForm
 from access.visibility import field_level, visible
 
 from .criteria import CriteriaError, validate
+from .criteria_forms import CriteriaRowsForm
 from .form_tokens import FIELD as FORM_TOKEN, FormTokenField
 from .fieldtypes import CUSTOM_FIELD_TYPES, type_choices
 from .modules import get_module

@@ -18,10 +18,10 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views import View
 
-from access.settings_forms import OPERATOR_LABELS, apply_errors
-from access.settings_views import describe_criteria
+from access.settings_forms import apply_errors
 from access.visibility import is_org_admin
 from crm.criteria import criteria_problem
+from crm.criteria_forms import OPERATOR_LABELS, describe_criteria
 from crm.modules import get_module, org_modules
 from crm.views import ModuleView
 

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "teams",
     "locking",
     "automation",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -1,9 +1,11 @@
 """Writes of the access app: organisations, users, memberships, org-wide defaults."""
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from .models import PERMISSIONS, Membership, Organization, OrgWideDefault, Profile, PublicField, User
@@ -34,6 +36,19 @@ def create_default_profiles(org: Organization) -> dict[str, Profile]:
             for name, permissions in DEFAULT_PROFILES.items()}
 
 
+def _create_user(**fields: Any) -> User:
+    """A new user; a username taken meanwhile (two sign-ups at once, both checked before either
+    saved) is the form's "taken" error, not a unique violation. The caller's transaction rolls
+    back what it made before."""
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(**fields)
+    except IntegrityError:
+        if User.objects.filter(username__iexact=fields["username"]).exists():
+            raise ValidationError({"username": _("This username is already taken.")})
+        raise
+
+
 @transaction.atomic
 def do_sign_up(*, org_name: str, username: str, email: str, password: str,
                first_name: str = "", last_name: str = "", language: str = "en",
@@ -41,9 +56,8 @@ def do_sign_up(*, org_name: str, username: str, email: str, password: str,
     """Create an organisation and its first administrator."""
     org = Organization.objects.create(name=org_name)
     profiles = create_default_profiles(org)
-    user = User.objects.create_user(username=username, email=email, password=password,
-                                    first_name=first_name, last_name=last_name,
-                                    language=language, last_org=org)
+    user = _create_user(username=username, email=email, password=password, first_name=first_name,
+                        last_name=last_name, language=language, last_org=org)
     return Membership.objects.create(org=org, user=user, role=Membership.Role.ADMIN, department=department,
                                      profile=profiles["Administrator"])
 
@@ -58,8 +72,8 @@ def do_add_user(org: Organization, *, username: str, email: str, password: str, 
         raise PermissionDenied
     if User.objects.filter(username__iexact=username).exists():
         raise ValidationError({"username": _("This username is already taken.")})
-    user = User.objects.create_user(username=username, email=email, password=password,
-                                    first_name=first_name, last_name=last_name, last_org=org)
+    user = _create_user(username=username, email=email, password=password,
+                        first_name=first_name, last_name=last_name, last_org=org)
     profile = Profile.objects.filter(org=org, name="Administrator" if role == Membership.Role.ADMIN else "Standard").first()
     return Membership.objects.create(org=org, user=user, role=role, department=department, profile=profile)
 

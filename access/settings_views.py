@@ -19,6 +19,8 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views import View
 
+from config.params import bounded_int
+
 from . import sharing_actions as actions
 from .models import PERMISSIONS, AccessLog, Group, Membership, OrgRole, Profile, SharingRule
 from .modules import settings_modules
@@ -438,10 +440,7 @@ class AccessLogView(AdminView):
     are read without counting the rows (one row more than a page says whether there are older)."""
 
     def get(self, request):
-        try:
-            number = min(max(int(request.GET.get("page", 1)), 1), 1_000_000)
-        except ValueError:
-            number = 1
+        number = bounded_int(request.GET.get("page"), default=1, low=1, high=1_000_000)
         start = (number - 1) * LOG_PAGE_SIZE
         rows = list(AccessLog.objects.filter(org=request.org).select_related("user")
                     .order_by("-at", "-pk")[start:start + LOG_PAGE_SIZE + 1])

@@ -4,11 +4,13 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views import View
+
+from config.params import parse_id
 
 from . import actions
 from .forms import AddUserForm, SignUpForm
@@ -26,10 +28,16 @@ class SignUpView(View):
         if not form.is_valid():
             return render(request, "access/signup.html", {"form": form}, status=400)
         data = form.cleaned_data
-        membership = actions.do_sign_up(org_name=data["org_name"], username=data["username"], email=data["email"],
-                                        password=data["password"], first_name=data["first_name"],
-                                        last_name=data["last_name"],
-                                        language=getattr(request, "LANGUAGE_CODE", "en") or "en")
+        try:
+            membership = actions.do_sign_up(
+                org_name=data["org_name"], username=data["username"], email=data["email"],
+                password=data["password"], first_name=data["first_name"], last_name=data["last_name"],
+                language=getattr(request, "LANGUAGE_CODE", "en") or "en")
+        except ValidationError as exc:  # the username was taken after the form checked it
+            for key, errors in exc.message_dict.items():
+                for error in errors:
+                    form.add_error(key if key in form.fields else None, error)
+            return render(request, "access/signup.html", {"form": form}, status=400)
         login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
         request.session[SESSION_ORG_KEY] = membership.org_id
         messages.success(request, _("Welcome! Your organisation is ready."))
@@ -44,7 +52,7 @@ class HomeView(LoginRequiredMixin, View):
 class SwitchOrgView(LoginRequiredMixin, View):
     def post(self, request):
         try:
-            membership = actions.do_switch_org(request.user, int(request.POST.get("org", 0)))
+            membership = actions.do_switch_org(request.user, parse_id(request.POST.get("org"), "org"))
         except (PermissionDenied, ValueError):
             raise Http404
         request.session[SESSION_ORG_KEY] = membership.org_id
@@ -61,7 +69,7 @@ class LanguageView(View):
         next_url = request.POST.get("next") or "/"
         if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
             next_url = "/"
-        response = redirect(next_url)
+        response = HttpResponseRedirect(next_url)  # a URL, never a view name (redirect() tries both)
         response.set_cookie("django_language", language, samesite="Lax")
         return response
 
@@ -99,7 +107,8 @@ class UsersView(LoginRequiredMixin, View):
             response = self.get(request, form)
             response.status_code = 400
             return response
-        membership = Membership.objects.filter(org=request.org, pk=request.POST.get("membership") or 0).first()
+        membership = Membership.objects.filter(
+            org=request.org, pk=parse_id(request.POST.get("membership"), "membership")).first()
         if membership is None:
             raise Http404
         try:

@@ -23,12 +23,16 @@ from django.db.models.lookups import (
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from config.params import JSON_MAX_DEPTH, json_shape_problem
+
 from .schema import FieldSpec
 
 NO_VALUE_OPS = {"is_empty", "is_not_empty"}
 LIST_VALUE_OPS = {"in", "not_in"}
 TEXT_TYPES = {"text", "long_text", "email", "phone", "url"}
 EMPTY = (None, "", [])
+MAX_DEPTH = JSON_MAX_DEPTH  # JSON levels: about seven nested all/any groups
+MAX_ITEMS = 2_000  # JSON values (conditions, their keys and values) in one set of criteria
 
 
 class CriteriaError(ValidationError):
@@ -43,7 +47,16 @@ class NumericCast(Func):
 # --- validation --------------------------------------------------------------------
 
 def validate(criteria: dict, schema) -> dict:
-    """Check every condition against the schema; return criteria with values cleaned."""
+    """Check every condition against the schema; return criteria with values cleaned.
+    Criteria deeper or larger than `config.params.json_shape_problem` allows, or holding a NUL
+    character, are refused first (checked without recursion, so no depth exhausts the stack)."""
+    problem = json_shape_problem(criteria, max_depth=MAX_DEPTH, max_items=MAX_ITEMS)
+    if problem:
+        raise CriteriaError(_("These criteria cannot be used: %(problem)s") % {"problem": problem})
+    return _validate(criteria, schema)
+
+
+def _validate(criteria: dict, schema) -> dict:
     if not isinstance(criteria, dict) or len(criteria) != 1 or next(iter(criteria)) not in ("all", "any"):
         raise CriteriaError(_("Criteria must be an object with one key, “all” or “any”, holding a list."))
     joiner, items = next(iter(criteria.items()))
@@ -82,7 +95,7 @@ def _field_keys(criteria: Any) -> list[str]:
 
 def _validate_item(item: Any, schema) -> dict:
     if isinstance(item, dict) and len(item) == 1 and next(iter(item)) in ("all", "any"):
-        return validate(item, schema)
+        return _validate(item, schema)
     if not isinstance(item, dict) or "field" not in item or "op" not in item:
         raise CriteriaError(_("Each condition needs a “field” and an “op”."))
     try:

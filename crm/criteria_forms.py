@@ -13,6 +13,7 @@ from django.utils.translation import gettext, gettext_lazy as _
 
 from access.models import Group, OrgRole, SharingRule
 from access.settings_forms import RoleChoiceField, org_roles
+from config.params import load_json
 
 OPERATOR_LABELS = {
     "eq": _("equals"), "ne": _("does not equal"), "in": _("is one of"), "not_in": _("is none of"),
@@ -77,9 +78,9 @@ class CriteriaRowsForm(forms.Form):
         if not text:
             return None
         try:
-            return json.loads(text)
+            return load_json(text)  # bounded: size, depth, no NUL
         except ValueError as exc:
-            raise forms.ValidationError(_("This is not valid JSON: %(error)s") % {"error": exc})
+            raise forms.ValidationError(str(exc))
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

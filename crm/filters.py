@@ -20,11 +20,17 @@ class CriteriaFilterSet(django_filters.FilterSet):
     schema: BoundSchema
 
     def filter_queryset(self, queryset):
+        """Each filter is checked as a condition first: one the criteria refuse (a percent of
+        1337, a number too large to store) is an error on its field and filters nothing."""
         conditions = []
-        for name, value in self.form.cleaned_data.items():
+        for name, value in list(self.form.cleaned_data.items()):  # add_error drops entries
             condition = self.condition_for(name, value)
-            if condition is not None:
-                conditions.append(condition)
+            if condition is None:
+                continue
+            try:
+                conditions.append(criteria.validate({"all": [condition]}, self.schema)["all"][0])
+            except criteria.CriteriaError as exc:
+                self.form.add_error(name, exc.messages)
         if not conditions:
             return queryset
         return queryset.filter(criteria.to_q({"all": conditions}, self.schema))

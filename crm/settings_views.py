@@ -14,6 +14,7 @@ from django.views import View
 from access.actions import do_set_org_default, do_set_public_fields
 from access.models import OrgWideDefault
 from access.visibility import is_org_admin, org_default
+from config.params import parse_id
 
 from . import actions
 from .criteria import to_q
@@ -65,7 +66,7 @@ class FieldListView(AdminView):
                                  known_field_keys=[f.key for f in bound.fields])
             messages.success(request, _("Public fields saved."))
             return redirect("crm:settings_fields", module=module)
-        definition = _definition(request, module, request.POST.get("field"))
+        definition = _definition(request, module, parse_id(request.POST.get("field"), "field"))
         op = request.POST.get("op")
         if op in ("up", "down"):
             actions.do_move_field(definition, -1 if op == "up" else 1, actor=request.user)

@@ -4,6 +4,7 @@ Views resolve their module and restrict every read through `access` in `dispatch
 and write only through crm.actions."""
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from django.contrib import messages
@@ -19,6 +20,7 @@ from django.views import View
 from django_tables2 import RequestConfig
 
 from access.visibility import field_level, get_record, is_org_admin, module_allowed, visible
+from config.params import MAX_PAGE, bounded_int, parse_ids
 
 from . import actions, form_tokens, selectors
 from .filters import build_filterset
@@ -80,9 +82,13 @@ class RecordListView(ModuleView):
         columns = self.chosen_columns()
         table = build_table(self.schema, columns, selectors.member_names(request.org), queryset,
                             order_by=request.GET.get("sort") or "-modified_at")
-        per_page = int(request.GET.get("per_page", 25)) if request.GET.get("per_page", "25").isdigit() else 25
-        RequestConfig(request, paginate={"per_page": min(per_page, 100),
-                                         "paginator_class": selectors.EstimatedCountPaginator}).configure(table)
+        # django-tables2 reads page and per_page from the query itself: give it bounded ones.
+        query = request.GET.copy()
+        query["per_page"] = str(bounded_int(request.GET.get("per_page"), default=25, low=1, high=100))
+        query["page"] = str(bounded_int(request.GET.get("page"), default=1, low=1, high=MAX_PAGE))
+        paging = copy.copy(request)
+        paging.GET = query
+        RequestConfig(paging, paginate={"paginator_class": selectors.EstimatedCountPaginator}).configure(table)
         return render(request, self.template_name, self.context(
             table=table, filterset=filterset, columns=columns, all_fields=self.schema.fields_for(request.user),
             owner_form=OwnerForm(org=request.org), query=request.GET.get("q", ""),
@@ -371,7 +377,7 @@ class RecordDeleteView(ModuleView):
 class ChangeOwnerView(ModuleView):
     def post(self, request, module, pk=None):
         form = OwnerForm(request.POST, org=request.org)
-        ids = [self.record.pk] if self.record else request.POST.getlist("ids")
+        ids = [self.record.pk] if self.record else parse_ids(request.POST.getlist("ids"), "ids")
         target = self.record.get_absolute_url() if self.record else reverse("crm:list", args=[self.module.key])
         if not form.is_valid() or not ids:
             messages.error(request, _("Choose records and an active user as the new owner."))
@@ -394,7 +400,7 @@ class BulkEditView(ModuleView):
     template_name = "crm/bulk_edit.html"
 
     def form(self, data: Any) -> BulkEditForm:
-        ids = [int(pk) for pk in data.getlist("ids") if pk.isdigit()]
+        ids = parse_ids(data.getlist("ids"), "ids")
         return BulkEditForm(data if self.request.method == "POST" else None, schema=self.schema,
                             actor=self.request.user, ids=ids, field_key=data.get("field", ""),
                             initial={"ids": ids, "field": data.get("field", "")})

@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 
 from access.models import Membership, User
 from access.visibility import visible
+from config.params import MAX_PAGE, bounded_int
 from crm import actions as crm_actions
 from crm import selectors
 from crm.criteria import field_expression
@@ -307,10 +308,7 @@ class KanbanColumnView(BoardView):
         value = request.GET.get("value", EMPTY)
         if spec is None or (value != EMPTY and value not in spec.option_values()):
             raise Http404
-        try:
-            page = max(int(request.GET.get("page", 1)), 1)
-        except ValueError:
-            raise Http404
+        page = bounded_int(request.GET.get("page"), default=1, low=1, high=MAX_PAGE)
         queryset = self.card_queryset(self.records().filter(column_q(spec, value)))
         after = parse_cursor(request.GET.get("after", ""))
         if after is not None:
@@ -502,10 +500,7 @@ class ChartRecordsView(BoardView):
             if value != EMPTY and value not in spec.option_values():
                 raise Http404
             queryset = queryset.filter(column_q(spec, value))
-        try:
-            page = max(int(request.GET.get("page", 1)), 1)
-        except ValueError:
-            page = 1
+        page = bounded_int(request.GET.get("page"), default=1, low=1, high=MAX_PAGE)
         queryset = self.card_queryset(queryset)
         rows = list(queryset[(page - 1) * RECORDS_PER_PAGE:page * RECORDS_PER_PAGE + 1])
         more = len(rows) > RECORDS_PER_PAGE

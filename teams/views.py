@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.views import View
 
 from access.visibility import is_org_admin, visible
+from config.params import parse_id, parse_ids
 from crm import actions as crm_actions
 from crm import form_tokens
 from crm.forms import FieldDefinitionForm, RecordForm, org_members
@@ -125,7 +126,8 @@ class MembersView(TeamView):
     def post(self, request, space_pk):
         try:
             if request.POST.get("op") == "remove":
-                actions.do_remove_team_member(self.space, int(request.POST.get("user", 0)), actor=request.user)
+                actions.do_remove_team_member(self.space, parse_id(request.POST.get("user"), "user"),
+                                              actor=request.user)
                 messages.success(request, _("Removed from the team."))
             else:
                 form = MemberForm(request.POST, org=request.org)
@@ -215,7 +217,7 @@ class FieldsView(TeamView):
 
     def post(self, request, module_pk):
         definition = FieldDefinition.objects.filter(org=request.org, module=self.module.key,
-                                                    pk=request.POST.get("field") or 0).first()
+                                                    pk=parse_id(request.POST.get("field"), "field")).first()
         if definition is None:
             raise Http404
         op = request.POST.get("op")
@@ -280,7 +282,7 @@ class FieldFormView(TeamView):
 class RequestersView(TeamView):
     audience = "manager"
     def post(self, request, module_pk):
-        ids = [int(v) for v in request.POST.getlist("users") if v.isdigit()]
+        ids = parse_ids(request.POST.getlist("users"), "users")
         try:
             actions.do_set_requesters(self.module, ids, actor=request.user)
             messages.success(request, _("Requesters saved."))

@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from . import audit
 from .models import PERMISSIONS, Membership, Organization, OrgWideDefault, Profile, PublicField, User
 from .visibility import defaults_cache_key, is_org_admin
 
@@ -75,7 +76,11 @@ def do_add_user(org: Organization, *, username: str, email: str, password: str, 
     user = _create_user(username=username, email=email, password=password,
                         first_name=first_name, last_name=last_name, last_org=org)
     profile = Profile.objects.filter(org=org, name="Administrator" if role == Membership.Role.ADMIN else "Standard").first()
-    return Membership.objects.create(org=org, user=user, role=role, department=department, profile=profile)
+    membership = Membership.objects.create(org=org, user=user, role=role, department=department, profile=profile)
+    audit.record(org, audit.Event.USER_ADDED, actor=actor, obj=user,
+                 new={"username": user.username, "role": role, "department": department,
+                      "profile": profile.name if profile else None})
+    return membership
 
 
 @transaction.atomic
@@ -87,8 +92,12 @@ def do_set_membership_active(membership: Membership, active: bool, *, actor: Use
         raise PermissionDenied
     if membership.user_id == actor.pk and not active:
         raise ValidationError(_("You cannot deactivate yourself."))
+    was = membership.is_active
     membership.is_active = active
     membership.save(update_fields=["is_active"])
+    if was != active:
+        audit.record(membership.org_id, audit.Event.USER_ACTIVATED if active else audit.Event.USER_DEACTIVATED,
+                     actor=actor, obj=membership.user, old={"active": was}, new={"active": active})
     return membership
 
 
@@ -99,8 +108,11 @@ def do_set_membership_role(membership: Membership, role: str, *, actor: User) ->
         raise PermissionDenied
     if membership.user_id == actor.pk and role != Membership.Role.ADMIN:
         raise ValidationError(_("You cannot remove your own administrator role."))
+    old = membership.role
     membership.role = role
     membership.save(update_fields=["role"])
+    audit.record(membership.org_id, audit.Event.USER_ROLE_CHANGED, actor=actor, obj=membership.user,
+                 old={"role": old}, new={"role": role})
     return membership
 
 
@@ -126,7 +138,10 @@ def do_set_org_default(org: Organization, module_key: str, level: str, *, actor:
         raise PermissionDenied
     if level not in OrgWideDefault.Level.values:
         raise ValidationError({"level": _("Unknown access level.")})
+    old = OrgWideDefault.objects.filter(org=org, module=module_key).values_list("level", flat=True).first()
     owd, _created = OrgWideDefault.objects.update_or_create(org=org, module=module_key, defaults={"level": level})
+    audit.record(org, audit.Event.ORG_DEFAULT_CHANGED, actor=actor, object_type="module", object_id=module_key,
+                 object_name=module_key, old={"level": old}, new={"level": level})
     transaction.on_commit(lambda: forget_org_defaults(org.pk))
     forget_org_defaults(org.pk)
     return owd
@@ -144,8 +159,11 @@ def do_set_public_fields(org: Organization, module_key: str, field_keys: list[st
     unknown = sorted(set(field_keys) - known)
     if unknown:
         raise ValidationError({"fields": [_("Unknown fields: %(keys)s.") % {"keys": ", ".join(unknown)}]})
+    before = set(PublicField.objects.filter(org=org, module=module_key).values_list("field_key", flat=True))
     PublicField.objects.filter(org=org, module=module_key).exclude(field_key__in=field_keys).delete()
     existing = set(PublicField.objects.filter(org=org, module=module_key).values_list("field_key", flat=True))
+    audit.record(org, audit.Event.PUBLIC_FIELDS_CHANGED, actor=actor, object_type="module", object_id=module_key,
+                 object_name=module_key, old={"fields": before}, new={"fields": set(field_keys)})
     PublicField.objects.bulk_create([PublicField(org=org, module=module_key, field_key=key)
                                      for key in field_keys if key not in existing])
 
@@ -155,6 +173,9 @@ def do_set_team_modules_admin(membership: Membership, allowed: bool, *, actor: U
     _require_admin(actor)
     if membership.org_id != actor.org.pk:
         raise PermissionDenied
+    old = membership.team_modules_admin
     membership.team_modules_admin = allowed
     membership.save(update_fields=["team_modules_admin"])
+    audit.record(membership.org_id, audit.Event.USER_TEAM_MODULES_ADMIN, actor=actor, obj=membership.user,
+                 old={"team_modules_admin": old}, new={"team_modules_admin": allowed})
     return membership

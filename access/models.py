@@ -3,7 +3,11 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.db.models.signals import pre_save
+from django.dispatch import receiver
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -196,3 +200,105 @@ class AccessLog(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["org", "-at"], name="accesslog_org_at")]
+
+
+class AuditEntryQuerySet(models.QuerySet):
+    """The audit log only grows: rows are neither changed nor deleted through the ORM (the
+    organisation's own deletion still removes them, through the database cascade)."""
+
+    def update(self, **kwargs):  # type: ignore[override]
+        # The one change allowed: a deleted user's entries keep the copied name (on_delete=SET_NULL).
+        if kwargs != {"actor": None}:
+            raise PermissionError("The audit log is append-only.")
+        return super().update(**kwargs)
+
+    def delete(self):  # type: ignore[override]
+        raise PermissionError("The audit log is append-only.")
+
+
+class AuditEntry(models.Model):
+    """One configuration change of an organisation: who (and their name then), when, what kind of
+    change, to which object (and its name then), the values before and after, and the request.
+    Written only by `access.audit.record`, from the actions that make the change."""
+
+    class Event(models.TextChoices):
+        FIELD_CREATED = "field.created", _("Custom field created")
+        FIELD_CHANGED = "field.changed", _("Custom field changed")
+        FIELD_RETIRED = "field.retired", _("Custom field retired")
+        FIELD_RESTORED = "field.restored", _("Custom field restored")
+        FIELD_MOVED = "field.moved", _("Custom field moved")
+        ORG_DEFAULT_CHANGED = "org_default.changed", _("Org-wide default changed")
+        PUBLIC_FIELDS_CHANGED = "public_fields.changed", _("Public fields changed")
+        USER_ADDED = "user.added", _("User added")
+        USER_ACTIVATED = "user.activated", _("User activated")
+        USER_DEACTIVATED = "user.deactivated", _("User deactivated")
+        USER_ROLE_CHANGED = "user.admin_role_changed", _("User's administrator role changed")
+        USER_TEAM_MODULES_ADMIN = "user.team_modules_admin", _("Team modules admin changed")
+        USER_PROFILE_CHANGED = "user.profile_changed", _("User's profile changed")
+        USER_ORG_ROLE_CHANGED = "user.org_role_changed", _("User's role changed")
+        PROFILE_CREATED = "profile.created", _("Profile created")
+        PROFILE_CHANGED = "profile.changed", _("Profile renamed or described")
+        PROFILE_PERMISSIONS_CHANGED = "profile.permissions", _("Profile permissions changed")
+        PROFILE_FIELD_LEVELS_CHANGED = "profile.field_levels", _("Profile field permissions changed")
+        PROFILE_DELETED = "profile.deleted", _("Profile deleted")
+        ROLE_CREATED = "role.created", _("Role created")
+        ROLE_RENAMED = "role.renamed", _("Role renamed")
+        ROLE_MOVED = "role.moved", _("Role moved")
+        ROLE_DELETED = "role.deleted", _("Role deleted")
+        GROUP_CREATED = "group.created", _("Group created")
+        GROUP_CHANGED = "group.changed", _("Group changed")
+        GROUP_DELETED = "group.deleted", _("Group deleted")
+        SHARING_RULE_CREATED = "sharing_rule.created", _("Sharing rule created")
+        SHARING_RULE_DELETED = "sharing_rule.deleted", _("Sharing rule deleted")
+        LOCK_SETTINGS_CHANGED = "lock_settings.changed", _("Lock settings changed")
+        LOCK_RULE_CREATED = "lock_rule.created", _("Lock rule created")
+        LOCK_RULE_CHANGED = "lock_rule.changed", _("Lock rule changed")
+        LOCK_RULE_DELETED = "lock_rule.deleted", _("Lock rule deleted")
+        FIELD_LOCK_SAVED = "field_lock.saved", _("Field lock saved")
+        FIELD_LOCK_DELETED = "field_lock.deleted", _("Field lock deleted")
+        TEAM_SPACE_CREATED = "team_space.created", _("Team space created")
+        TEAM_MODULE_CREATED = "team_module.created", _("Team module created")
+        TEAM_MODULE_CHANGED = "team_module.changed", _("Team module changed")
+        TEAM_MODULE_RETIRED = "team_module.retired", _("Team module retired")
+        TEAM_MODULE_RESTORED = "team_module.restored", _("Team module restored")
+        TEAM_MEMBER_SET = "team_member.set", _("Team member added or role changed")
+        TEAM_MEMBER_REMOVED = "team_member.removed", _("Team member removed")
+        REQUESTERS_CHANGED = "requesters.changed", _("Requesters changed")
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    at = models.DateTimeField(_("time"), default=timezone.now)
+    # The actor's name is copied: the entry still says who after the user is gone or renamed.
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor_name = models.CharField(_("actor"), max_length=200, blank=True)
+    event = models.CharField(_("event"), max_length=40, choices=Event.choices)
+    object_type = models.CharField(_("object type"), max_length=60)
+    object_id = models.CharField(_("object id"), max_length=100, blank=True)
+    object_name = models.CharField(_("object"), max_length=200, blank=True)
+    old_value = models.JSONField(_("before"), null=True, blank=True, encoder=DjangoJSONEncoder)
+    new_value = models.JSONField(_("after"), null=True, blank=True, encoder=DjangoJSONEncoder)
+    request_id = models.CharField(_("request id"), max_length=64, blank=True)
+
+    objects = AuditEntryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit log")
+        indexes = [
+            models.Index(fields=["org", "-at", "-id"], name="auditentry_org_at"),
+            models.Index(fields=["org", "event", "-at"], name="auditentry_org_event"),
+            models.Index(fields=["org", "actor", "-at"], name="auditentry_org_actor"),
+            models.Index(fields=["org", "object_type", "object_id", "-at"], name="auditentry_org_object"),
+        ]
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("The audit log is append-only.")
+
+    def __str__(self) -> str:
+        return f"{self.get_event_display()}: {self.object_name}"
+
+
+@receiver(pre_save, sender=AuditEntry)
+def _refuse_changing_an_entry(sender: type, instance: AuditEntry, **kwargs) -> None:
+    """An entry is written once; saving it again would rewrite history."""
+    if not instance._state.adding:
+        raise PermissionError("The audit log is append-only.")

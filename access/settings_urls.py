@@ -1,6 +1,7 @@
 """Sharing settings pages (org administrators), included at the project root."""
 from django.urls import path
 
+from . import audit_views
 from . import settings_views as views
 
 urlpatterns = [
@@ -22,4 +23,6 @@ urlpatterns = [
          name="sharing_group_delete"),
     # The sharing-rule pages (criteria against module schemas) are in crm.sharing_rule_urls.
     path("settings/sharing/access-log/", views.AccessLogView.as_view(), name="sharing_access_log"),
+    path("settings/audit-log/", audit_views.AuditLogView.as_view(), name="audit_log"),
+    path("settings/audit-log/export/", audit_views.AuditLogExportView.as_view(), name="audit_log_export"),
 ]

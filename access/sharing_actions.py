@@ -20,6 +20,7 @@ from django.db.models import Q, Value
 from django.db.models.functions import Concat, Substr
 from django.utils.translation import gettext as _
 
+from . import audit
 from .models import (
     PERMISSIONS, Group, Membership, Organization, OrgRole, Profile, SharingRule, User,
 )
@@ -68,9 +69,13 @@ def do_clone_profile(profile: Profile, name: str, *, actor: User) -> Profile:
     name = _clean_name(name)
     if _profile_name_taken(profile.org_id, name):
         raise ValidationError({"name": [_("A profile with this name already exists.")]})
-    return Profile.objects.create(org_id=profile.org_id, name=name, description=profile.description,
-                                  permissions=copy.deepcopy(profile.permissions),
-                                  field_levels=copy.deepcopy(profile.field_levels), is_system=False)
+    clone = Profile.objects.create(org_id=profile.org_id, name=name, description=profile.description,
+                                   permissions=copy.deepcopy(profile.permissions),
+                                   field_levels=copy.deepcopy(profile.field_levels), is_system=False)
+    audit.record(profile.org_id, audit.Event.PROFILE_CREATED, actor=actor, obj=clone,
+                 new={"cloned_from": profile.name, "permissions": clone.permissions,
+                      "field_levels": clone.field_levels})
+    return clone
 
 
 @transaction.atomic
@@ -88,8 +93,11 @@ def do_update_profile(profile: Profile, *, name: str, description: str = "", act
     if len(description) > 255:
         errors["description"] = [_("Use at most %(max)d characters.") % {"max": 255}]
     _raise(errors)
+    old = {"name": profile.name, "description": profile.description}
     profile.name, profile.description = name, description
     profile.save(update_fields=["name", "description"])
+    audit.record(profile.org_id, audit.Event.PROFILE_CHANGED, actor=actor, obj=profile,
+                 old=old, new={"name": name, "description": description})
     return profile
 
 
@@ -123,8 +131,11 @@ def do_set_profile_permissions(profile: Profile, grid: dict[str, dict[str, bool]
         differs = {p: row[p] for p in PERMISSIONS if row[p] != default[p]}
         if differs:
             permissions[scope] = differs
+    old = profile.permissions
     profile.permissions = permissions
     profile.save(update_fields=["permissions"])
+    audit.record(profile.org_id, audit.Event.PROFILE_PERMISSIONS_CHANGED, actor=actor, obj=profile,
+                 old=old, new=permissions)
     return profile
 
 
@@ -155,8 +166,12 @@ def do_set_profile_field_levels(profile: Profile, module_key: str, levels: dict[
         field_levels[module_key] = module_levels
     else:
         field_levels.pop(module_key, None)
+    old = (profile.field_levels or {}).get(module_key) or {}
     profile.field_levels = field_levels
     profile.save(update_fields=["field_levels"])
+    # Keyed by field: the entry shows which fields changed level (missing: read/write).
+    audit.record(profile.org_id, audit.Event.PROFILE_FIELD_LEVELS_CHANGED, actor=actor, obj=profile,
+                 old={"module": module_key, **old}, new={"module": module_key, **module_levels})
     return profile
 
 
@@ -171,6 +186,9 @@ def do_delete_profile(profile: Profile, *, actor: User) -> None:
     if holders:
         raise ValidationError({"profile": [_("“%(name)s” is held by %(count)d users; give them another "
                                              "profile first.") % {"name": profile.name, "count": holders}]})
+    audit.record(profile.org_id, audit.Event.PROFILE_DELETED, actor=actor, obj=profile,
+                 old={"name": profile.name, "permissions": profile.permissions,
+                      "field_levels": profile.field_levels}, only_changes=False)
     profile.delete()
 
 
@@ -181,8 +199,11 @@ def do_set_user_profile(membership: Membership, profile: Profile, *, actor: User
     _require_admin_of(actor, membership.org_id)
     if profile is None or profile.org_id != membership.org_id:
         raise ValidationError({"profile": [_("Choose a profile of this organisation.")]})
+    old = Profile.objects.filter(pk=membership.profile_id).values_list("name", flat=True).first()
     membership.profile = profile
     membership.save(update_fields=["profile"])
+    audit.record(membership.org_id, audit.Event.USER_PROFILE_CHANGED, actor=actor, obj=membership.user,
+                 old={"profile": old}, new={"profile": profile.name})
     return membership
 
 
@@ -215,14 +236,19 @@ def do_create_role(org: Organization, *, name: str, parent: OrgRole | None = Non
     if len(role.path) > OrgRole._meta.get_field("path").max_length:
         raise ValidationError({"parent": [_("The org chart is too deep under this role.")]})
     role.save(update_fields=["path"])
+    audit.record(org, audit.Event.ROLE_CREATED, actor=actor, obj=role,
+                 new={"name": name, "parent": parent.name if parent else None})
     return role
 
 
 @transaction.atomic
 def do_rename_role(role: OrgRole, name: str, *, actor: User) -> OrgRole:
     _require_admin_of(actor, role.org_id)
+    old = role.name
     role.name = _clean_name(name)
     role.save(update_fields=["name"])
+    audit.record(role.org_id, audit.Event.ROLE_RENAMED, actor=actor, obj=role, old={"name": old},
+                 new={"name": role.name})
     return role
 
 
@@ -247,8 +273,11 @@ def do_move_role(role: OrgRole, parent: OrgRole | None, *, actor: User) -> OrgRo
     if deepest - len(old_path) + len(new_path) > OrgRole._meta.get_field("path").max_length:
         raise ValidationError({"parent": [_("The org chart is too deep under this role.")]})
     subtree.update(path=Concat(Value(new_path), Substr("path", len(old_path) + 1)))
+    old_parent = OrgRole.objects.filter(pk=role.parent_id).values_list("name", flat=True).first()
     OrgRole.objects.filter(pk=role.pk).update(parent=parent)
     role.refresh_from_db()
+    audit.record(role.org_id, audit.Event.ROLE_MOVED, actor=actor, obj=role, old={"parent": old_parent},
+                 new={"parent": parent.name if parent else None})
     return role
 
 
@@ -269,6 +298,8 @@ def do_delete_role(role: OrgRole, *, actor: User) -> None:
     if rules:
         raise ValidationError({"role": [_("“%(name)s” is used by sharing rules: %(rules)s. Delete them first.")
                                         % {"name": role.name, "rules": ", ".join(rules)}]})
+    audit.record(role.org_id, audit.Event.ROLE_DELETED, actor=actor, obj=role, old={"name": role.name},
+                 only_changes=False)
     role.delete()
 
 
@@ -279,8 +310,11 @@ def do_set_user_role(membership: Membership, role: OrgRole | None, *, actor: Use
     _require_admin_of(actor, membership.org_id)
     if role is not None and role.org_id != membership.org_id:
         raise ValidationError({"org_role": [_("Choose a role of this organisation.")]})
+    old = OrgRole.objects.filter(pk=membership.org_role_id).values_list("name", flat=True).first()
     membership.org_role = role
     membership.save(update_fields=["org_role"])
+    audit.record(membership.org_id, audit.Event.USER_ORG_ROLE_CHANGED, actor=actor, obj=membership.user,
+                 old={"role": old}, new={"role": role.name if role else None})
     return membership
 
 
@@ -318,6 +352,8 @@ def do_create_group(org: Organization, *, name: str, user_ids: Iterable[int] = (
     group = Group.objects.create(org=org, name=name, auth_group=twin)
     group.users.set(user_ids)
     group.roles.set(role_ids)
+    audit.record(org, audit.Event.GROUP_CREATED, actor=actor, obj=group,
+                 new={"name": name, "users": user_ids, "roles": role_ids})
     return group
 
 
@@ -327,10 +363,14 @@ def do_update_group(group: Group, *, name: str, user_ids: Iterable[int], role_id
     _require_admin_of(actor, group.org_id)
     name = _group_name(group.org_id, name, exclude_pk=group.pk)
     user_ids, role_ids = _check_members(group.org_id, user_ids, role_ids)
+    old = {"name": group.name, "users": set(group.users.values_list("pk", flat=True)),
+           "roles": set(group.roles.values_list("pk", flat=True))}
     group.name = name
     group.save(update_fields=["name"])
     group.users.set(user_ids)
     group.roles.set(role_ids)
+    audit.record(group.org_id, audit.Event.GROUP_CHANGED, actor=actor, obj=group, old=old,
+                 new={"name": name, "users": user_ids, "roles": role_ids})
     return group
 
 
@@ -348,6 +388,9 @@ def do_delete_group(group: Group, *, actor: User) -> None:
     if shares:
         raise ValidationError({"group": [_("“%(name)s” holds %(count)d manual record shares; remove them first.")
                                          % {"name": group.name, "count": shares}]})
+    audit.record(group.org_id, audit.Event.GROUP_DELETED, actor=actor, obj=group,
+                 old={"name": group.name, "users": set(group.users.values_list("pk", flat=True)),
+                      "roles": set(group.roles.values_list("pk", flat=True))}, only_changes=False)
     group.auth_group.delete()  # takes the group with it
 
 
@@ -418,14 +461,31 @@ def do_create_sharing_rule(org: Organization, module_key: str, *, name: str, tar
     if access not in SharingRule.Access.values:
         errors["access"] = [_("Choose read only or read/write.")]
     _raise(errors)
-    return SharingRule.objects.create(
+    rule = SharingRule.objects.create(
         org=org, module=module_key, name=name, owner_kind=owner_kind if has_owner else "",
         owner_role=owner_role if has_owner else None, owner_group=owner_group if has_owner else None,
         criteria=None if has_owner else criteria, target_kind=target_kind, target_role=target_role,
         target_group=target_group, access=access)
+    audit.record(org, audit.Event.SHARING_RULE_CREATED, actor=actor, obj=rule, object_name=rule.name,
+                 new=_rule_values(rule))
+    return rule
+
+
+def _rule_values(rule: SharingRule) -> dict[str, Any]:
+    """A sharing rule as the audit log keeps it: names, not only ids."""
+    def subject(kind: str, role: OrgRole | None, group: Group | None) -> str | None:
+        return (role.name if role else group.name if group else None) if kind else None
+
+    return {"module": rule.module, "name": rule.name, "owner_kind": rule.owner_kind or None,
+            "owner": subject(rule.owner_kind, rule.owner_role, rule.owner_group), "criteria": rule.criteria,
+            "target_kind": rule.target_kind, "target": subject(rule.target_kind, rule.target_role, rule.target_group),
+            "access": rule.access}
 
 
 @transaction.atomic
 def do_delete_sharing_rule(rule: SharingRule, *, actor: User) -> None:
     _require_admin_of(actor, rule.org_id)
+    audit.record(rule.org_id, audit.Event.SHARING_RULE_DELETED, actor=actor, obj=rule, object_name=rule.name,
+                 old=_rule_values(rule),
+                 only_changes=False)
     rule.delete()

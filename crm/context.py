@@ -1,3 +1,4 @@
-from contextvars import ContextVar
+# The request id lives in access (the bottom layer) so the audit log can read it too.
+from access.context import request_id_var
 
-request_id_var: ContextVar[str] = ContextVar("request_id", default="")
+__all__ = ["request_id_var"]

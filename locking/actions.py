@@ -11,9 +11,11 @@ from typing import Any, Iterable
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Max
+from django.forms.models import model_to_dict
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from access import audit
 from access.models import OrgRole, Profile, User
 from access.visibility import visible
 from crm import timeline
@@ -136,6 +138,11 @@ def _config_row(org: Any, module_key: str) -> LockConfig:
     return LockConfig.objects.select_for_update().get(org=org, module=module_key)
 
 
+def _values(row: Any) -> dict[str, Any]:
+    """A lock configuration, rule or field lock as the audit log keeps it."""
+    return model_to_dict(row, exclude=["id", "org"])
+
+
 # --- module configuration ----------------------------------------------------------------------
 
 @transaction.atomic
@@ -159,6 +166,7 @@ def do_save_lock_config(org: Any, module_key: str, *, enabled: bool, manual_enab
     editable = _field_keys(schema, editable_fields, errors, "editable_fields")
     _raise(errors)
     config = _config_row(org, schema.key)
+    before = _values(config)
     config.enabled = bool(enabled)
     config.manual_enabled = bool(manual_enabled)
     for key, value in {**scope, **lockers}.items():
@@ -166,6 +174,8 @@ def do_save_lock_config(org: Any, module_key: str, *, enabled: bool, manual_enab
     config.restricted_actions = restricted
     config.editable_fields = editable
     config.save()
+    audit.record(org, audit.Event.LOCK_SETTINGS_CHANGED, actor=actor, obj=config, object_name=str(schema.label_plural),
+                 old=before, new=_values(config))
     rules.mark_changed(org.pk, schema.key)
     return config
 
@@ -211,6 +221,7 @@ def do_create_lock_rule(org: Any, module_key: str, *, name: str, criteria: dict 
                           editable_fields=editable_fields, on_approval=on_approval)
     last = LockRule.objects.filter(org=org, module=schema.key).aggregate(last=Max("position"))["last"]
     rule = LockRule.objects.create(org=org, module=schema.key, position=(last or 0) + 1, **values)
+    audit.record(org, audit.Event.LOCK_RULE_CREATED, actor=actor, obj=rule, new=_values(rule))
     rules.mark_changed(org.pk, schema.key)
     return rule
 
@@ -229,9 +240,11 @@ def do_update_lock_rule(rule: LockRule, *, name: str, criteria: dict | None, act
     values = _rule_values(rule.org, schema, name=name, criteria=criteria, locked_for=locked_for, profiles=profiles,
                           roles=roles, team_roles=team_roles, restricted_actions=restricted_actions,
                           editable_fields=editable_fields, on_approval=on_approval, exclude_pk=rule.pk)
+    before = _values(rule)
     for key, value in values.items():
         setattr(rule, key, value)
     rule.save()
+    audit.record(rule.org_id, audit.Event.LOCK_RULE_CHANGED, actor=actor, obj=rule, old=before, new=_values(rule))
     rules.mark_changed(rule.org_id, rule.module)
     return rule
 
@@ -246,6 +259,8 @@ def do_delete_lock_rule(rule: LockRule, *, actor: User, path: str = "page") -> i
                       .values_list("record_id", flat=True))
     _write_unlocked(schema, locked_ids, rule, actor=actor, path=path, reason=_("The lock rule was deleted."))
     RecordLock.objects.filter(org=rule.org, rule=rule).delete()
+    audit.record(rule.org_id, audit.Event.LOCK_RULE_DELETED, actor=actor, obj=rule,
+                 old={**_values(rule), "records_unlocked": len(locked_ids)}, only_changes=False)
     rule.delete()
     rules.mark_changed(schema.org.pk, schema.key)
     return len(locked_ids)
@@ -294,11 +309,13 @@ def do_save_field_lock(org: Any, module_key: str, *, name: str, fields: Iterable
                          team_roles=team_roles))
     values["criteria"] = _criteria(schema, criteria, errors)
     _raise(errors)
+    before = _values(field_lock) if field_lock is not None else None
     if field_lock is None:
         field_lock = FieldLock(org=org, module=schema.key)
     for key, value in values.items():
         setattr(field_lock, key, value)
     field_lock.save()
+    audit.record(org, audit.Event.FIELD_LOCK_SAVED, actor=actor, obj=field_lock, old=before, new=_values(field_lock))
     rules.mark_changed(org.pk, schema.key)
     return field_lock
 
@@ -307,6 +324,8 @@ def do_save_field_lock(org: Any, module_key: str, *, name: str, fields: Iterable
 def do_delete_field_lock(field_lock: FieldLock, *, actor: User) -> None:
     _own(field_lock, actor)
     schema = _config_schema(field_lock.org, field_lock.module, actor)
+    audit.record(field_lock.org_id, audit.Event.FIELD_LOCK_DELETED, actor=actor, obj=field_lock,
+                 old=_values(field_lock), only_changes=False)
     field_lock.delete()
     rules.mark_changed(schema.org.pk, schema.key)
 

@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from access import audit
 from access.models import Membership, User
 from access.visibility import is_org_admin
 from crm import actions as crm_actions
@@ -51,6 +52,8 @@ def do_create_space(org: Any, *, name_en: str, name_zh: str = "", description: s
     for user_id in manager_ids:
         TeamMember.objects.create(org=org, space=space, user=_active_user(org, user_id),
                                   role=TeamMember.Role.MANAGER)
+    audit.record(org, audit.Event.TEAM_SPACE_CREATED, actor=actor, obj=space,
+                 new={"name_en": space.name_en, "name_zh": space.name_zh, "managers": set(map(int, manager_ids))})
     roles.forget(actor)
     return space
 
@@ -68,6 +71,9 @@ def do_set_team_member(space: TeamSpace, user_id: int, role: str, *, actor: User
         raise PermissionDenied(_("Only an organisation administrator names or removes managers."))
     member, _created = TeamMember.objects.update_or_create(space=space, user=user,
                                                            defaults={"org_id": space.org_id, "role": role})
+    audit.record(space.org_id, audit.Event.TEAM_MEMBER_SET, actor=actor, obj=space,
+                 old={"user": str(user), "role": existing.role if existing else None},
+                 new={"user": str(user), "role": role}, only_changes=False)
     roles.forget(actor)
     return member
 
@@ -80,6 +86,8 @@ def do_remove_team_member(space: TeamSpace, user_id: int, *, actor: User) -> Non
         return
     if member.role == TeamMember.Role.MANAGER and not is_org_admin(actor):
         raise PermissionDenied(_("Only an organisation administrator names or removes managers."))
+    audit.record(space.org_id, audit.Event.TEAM_MEMBER_REMOVED, actor=actor, obj=space,
+                 old={"user": str(member.user), "role": member.role})
     member.delete()
     roles.forget(actor)
 
@@ -103,6 +111,7 @@ def do_create_team_module(space: TeamSpace, *, name_en: str, name_zh: str = "", 
     _apply_module_settings(module, name_en, name_zh, icon, statuses, manager_only_statuses, done_statuses)
     _apply_names(module, name_singular_en, name_singular_zh)
     _save_module(module)
+    audit.record(space.org_id, audit.Event.TEAM_MODULE_CREATED, actor=actor, obj=module, new=_module_values(module))
     return module
 
 
@@ -114,6 +123,7 @@ def do_update_team_module(module: TeamModule, *, name_en: str, name_zh: str = ""
                           actor: User) -> TeamModule:
     """Change a module's names, icon and statuses (singular names left as None are kept)."""
     _require_manager(actor, module.space)
+    before = _module_values(module)
     in_use = set(module.records.filter(deleted_at__isnull=True).values_list("status", flat=True).distinct())
     _apply_module_settings(module, name_en, name_zh, icon, statuses, manager_only_statuses, done_statuses)
     _apply_names(module,
@@ -131,7 +141,17 @@ def do_update_team_module(module: TeamModule, *, name_en: str, name_zh: str = ""
     else:
         module.due_field = None
     _save_module(module)
+    audit.record(module.org_id, audit.Event.TEAM_MODULE_CHANGED, actor=actor, obj=module, old=before,
+                 new=_module_values(module))
     return module
+
+
+def _module_values(module: TeamModule) -> dict[str, Any]:
+    """A team module's settings as the audit log keeps them."""
+    return {"space": str(module.space), "name_en": module.name_en, "name_zh": module.name_zh,
+            "name_singular_en": module.name_singular_en, "name_singular_zh": module.name_singular_zh,
+            "icon": module.icon, "statuses": module.statuses, "manager_only_statuses": module.manager_only_statuses,
+            "done_statuses": module.done_statuses, "due_field": module.due_field_id}
 
 
 def _apply_names(module: TeamModule, singular_en: str, singular_zh: str) -> None:
@@ -181,8 +201,12 @@ def _apply_module_settings(module, name_en, name_zh, icon, statuses, manager_onl
 def do_set_team_module_retired(module: TeamModule, retired: bool, *, actor: User) -> TeamModule:
     """Retiring hides a module and keeps its records."""
     _require_manager(actor, module.space)
+    was = module.retired
     module.retired = retired
     module.save(update_fields=["retired"])
+    if was != retired:
+        audit.record(module.org_id, audit.Event.TEAM_MODULE_RETIRED if retired else audit.Event.TEAM_MODULE_RESTORED,
+                     actor=actor, obj=module, old={"retired": was}, new={"retired": retired})
     return module
 
 
@@ -191,6 +215,8 @@ def do_set_requesters(module: TeamModule, user_ids: list[int], *, actor: User) -
     """Choose the users of other teams who may submit requests to this module."""
     _require_manager(actor, module.space)
     users = {_active_user(module.org_id, user_id).pk for user_id in user_ids}
+    audit.record(module.org_id, audit.Event.REQUESTERS_CHANGED, actor=actor, obj=module,
+                 old={"users": set(module.requesters.values_list("user_id", flat=True))}, new={"users": users})
     module.requesters.exclude(user_id__in=users).delete()
     existing = set(module.requesters.values_list("user_id", flat=True))
     Requester.objects.bulk_create([Requester(org_id=module.org_id, module=module, user_id=user_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib
 
 import pytest
+from django.utils import translation
 from django.apps import apps
 from django.urls import reverse
 
@@ -14,6 +15,13 @@ from teams.models import TeamModule
 from .conftest import STATUSES
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _english_afterwards():
+    """Switching a user's language activates it in this thread: later tests expect English."""
+    yield
+    translation.activate("en")
 
 
 def test_a_second_module_of_the_same_name_in_a_space_is_refused(case_studies, marketing, manager):

@@ -230,8 +230,10 @@ def test_filters_by_event_actor_date_and_object(chart, make_user, client_for):  
     today = timezone.localdate()
     assert shown(since=today.isoformat(), until=today.isoformat())
     assert shown(until=(today - datetime.timedelta(days=1)).isoformat()) == set()
-    bad = client.get(url, {"since": "yesterday", "actor": "x", "event": "nope", "q": "a\x00b"})
+    bad = client.get(url, {"since": "yesterday", "actor": "x", "event": "nope", "q": "x" * 500})
     assert bad.status_code == 400 and not bad.context["entries"]
+    assert client.get(url, {"q": "a\x00b"}).status_code == 400
+    assert client.get(reverse("audit_log_export"), {"since": "2026-13-45"}).status_code == 400
 
 
 def test_the_log_pages_without_counting(chart, client_for):  # noqa: F811

@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from access import audit
 from access.models import User
 
 from ..modules import get_module
@@ -100,7 +101,21 @@ def do_create_field(org: Any, module_key: str, *, api_name: str, label_en: str, 
                                  **{k: v for k, v in settings_.items() if k in FIELD_SETTINGS})
     definition.default = _clean_default(definition)
     definition.save()
+    audit.record(org, audit.Event.FIELD_CREATED, actor=actor, obj=definition, object_name=_field_name(definition),
+                 new=_field_values(definition))
     return definition
+
+
+def _field_name(definition: Any) -> str:
+    return f"{definition.module} · {definition.label_en}"
+
+
+def _field_values(definition: Any) -> dict[str, Any]:
+    """A field definition as the audit log keeps it."""
+    values = {name: getattr(definition, name) for name in (
+        "module", "api_name", "label_en", "label_zh", "field_type", "options", "target", "default", "retired")}
+    values.update({name: getattr(definition, name) for name in FIELD_SETTINGS})
+    return values
 
 
 def _stored_values(definition: Any) -> int:
@@ -117,6 +132,7 @@ def do_update_field(definition: Any, *, label_en: str, label_zh: str = "", defau
     from ..fieldtypes import CUSTOM_FIELD_TYPES, SAFE_TYPE_CHANGES
 
     _require_field_admin(actor, definition.org, definition.module)
+    before = _field_values(definition)
     if not (label_en or "").strip():
         raise RecordValidationError({"label_en": [_("This field is required.")]})
     if field_type and field_type != definition.field_type:
@@ -138,6 +154,8 @@ def do_update_field(definition: Any, *, label_en: str, label_zh: str = "", defau
     definition.default = default
     definition.default = _clean_default(definition)
     definition.save()
+    audit.record(definition.org_id, audit.Event.FIELD_CHANGED, actor=actor, obj=definition,
+                 object_name=_field_name(definition), old=before, new=_field_values(definition))
     return definition
 
 
@@ -145,8 +163,13 @@ def do_update_field(definition: Any, *, label_en: str, label_zh: str = "", defau
 def do_set_field_retired(definition: Any, retired: bool, *, actor: User) -> Any:
     """Retiring hides a field everywhere and keeps its data; un-retiring brings it back."""
     _require_field_admin(actor, definition.org, definition.module)
+    was = definition.retired
     definition.retired = retired
     definition.save(update_fields=["retired"])
+    if was != retired:
+        audit.record(definition.org_id, audit.Event.FIELD_RETIRED if retired else audit.Event.FIELD_RESTORED,
+                     actor=actor, obj=definition, object_name=_field_name(definition), old={"retired": was},
+                     new={"retired": retired})
     return definition
 
 
@@ -166,3 +189,5 @@ def do_move_field(definition: Any, offset: int, *, actor: User) -> None:
     for position, item in enumerate(siblings):
         item.order = position
     FieldDefinition.objects.bulk_update(siblings, ["order"])
+    audit.record(definition.org_id, audit.Event.FIELD_MOVED, actor=actor, obj=definition,
+                 object_name=_field_name(definition), old={"position": index}, new={"position": target})

@@ -266,3 +266,19 @@ def test_the_page_speaks_chinese(chart, client_for):  # noqa: F811
     client.post(reverse("set_language"), {"language": "zh-hans", "next": "/"})
     body = client.get(reverse("audit_log")).content.decode()
     assert "审计日志" in body and "已创建共享规则" in body
+
+
+def test_custom_field_changes_are_logged(org, admin_user):
+    from crm.actions import do_create_field, do_move_field, do_set_field_retired, do_update_field
+
+    first = do_create_field(org, "accounts", api_name="tier", label_en="Tier", field_type="text", actor=admin_user)
+    do_create_field(org, "accounts", api_name="region", label_en="Region", field_type="text", actor=admin_user)
+    do_update_field(first, label_en="Customer tier", actor=admin_user)
+    do_set_field_retired(first, True, actor=admin_user)
+    do_set_field_retired(first, False, actor=admin_user)
+    do_move_field(first, 1, actor=admin_user)
+    assert events(org)[-6:] == [Event.FIELD_CREATED, Event.FIELD_CREATED, Event.FIELD_CHANGED, Event.FIELD_RETIRED,
+                                Event.FIELD_RESTORED, Event.FIELD_MOVED]
+    changed = AuditEntry.objects.get(org=org, event=Event.FIELD_CHANGED)
+    assert (changed.object_type, changed.old_value, changed.new_value) == (
+        "crm.fielddefinition", {"label_en": "Tier"}, {"label_en": "Customer tier"})

@@ -58,3 +58,30 @@ def test_the_demo_shows_the_org_chart_shares_and_locks():
 
     call_command("seed_demo", scale=0.2)  # a second run adds nothing
     assert Organization.objects.filter(name="Zylker").count() == 1
+
+
+def test_demo_accounts_are_private_with_the_sharing_rules_the_readme_describes():
+    from access.models import OrgWideDefault, SharingRule
+    from crm.models import Account
+
+    call_command("seed_demo", scale=0.2)
+    org = Organization.objects.get(name="Zylker")
+    assert OrgWideDefault.objects.get(org=org, module="accounts").level == "private"
+    assert sorted(SharingRule.objects.filter(org=org, module="accounts").values_list("name", "access")) == [
+        ("Sales accounts: read by Marketing", "read"), ("Sales accounts: read by Service", "read")]
+    accounts = get_module("accounts", org).bind(org)
+    sallys = Account.objects.filter(org=org, owner__username="sally", deleted_at__isnull=True)
+    assert sallys.exists()
+
+    def sees(username: str, action: str = "view") -> bool:
+        return visible(member(org, username), accounts, action).filter(pk__in=sallys).count() == sallys.count()
+
+    def sees_any(username: str, action: str = "view") -> bool:
+        return visible(member(org, username), accounts, action).filter(pk__in=sallys).exists()
+
+    assert sees("sally", "edit")  # her own
+    assert not sees_any("sofia") and not sees_any("sergio")  # another rep's: no
+    assert sees("sam", "edit")  # the head of sales, through the role hierarchy
+    for reader in ("mark", "emily", "sven", "simon"):  # marketing and service read through the rules
+        assert sees(reader) and not sees_any(reader, "edit")
+    assert sees("admin", "edit")

@@ -148,7 +148,8 @@ class Command(BaseCommand):
             {"value": "done", "label_en": "Done", "label_zh": "完成", "color": "#198754"},
         ]
         module = team_actions.do_create_team_module(
-            marketing, name_en="Case Studies", name_zh="案例研究", icon="file-earmark-text", statuses=statuses,
+            marketing, name_en="Case Studies", name_zh="案例研究", name_singular_en="Case study",
+            name_singular_zh="案例研究", icon="file-earmark-text", statuses=statuses,
             manager_only_statuses=["done"], done_statuses=["done"], actor=mark)
         fields = [("customer", "Customer", "客户", "lookup", {"target": "accounts"}),
                   ("due", "Due date", "截止日期", "date", {}),
@@ -185,6 +186,22 @@ class Command(BaseCommand):
                 status = rng.choice(["in_progress", "review", "done"])
                 actions.do_update_record(request, {"status": status}, version=None, actor=mark, schema=schema)
 
+    def seed_account_sharing(self, org, admin, heads) -> None:
+        """Accounts as a sales organisation keeps them: private (a rep sees their own; the head of
+        sales sees the reps' through the role hierarchy), read by marketing (case studies and
+        campaigns) and by service (supporting the customers) through sharing rules."""
+        from access.actions import do_set_org_default
+        from access.sharing_actions import do_create_sharing_rule
+        from crm.modules import org_modules
+
+        known = [m.key for m in org_modules()]
+        do_set_org_default(org, "accounts", "private", actor=admin)
+        for name, target in (("Sales accounts: read by Marketing", heads["mark"]),
+                             ("Sales accounts: read by Service", heads["sven"])):
+            do_create_sharing_rule(org, "accounts", name=name, owner_kind="role_and_below", owner_role=heads["sam"],
+                                   target_kind="role_and_below", target_role=target, access="read", actor=admin,
+                                   known_modules=known)
+
     def seed_access_and_locks(self, org, admin, users, deals) -> None:
         """An org chart, a group and a manual share (the sharing model), and the two classic locks:
         closed deals cannot change, and sales reps cannot change a lead's phone or email."""
@@ -208,6 +225,7 @@ class Command(BaseCommand):
             for username in team:
                 do_set_user_role(by_name[username].membership, team_role, actor=admin)
         do_create_group(org, name="Key account team", user_ids=[by_name["sam"].pk, by_name["mark"].pk], actor=admin)
+        self.seed_account_sharing(org, admin, heads)
         shared = next((d for d in deals if d.owner_id == by_name["sally"].pk), None)
         if shared is not None:
             do_share_record(org, "deals", shared, user=by_name["emily"], access="read", actor=admin)

@@ -14,7 +14,7 @@ record) and a requester (their own requests), it
 
 - times each query of the pages against the same query written by hand and run through a raw
   cursor: the list page (`crm.views.RecordListView`: page 1 and the count step), the kanban
-  page (`teams.board_views.KanbanView`, grouped by status and by the JSON priority field:
+  page (`crm.board_views.KanbanView`, grouped by status and by the JSON priority field:
   column counts, first cards of every column, edit rights of those cards), the chart
   (`ChartView`: the person x column GROUP BY and the unassigned panel) and the Requests tab
   (`teams.views.RequestsView`: one module's newest requests);
@@ -69,7 +69,7 @@ from teams import roles  # noqa: E402
 from teams.actions import (  # noqa: E402
     do_create_space, do_create_team_module, do_set_requesters, do_set_team_member, do_update_team_module,
 )
-from teams.board_views import (  # noqa: E402
+from crm.board_views import (  # noqa: E402
     CARDS_PER_PAGE, EMPTY, UNASSIGNED_SHOWN, ChartView, KanbanView, _columns, column_counts, column_filter, column_q,
     done_statuses, group_expression, option_values, person_field,
 )
@@ -771,11 +771,11 @@ def check_views(bench: Bench, schema: BoundSchema) -> None:
                      "first cards (UNION ALL)": _sql(cards_queryset(view, counts)),
                      "edit rights": _sql(visible(user, view.schema, "edit").filter(pk__in=ids).values_list(
                          "pk", flat=True))}
-            path = board_path("teams:kanban", module, **({"field": field} if field else {}))
+            path = board_path("crm:kanban", module, **({"field": field} if field else {}))
             _compare(f"{label} kanban{' by priority' if field else ''}", user, path, timed)
         view = chart_view(user, module)
         timed = {"chart groups": _sql(chart_queryset(view)), "unassigned": _sql(unassigned_queryset(view))}
-        _compare(f"{label} chart", user, board_path("teams:chart", module), timed)
+        _compare(f"{label} chart", user, board_path("crm:chart", module), timed)
     requester = bench.requester
     timed = {"requests": _sql(requests_queryset(requester, module))}
     _compare("requester Requests tab", requester, reverse("teams:requests"), timed)
@@ -812,19 +812,19 @@ def page_cases(bench: Bench, module: TeamModule) -> list[tuple[str, User, str]]:
     for label, user in (("participant", bench.participant), ("manager", bench.manager)):
         cases += [
             (f"{label}: list", user, board_path("crm:list", module)),
-            (f"{label}: kanban by status", user, board_path("teams:kanban", module)),
-            (f"{label}: kanban by priority", user, board_path("teams:kanban", module, field=prio)),
-            (f"{label}: chart by status", user, board_path("teams:chart", module)),
-            (f"{label}: chart by priority", user, board_path("teams:chart", module, field=prio)),
+            (f"{label}: kanban by status", user, board_path("crm:kanban", module)),
+            (f"{label}: kanban by priority", user, board_path("crm:kanban", module, field=prio)),
+            (f"{label}: chart by status", user, board_path("crm:chart", module)),
+            (f"{label}: chart by priority", user, board_path("crm:chart", module, field=prio)),
             (f"{label}: chart records (unassigned)", user,
-             board_path("teams:chart_records", module, person="none")),
+             board_path("crm:chart_records", module, person="none")),
         ]
     # Second pages exist in the small module for the manager only (the participant sees ~4 records).
     manager = bench.manager
     cases += [
         ("manager: list, page 2", manager, board_path("crm:list", module, page="2")),
         ("manager: kanban column done, page 2", manager,
-         board_path("teams:kanban_column", module, field="status", value="done", page="2")),
+         board_path("crm:kanban_column", module, field="status", value="done", page="2")),
     ]
     return cases
 

@@ -206,6 +206,24 @@ def card_marks(user, schema, records) -> dict[int, list[dict]]:
     return marks
 
 
+# ... and links from a module's settings pages to what other apps configure for that module (e.g.
+# its record locking), so crm's templates name no other app's URL.
+_module_link_providers: list[Callable] = []
+
+
+def register_module_link_provider(provider: Callable) -> None:
+    """provider(user, module) -> list of {"label": text, "url": url, "icon": bootstrap icon name}."""
+    if provider not in _module_link_providers:
+        _module_link_providers.append(provider)
+
+
+def module_links(user, module) -> list[dict]:
+    links: list[dict] = []
+    for provider in _module_link_providers:
+        links.extend(provider(user, module) or [])
+    return links
+
+
 def get_module(key: str, org=None) -> ModuleSchema:
     """The schema for a module key, or 404 (unknown keys look like missing pages)."""
     if key in ORG_MODULES:

@@ -21,7 +21,7 @@ from .criteria import to_q
 from .forms import FieldDefinitionForm, ReassignForm
 from .guards import GuardRefusal
 from .models import FieldDefinition
-from .modules import get_module, org_modules
+from .modules import get_module, module_links, org_modules
 
 
 class AdminView(LoginRequiredMixin, View):
@@ -37,7 +37,8 @@ class ModuleSettingsView(AdminView):
     """Org-wide defaults for every module."""
 
     def get(self, request):
-        rows = [{"module": m, "level": org_default(request.org, m)} for m in org_modules()]
+        rows = [{"module": m, "level": org_default(request.org, m), "links": module_links(request.user, m)}
+                for m in org_modules()]
         return render(request, "crm/settings_modules.html", {"rows": rows, "levels": OrgWideDefault.Level.choices})
 
     def post(self, request):
@@ -57,6 +58,7 @@ class FieldListView(AdminView):
         return render(request, "crm/settings_fields.html", {
             "module": schema_module, "core_fields": schema_module.core_fields, "definitions": definitions,
             "modules": org_modules(), "public_keys": {f.key for f in bound.public_fields()},
+            "module_links": module_links(request.user, schema_module),
         })
 
     def post(self, request, module):

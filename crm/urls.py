@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import settings_views, sharing_urls, views
+from .board_views import board_urlpatterns
 
 app_name = "crm"
 urlpatterns = [
@@ -32,4 +33,5 @@ urlpatterns = [
     path("m/<slug:module>/<int:pk>/attachments/<int:attachment_pk>/delete/",
          views.AttachmentDeleteView.as_view(), name="attachment_delete"),
     *sharing_urls.urlpatterns,
+    *board_urlpatterns,
 ]

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from crm.modules import register_card_mark_provider, register_detail_context_provider
+from crm.modules import register_card_mark_provider, register_detail_context_provider, register_module_link_provider
 
 from . import rules
 from .guards import refusal_message
@@ -75,5 +76,11 @@ def kanban_card_marks(user: Any, schema: Any, records: list[Any]) -> dict[int, l
     return marks
 
 
+def module_settings_links(user: Any, module: Any) -> list[dict]:
+    """The module's record-locking page, linked from crm's module and field settings pages."""
+    return [{"label": _("Record locking"), "url": reverse("locking:module", args=[module.key]), "icon": "lock"}]
+
+
 register_detail_context_provider(record_page_state)
 register_card_mark_provider(kanban_card_marks)
+register_module_link_provider(module_settings_links)

@@ -8,11 +8,13 @@ class TeamsConfig(AppConfig):
 
     def ready(self) -> None:
         from access.visibility import register_grant_provider
+        from crm.board_views import register_assign_provider
         from crm.guards import register_guard
         from crm.modules import register_detail_context_provider, register_panel_provider, register_resolver
 
         from . import related
         from .access import team_grants
+        from .board_views import chart_assign_offer
         from .guards import team_guard, team_page_state
         from .public import public_panel_blocks
         from .schema import resolve
@@ -22,4 +24,5 @@ class TeamsConfig(AppConfig):
         register_guard(team_guard)
         register_detail_context_provider(team_page_state)
         register_panel_provider(public_panel_blocks)
+        register_assign_provider(chart_assign_offer)
         related.register()

@@ -38,3 +38,25 @@ def test_the_check_catches_an_upward_import(tmp_path):
     (tmp_path / "access" / "views.py").write_text(
         "import json\nfrom .models import User\n\ndef f():\n    from crm.modules import org_modules\n")
     assert upward_imports(tmp_path) == ["access/views.py:5: crm.modules"]
+
+
+def crm_template_urls_of_other_apps(root: Path = ROOT) -> list[str]:
+    """`{% url 'teams:...' %}` / `{% url 'locking:...' %}` in crm's templates (links to other apps'
+    pages come from providers those apps register)."""
+    import re
+
+    pattern = re.compile(r"""\{%\s*url\s+['"](teams|locking|automation):""")
+    return [f"{path.relative_to(root)}:{number}"
+            for path in sorted((root / "templates" / "crm").rglob("*.html"))
+            for number, line in enumerate(path.read_text().splitlines(), start=1) if pattern.search(line)]
+
+
+def test_crm_templates_name_no_url_of_the_apps_above():
+    assert crm_template_urls_of_other_apps() == []
+
+
+def test_the_template_check_catches_a_link(tmp_path):
+    (tmp_path / "templates" / "crm").mkdir(parents=True)
+    (tmp_path / "templates" / "crm" / "page.html").write_text(
+        "<a href=\"{% url 'crm:list' m %}\">x</a>\n<a href=\"{% url 'teams:kanban' m %}\">y</a>\n")
+    assert crm_template_urls_of_other_apps(tmp_path) == ["templates/crm/page.html:2"]

@@ -83,7 +83,7 @@ def other_record_posts(theirs):
         ("locking:lock", ["accounts", account.pk], {"reason": "mine"}),
         ("locking:unlock", ["accounts", account.pk], {}),
         ("locking:override_unlock", ["accounts", account.pk], {"reason": "mine"}),
-        ("teams:kanban_move", ["tasks", task.pk], {"field": "status", "value": "done", "version": 1}),
+        ("crm:kanban_move", ["tasks", task.pk], {"field": "status", "value": "done", "version": 1}),
     ]
 
 

@@ -121,7 +121,7 @@ def _note_text(w):
 
 
 def _kanban(w):
-    return w.client.post(reverse("teams:kanban_move", args=["deals", w.deal.pk]),
+    return w.client.post(reverse("crm:kanban_move", args=["deals", w.deal.pk]),
                          {"field": "stage", "value": "lost", "version": _deal(w.deal).version})
 
 

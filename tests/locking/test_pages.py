@@ -325,12 +325,12 @@ def test_kanban_cards_locked_for_the_user_show_a_lock_and_a_refused_move_says_wh
                                                                                   client_for):
     won = DealFactory(actor=rep, stage="won", name="Won one")
     DealFactory(actor=rep, stage="proposal", name="Open one")
-    board = reverse("teams:kanban", args=["deals"]) + "?field=stage"
+    board = reverse("crm:kanban", args=["deals"]) + "?field=stage"
     page = text(client_for(rep).get(board))
     assert page.count('data-testid="card-mark"') == 1
     assert "Locked by rule “Closed deals”: you may not edit this record." in page
     assert 'data-testid="card-mark"' not in text(client_for(exempt).get(board))
-    response = client_for(rep).post(reverse("teams:kanban_move", args=["deals", won.pk]),
+    response = client_for(rep).post(reverse("crm:kanban_move", args=["deals", won.pk]),
                                     {"field": "stage", "value": "proposal", "version": won.version})
     assert response.status_code == 403
     assert response.json()["error"].startswith("Locked by rule “Closed deals”")
@@ -339,7 +339,7 @@ def test_kanban_cards_locked_for_the_user_show_a_lock_and_a_refused_move_says_wh
 
 
 def test_kanban_queries_do_not_grow_with_locked_cards(closed_deals, rep, client_for):
-    board = reverse("teams:kanban", args=["deals"]) + "?field=stage"
+    board = reverse("crm:kanban", args=["deals"]) + "?field=stage"
     client = client_for(rep)
     DealFactory(actor=rep, stage="won")
     client.get(board)

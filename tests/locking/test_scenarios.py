@@ -46,7 +46,7 @@ def closed_deals(org, admin_user, enable, add_rule):
 def test_a_nobody_may_edit_or_delete_a_closed_deal(closed_deals, admin_user, rep, exempt, client_for):
     deal = DealFactory(actor=rep, name="Big one", amount="100")
     actions.do_update_record(deal, {"amount": "120"}, version=None, actor=rep)  # open: editable
-    response = client_for(rep).post(reverse("teams:kanban_move", args=["deals", deal.pk]),
+    response = client_for(rep).post(reverse("crm:kanban_move", args=["deals", deal.pk]),
                                     {"field": "stage", "value": "won", "version": Deal.objects.get(pk=deal.pk).version})
     assert response.status_code == 200
     assert kinds(deal)[-1] == "locked"
@@ -184,7 +184,7 @@ def test_c_nothing_about_an_approved_order_may_change(approved_orders, orders_sc
     order = actions.do_create_record(orders_schema, {"title": "PO-1", "amount": "1000", "quantity": 3}, actor=member)
     attachment = actions.do_add_attachment(order, _upload(), actor=member)
     actions.do_update_record(order, {"quantity": 4}, version=None, actor=member)
-    response = client_for(member).post(reverse("teams:kanban_move", args=[orders_schema.key, order.pk]),
+    response = client_for(member).post(reverse("crm:kanban_move", args=[orders_schema.key, order.pk]),
                                        {"field": "status", "value": "approved",
                                         "version": TeamRecord.objects.get(pk=order.pk).version})
     assert response.status_code == 200
@@ -198,7 +198,7 @@ def test_c_nothing_about_an_approved_order_may_change(approved_orders, orders_sc
             actions.do_delete_attachment(attachment, actor=user)
     with pytest.raises(GuardRefusal):
         actions.do_delete_record(order, actor=manager)
-    response = client_for(manager).post(reverse("teams:kanban_move", args=[orders_schema.key, order.pk]),
+    response = client_for(manager).post(reverse("crm:kanban_move", args=[orders_schema.key, order.pk]),
                                         {"field": "status", "value": "draft",
                                          "version": TeamRecord.objects.get(pk=order.pk).version})
     assert response.status_code == 403 and "Approved orders" in response.json()["error"]

@@ -9,36 +9,16 @@ from collections import Counter
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import include, path, reverse
+from django.urls import reverse
 
 from access.actions import do_set_org_default
 from crm import actions
+from crm.board_views import CARDS_PER_PAGE
 from crm.models import Deal, TimelineEntry
 from teams.actions import do_submit_request
-from teams.board_views import CARDS_PER_PAGE, board_urlpatterns
 from teams.models import TeamRecord
 
 pytestmark = pytest.mark.django_db
-
-
-def _board_urlpatterns() -> list:
-    """The project's URLs, with the board's views in the "teams" namespace if they are not yet."""
-    from config import urls as root
-    from teams import urls as team_urls
-
-    if any(getattr(p, "name", None) == "kanban" for p in team_urls.urlpatterns):
-        return list(root.urlpatterns)
-    patterns = [p for p in root.urlpatterns if getattr(p, "namespace", None) != "teams"]
-    return patterns + [path("", include((list(team_urls.urlpatterns) + board_urlpatterns, "teams")))]
-
-
-class BoardURLConf:
-    urlpatterns = _board_urlpatterns()
-
-
-@pytest.fixture(autouse=True)
-def _board_urls(settings):
-    settings.ROOT_URLCONF = BoardURLConf
 
 
 # --- helpers -------------------------------------------------------------------------
@@ -56,13 +36,13 @@ def column_counts(content: bytes) -> dict[str, int]:
 
 
 def kanban(client, key, **query):
-    return client.get(reverse("teams:kanban", args=[key]), query)
+    return client.get(reverse("crm:kanban", args=[key]), query)
 
 
 def move(client, record, value, version=None, field="status", key=None):
     key = key or record.MODULE_KEY
     version = record.version if version is None else version
-    return client.post(reverse("teams:kanban_move", args=[key, record.pk]),
+    return client.post(reverse("crm:kanban_move", args=[key, record.pk]),
                        {"field": field, "value": value, "version": version})
 
 
@@ -93,7 +73,7 @@ def test_kanban_shows_only_visible_records(case_studies, cast_records, participa
 def test_outsider_gets_404_on_the_board(case_studies, cast_records, outsider, client_for):
     """A module's pages exist only for its space's members and requesters (like a missing id)."""
     assert kanban(client_for(outsider), case_studies.key).status_code == 404
-    assert client_for(outsider).get(reverse("teams:chart", args=[case_studies.key])).status_code == 404
+    assert client_for(outsider).get(reverse("crm:chart", args=[case_studies.key])).status_code == 404
 
 
 def test_another_orgs_user_gets_404_on_every_board_url(case_studies, cast_records, admin_user, other_org_user,
@@ -103,17 +83,17 @@ def test_another_orgs_user_gets_404_on_every_board_url(case_studies, cast_record
     deal = actions.do_create_record("deals", {"name": "Acme secret deal"}, actor=admin_user)
     client = client_for(other_org_user)
     gets = [
-        reverse("teams:kanban", args=[key]),
-        reverse("teams:kanban_column", args=[key]) + "?value=requested&page=1",
-        reverse("teams:chart", args=[key]),
-        reverse("teams:chart_records", args=[key]) + "?person=none",
+        reverse("crm:kanban", args=[key]),
+        reverse("crm:kanban_column", args=[key]) + "?value=requested&page=1",
+        reverse("crm:chart", args=[key]),
+        reverse("crm:chart_records", args=[key]) + "?person=none",
     ]
     for url in gets:
         assert client.get(url).status_code == 404, url
     posts = [
-        (reverse("teams:kanban_move", args=[key, record.pk]), {"field": "status", "value": "done", "version": 1}),
+        (reverse("crm:kanban_move", args=[key, record.pk]), {"field": "status", "value": "done", "version": 1}),
         (reverse("teams:chart_assign", args=[key, record.pk]), {"assignee": other_org_user.pk}),
-        (reverse("teams:kanban_move", args=["deals", deal.pk]), {"field": "stage", "value": "won", "version": 1}),
+        (reverse("crm:kanban_move", args=["deals", deal.pk]), {"field": "stage", "value": "won", "version": 1}),
         (reverse("teams:chart_assign", args=["deals", deal.pk]), {"assignee": other_org_user.pk}),
     ]
     for url, data in posts:
@@ -199,7 +179,7 @@ def test_invalid_moves_are_bad_requests(case_schema, manager, client_for):
     assert move(client, record, "nonsense").status_code == 400
     assert move(client, record, "").status_code == 400  # status is required
     assert move(client, record, "done", field="title").status_code == 400
-    response = client.post(reverse("teams:kanban_move", args=[record.MODULE_KEY, record.pk]),
+    response = client.post(reverse("crm:kanban_move", args=[record.MODULE_KEY, record.pk]),
                            {"field": "status", "value": "done", "version": "x"})
     assert response.status_code == 400
     record.refresh_from_db()
@@ -265,7 +245,7 @@ def test_columns_load_lazily(case_schema, case_studies, manager, client_for):
     assert seen == sorted(created, reverse=True)  # newest first, each card once
 
     # Plain ?page= works too (offset paging).
-    column_url = reverse("teams:kanban_column", args=[case_studies.key])
+    column_url = reverse("crm:kanban_column", args=[case_studies.key])
     for number, expected in ((1, CARDS_PER_PAGE), (2, CARDS_PER_PAGE), (3, 5), (4, 0)):
         response = client.get(column_url, {"field": "status", "value": "requested", "page": number})
         assert card_ids(response.content) == seen[(number - 1) * CARDS_PER_PAGE:number * CARDS_PER_PAGE]
@@ -321,7 +301,7 @@ def queries_for(client, url) -> int:
     return len(captured)
 
 
-@pytest.mark.parametrize("name", ["teams:kanban", "teams:chart"])
+@pytest.mark.parametrize("name", ["crm:kanban", "crm:chart"])
 def test_query_count_does_not_grow_with_records(name, case_schema, case_studies, manager, member, participant,
                                                 client_for):
     people = [manager, member, participant, None]
@@ -340,7 +320,7 @@ def test_org_module_kanban_query_count(admin_user, client_for):
     client = client_for(admin_user)
     for i in range(10):
         actions.do_create_record("deals", {"name": f"Deal {i}", "stage": "proposal"}, actor=admin_user)
-    url = reverse("teams:kanban", args=["deals"])
+    url = reverse("crm:kanban", args=["deals"])
     client.get(url)
     with_10 = queries_for(client, url)
     for i in range(40):
@@ -370,7 +350,7 @@ def test_chart_sums_equal_visible_records(viewer, request, case_schema, case_stu
     if viewer == "participant":
         rows = [r for r in rows if participant.pk in (r.owner_id, r.assignee_id)]
     expected = Counter((r.assignee_id, r.status) for r in rows)
-    response = client_for(user).get(reverse("teams:chart", args=[case_studies.key]))
+    response = client_for(user).get(reverse("crm:chart", args=[case_studies.key]))
     assert chart_cells(response) == expected
     totals = response.context["totals"]
     assert totals["total"] == sum(expected.values())
@@ -386,7 +366,7 @@ def test_chart_bars_lead_to_their_records(case_schema, case_studies, manager, me
     new(case_schema, manager, "Member review", status="review", assignee=member.pk)
     nobody = new(case_schema, manager, "Nobody requested")
     client = client_for(manager)
-    chart = client.get(reverse("teams:chart", args=[case_studies.key])).context["chart"]
+    chart = client.get(reverse("crm:chart", args=[case_studies.key])).context["chart"]
     urls = {(p, d["value"]): url for d in chart["datasets"] for p, url in zip(chart["persons"], d["urls"])}
     listed = client.get(urls[(member.pk, "in_progress")])
     assert urls[(member.pk, "in_progress")].startswith(reverse("crm:list", args=[case_studies.key]))
@@ -403,7 +383,7 @@ def test_chart_for_org_module_groups_by_owner(admin_user, standard_user, client_
     actions.do_create_record("deals", {"name": "A", "stage": "won"}, actor=admin_user)
     actions.do_create_record("deals", {"name": "B", "stage": "won"}, actor=standard_user)
     actions.do_create_record("deals", {"name": "C", "stage": "lost"}, actor=standard_user)
-    response = client_for(admin_user).get(reverse("teams:chart", args=["deals"]))
+    response = client_for(admin_user).get(reverse("crm:chart", args=["deals"]))
     assert chart_cells(response) == Counter({(admin_user.pk, "won"): 1, (standard_user.pk, "won"): 1,
                                              (standard_user.pk, "lost"): 1})
     assert response.context["has_assignee"] is False
@@ -414,7 +394,7 @@ def test_chart_for_org_module_groups_by_owner(admin_user, standard_user, client_
 def test_manager_assigns_from_the_chart(case_schema, case_studies, manager, member, client_for):
     record = new(case_schema, manager, "Needs someone")
     client = client_for(manager)
-    chart = client.get(reverse("teams:chart", args=[case_studies.key]))
+    chart = client.get(reverse("crm:chart", args=[case_studies.key]))
     assert chart.context["can_assign"] is True
     assert [row["record"].pk for row in chart.context["unassigned"]] == [record.pk]
     assert member in chart.context["assign_members"]
@@ -431,7 +411,7 @@ def test_manager_assigns_from_the_chart(case_schema, case_studies, manager, memb
 def test_member_assigning_is_refused_with_the_reason(case_schema, case_studies, manager, member, client_for):
     record = new(case_schema, member, "Needs someone")  # their own: they may edit it, not assign it
     client = client_for(member)
-    chart = client.get(reverse("teams:chart", args=[case_studies.key]))
+    chart = client.get(reverse("crm:chart", args=[case_studies.key]))
     assert chart.context["can_assign"] is False
     assign_url = reverse("teams:chart_assign", args=[case_studies.key, record.pk])
     assert f'data-unassigned="{record.pk}"' in chart.content.decode()
@@ -453,6 +433,6 @@ def test_assigning_outside_the_team_is_refused(case_schema, case_studies, manage
     response = client_for(manager).post(reverse("teams:chart_assign", args=[case_studies.key, record.pk]),
                                         {"assignee": outsider.pk, "next": "https://evil.test/"})
     assert response.status_code == 302
-    assert response.url == reverse("teams:chart", args=[case_studies.key])
+    assert response.url == reverse("crm:chart", args=[case_studies.key])
     record.refresh_from_db()
     assert record.assignee_id is None

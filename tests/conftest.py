@@ -44,6 +44,11 @@ def _test_settings(settings, tmp_path, request):
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
     yield
     _drop_cache_keys(prefix)
+    # A request in another language activates it for the thread (LocaleMiddleware never resets
+    # it): later tests would see Chinese labels outside a request.
+    from django.utils import translation
+
+    translation.deactivate()
 
 
 def _drop_cache_keys(prefix: str) -> None:

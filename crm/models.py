@@ -13,7 +13,7 @@ from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from access.models import Organization
 
-from .schema import Choice, FieldSpec
+from .fieldspec import Choice, FieldSpec
 
 
 def trigram_index(field: str, name: str) -> GinIndex:

@@ -28,6 +28,7 @@ from .forms import AttachmentForm, BulkEditForm, FieldValueForm, NoteForm, Owner
 from .guards import GuardRefusal
 from .models import Attachment, Note
 from .modules import detail_page_state, detail_panels, get_module, related_blocks
+from .sharing import sharing_context
 from .tables import build_table
 from .timeline import for_viewer
 
@@ -119,8 +120,6 @@ class RecordDetailView(ModuleView):
         return render(request, self.template_name, self.detail_context())
 
     def detail_context(self, **extra: Any) -> dict[str, Any]:
-        from . import sharing_views  # imports ModuleView from here
-
         record = self.record
         record_type = ContentType.objects.get_for_model(record)
         user = self.request.user
@@ -144,7 +143,7 @@ class RecordDetailView(ModuleView):
             owner_form=OwnerForm(org=self.request.org, initial={"owner": record.owner_id}),
             can_edit=can_edit,
             can_delete=visible(self.request.user, self.schema, "delete").filter(pk=record.pk).exists(),
-            **sharing_views.sharing_context(self.request, self.schema, record),
+            **sharing_context(self.request, self.schema, record),
             **page_state,
             **extra,
         )

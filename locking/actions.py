@@ -6,7 +6,7 @@ Every change of a module's configuration marks its cached snapshot stale (lockin
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -480,16 +480,24 @@ def sync_rule_locks(context: WriteContext, record: Any) -> None:
 
 # --- applying a rule to the records already stored -----------------------------------------------
 
+# What queues a job: `locking.tasks` registers its Celery task's `delay` when imported (at start-up,
+# from LockingConfig.ready), so the tasks import the actions and not the other way round.
+_job_runners: list[Callable[[int], Any]] = []
+
+
+def register_job_runner(run: Callable[[int], Any]) -> None:
+    if run not in _job_runners:
+        _job_runners.append(run)
+
+
 @transaction.atomic
 def do_start_apply_job(rule: LockRule, *, actor: User) -> LockJob:
     """Queue "apply this rule to existing records" (a Celery job with progress, see tasks)."""
-    from .tasks import apply_rule_to_existing
-
     _own(rule, actor)
     _config_schema(rule.org, rule.module, actor)
     job = LockJob.objects.create(org_id=rule.org_id, module=rule.module, rule=rule, rule_name=rule.name,
                                  created_by=actor)
-    transaction.on_commit(lambda: apply_rule_to_existing.delay(job.pk))
+    transaction.on_commit(lambda: [run(job.pk) for run in _job_runners])
     return job
 
 

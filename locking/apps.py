@@ -15,4 +15,4 @@ class LockingConfig(AppConfig):
         register_guard(locking_guard)
         register_after_write(sync_rule_locks)
 
-        from . import ui  # noqa: F401  (registers the record page and kanban card providers)
+        from . import tasks, ui  # noqa: F401  (ui registers the page providers, tasks the job runner)

@@ -25,3 +25,6 @@ def apply_rule_to_existing(job_id: int) -> dict[str, int] | None:
     except Exception as exc:  # the page shows why the job stopped
         actions.do_fail_apply_job(job, str(exc))
         raise
+
+
+actions.register_job_runner(apply_rule_to_existing.delay)

@@ -32,7 +32,8 @@ from crm.criteria import validate
 from access.shares import record_shares
 from crm.models import Deal, DealGroupShare, DealUserShare
 from crm.modules import get_module, org_modules
-from crm.sharing_views import explain_access, sharing_context
+from crm.sharing import sharing_context
+from crm.sharing_views import explain_access
 from tests.helpers import fresh
 
 pytestmark = pytest.mark.django_db

@@ -88,7 +88,10 @@ def ensure_case(label: str, rules: list | None, stage: str):
 
 
 def save(admin, deal, n: int) -> None:
-    actions.do_update_record(deal, {"amount": str(100 + n % 2)}, version=None, actor=admin, path="page")
+    # As a page would, with the version the user saw: the one the previous save left.
+    saved = actions.do_update_record(deal, {"amount": str(100 + n % 2)}, version=deal.version, actor=admin,
+                                     path="page")
+    deal.version = saved.version
 
 
 class Stopwatch:

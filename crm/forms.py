@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from access.models import User
 from access.visibility import field_level, visible
+from config.params import parse_id
 
 from .criteria import CriteriaError, validate
 from .criteria_forms import CriteriaRowsForm
@@ -66,8 +67,8 @@ def read_only_help(spec: FieldSpec, reason: str) -> str:
                        '{}</span>{}', spec.key, reason, f" {spec.help_text}" if spec.help_text else "")
 
 
-VERSION_MISSING = _("This form is missing the record's version, so a change made meanwhile could not be "
-                    "detected. Reload the page and try again.")
+VERSION_MISSING = _("The record's version is missing, so a change made meanwhile could not be detected. "
+                    "Reload the page and try again.")
 
 
 class RecordForm(forms.Form):
@@ -170,14 +171,26 @@ class FieldValueForm(forms.Form):
         return {self.spec.key: self.cleaned_data.get(self.spec.key)}
 
 
+def chosen_versions(values: Any) -> dict[int, int | None]:
+    """The records chosen on a list page, {pk: the version the page showed}: each checkbox's
+    value is "pk:version". A value without a version maps to None (refused by the actions as a
+    missing version); an id that is not one is a 400 (config.params.BadParameter)."""
+    chosen: dict[int, int | None] = {}
+    for value in values:
+        pk, _sep, version = str(value).partition(":")
+        chosen[parse_id(pk, "ids")] = int(version) if version.isdigit() and len(version) < 10 else None
+    return chosen
+
+
 class BulkEditForm(forms.Form):
-    """One field, one value, for the chosen records. The value's form field follows the chosen
-    field's type, so the page is shown again when the field changes."""
+    """One field, one value, for the chosen records ("pk:version" each, as the list page sent
+    them). The value's form field follows the chosen field's type, so the page is shown again
+    when the field changes."""
 
     field = forms.ChoiceField(label=_("Field"))
-    ids = forms.TypedMultipleChoiceField(coerce=int, widget=forms.MultipleHiddenInput)
+    ids = forms.MultipleChoiceField(widget=forms.MultipleHiddenInput)
 
-    def __init__(self, *args: Any, schema: BoundSchema, actor: User, ids: list[int], field_key: str = "",
+    def __init__(self, *args: Any, schema: BoundSchema, actor: User, ids: list[str], field_key: str = "",
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.editable = {spec.key: spec for spec in schema.editable_fields

@@ -12,6 +12,14 @@ from .criteria import field_expression
 from .schema import BoundSchema, FieldSpec
 
 
+class ChooseColumn(tables.CheckBoxColumn):
+    """The row's checkbox for bulk actions; its value is "pk:version", so a bulk change is
+    checked against the version each record had when the list was shown."""
+
+    def render(self, value: Any, bound_column: Any, record: Any) -> Any:
+        return super().render(f"{record.pk}:{record.version}", bound_column, record)
+
+
 class SpecColumn(tables.Column):
     """Renders one schema field; custom user fields use the page's member names."""
 
@@ -63,7 +71,7 @@ def order_path(spec: FieldSpec) -> str:
 def build_table(schema: BoundSchema, columns: list[FieldSpec], user_names: dict[int, str], data: Any,
                 **kwargs: Any) -> tables.Table:
     attrs: dict[str, Any] = {
-        "select": tables.CheckBoxColumn(accessor="pk", attrs={"th__input": {"data-select-all": "1"},
+        "select": ChooseColumn(accessor="pk", attrs={"th__input": {"data-select-all": "1"},
                                                                  "td__input": {"name": "ids", "form": "bulk-form"}},
                                         orderable=False),
     }

@@ -20,11 +20,12 @@ from django.views import View
 from django_tables2 import RequestConfig
 
 from access.visibility import field_level, get_record, is_org_admin, module_allowed, visible
-from config.params import MAX_PAGE, bounded_int, parse_ids
+from config.params import MAX_PAGE, bounded_int
 
 from . import actions, form_tokens, selectors
 from .filters import build_filterset
-from .forms import AttachmentForm, BulkEditForm, FieldValueForm, NoteForm, OwnerForm, RecordForm
+from .forms import (AttachmentForm, BulkEditForm, FieldValueForm, NoteForm, OwnerForm, RecordForm,
+                    chosen_versions)
 from .guards import GuardRefusal
 from .models import Attachment, Note
 from .modules import detail_page_state, detail_panels, get_module, related_blocks
@@ -365,8 +366,9 @@ class RecordDeleteView(ModuleView):
 
     def post(self, request, module, pk):
         try:
-            actions.do_delete_record(self.record, actor=request.user, path="page")
-        except PermissionDenied as exc:
+            actions.do_delete_record(self.record, version=request.POST.get("version"), actor=request.user,
+                                     path="page")
+        except (PermissionDenied, actions.RecordValidationError, actions.ConflictError) as exc:
             self.refuse(exc)
             return redirect(self.record.get_absolute_url())
         messages.success(request, _("Moved to the recycle bin. An administrator can restore it within 30 days."))
@@ -376,13 +378,17 @@ class RecordDeleteView(ModuleView):
 class ChangeOwnerView(ModuleView):
     def post(self, request, module, pk=None):
         form = OwnerForm(request.POST, org=request.org)
-        ids = [self.record.pk] if self.record else parse_ids(request.POST.getlist("ids"), "ids")
+        # Each record with the version its page showed ("pk:version" from the list's checkboxes).
+        if self.record:
+            versions = {self.record.pk: request.POST.get("version")}
+        else:
+            versions = chosen_versions(request.POST.getlist("ids"))
         target = self.record.get_absolute_url() if self.record else reverse("crm:list", args=[self.module.key])
-        if not form.is_valid() or not ids:
+        if not form.is_valid() or not versions:
             messages.error(request, _("Choose records and an active user as the new owner."))
             return HttpResponseRedirect(target)
         try:
-            rows = actions.do_bulk_change_owner(self.schema, ids, form.cleaned_data["owner"].pk,
+            rows = actions.do_bulk_change_owner(self.schema, versions, form.cleaned_data["owner"].pk,
                                                 actor=request.user, path="page")
         except (PermissionDenied, actions.RecordValidationError, actions.ConflictError) as exc:
             self.refuse(exc)
@@ -399,7 +405,10 @@ class BulkEditView(ModuleView):
     template_name = "crm/bulk_edit.html"
 
     def form(self, data: Any) -> BulkEditForm:
-        ids = parse_ids(data.getlist("ids"), "ids")
+        # Kept as "pk:version", as the list page sent them, until the action checks the versions
+        # (an id that is not one is a 400 here already).
+        ids = list(dict.fromkeys(data.getlist("ids")))
+        chosen_versions(ids)
         return BulkEditForm(data if self.request.method == "POST" else None, schema=self.schema,
                             actor=self.request.user, ids=ids, field_key=data.get("field", ""),
                             initial={"ids": ids, "field": data.get("field", "")})
@@ -419,12 +428,16 @@ class BulkEditView(ModuleView):
                 form.add_error("field", _("Choose a field you may change."))
             return render(request, self.template_name, self.context(form=form, count=count), status=400)
         try:
-            rows = actions.do_bulk_edit_records(self.schema, form.cleaned_data["ids"], form.changes(),
-                                                  actor=request.user, path="bulk")
+            rows = actions.do_bulk_edit_records(self.schema, chosen_versions(form.cleaned_data["ids"]),
+                                                form.changes(), actor=request.user, path="bulk")
         except actions.RecordValidationError as exc:
-            for message in exc.message_dict.get(form.spec.key, []) + exc.message_dict.get("ids", []):
-                form.add_error("value" if form.spec.key in exc.message_dict else None, message)
+            for key, errors in exc.message_dict.items():
+                for message in errors:
+                    form.add_error("value" if key == form.spec.key else None, message)
             return render(request, self.template_name, self.context(form=form, count=count), status=400)
+        except actions.ConflictError as exc:
+            form.add_error(None, str(exc))
+            return render(request, self.template_name, self.context(form=form, count=count), status=409)
         except PermissionDenied as exc:
             self.refuse(exc)
             return render(request, self.template_name, self.context(form=form, count=count), status=403)

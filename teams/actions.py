@@ -235,6 +235,6 @@ def do_submit_request(module: TeamModule, data: dict[str, Any], *, actor: User, 
     return crm_actions.do_create_record(schema, data, actor=actor, path=path, fixed={"requested_by_id": actor.pk})
 
 
-def do_assign(record: Any, assignee_id: int | None, *, actor: User, path: str = "page", version: int | None = None):
+def do_assign(record: Any, assignee_id: int | None, *, version: int, actor: User, path: str = "page"):
     """Assign a team record (managers only, enforced by the team guard)."""
     return crm_actions.do_update_record(record, {"assignee": assignee_id}, version=version, actor=actor, path=path)

@@ -58,6 +58,7 @@ from locking.models import FieldLock, LockJob, LockRule
 from teams import actions as team_actions
 from teams import roles
 from teams.models import TeamModule, TeamSpace
+from tests.helpers import version_of
 
 pytestmark = pytest.mark.django_db
 
@@ -190,7 +191,7 @@ def build_world(org: Organization, prefix: str, *, owner: User, admin: User, chi
             field_type="text", actor=owner if kind == TEAM else admin)
     if children:
         deal = crm_actions.do_create_record("deals", {"name": f"{prefix}-deleted-deal"}, actor=owner)
-        world.deleted = crm_actions.do_delete_record(deal, actor=owner)
+        world.deleted = crm_actions.do_delete_record(deal, version=version_of(deal), actor=owner)
         # The owner may also request from the module, so the control reaches the request form.
         team_actions.do_set_requesters(world.team_module, [owner.pk], actor=owner)
         roles.forget(owner)

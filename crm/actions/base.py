@@ -32,12 +32,17 @@ class RecordValidationError(ValidationError):
 class ConflictError(Exception):
     """The record changed since the user loaded it; nothing was overwritten."""
 
-    def __init__(self, record: Any) -> None:
+    def __init__(self, record: Any, *, named: bool = False) -> None:
         self.record = record
         who = str(record.modified_by) if record.modified_by_id else _("someone")
         when = timezone.localtime(record.modified_at).strftime("%Y-%m-%d %H:%M")
-        super().__init__(_("%(who)s changed this record at %(when)s, after you opened it. "
-                           "Your changes were not saved; reload to see theirs.") % {"who": who, "when": when})
+        if named:  # one of many chosen records: say which
+            message = _("%(who)s changed “%(record)s” at %(when)s, after you chose it. Nothing was changed; "
+                        "reload to see their changes.") % {"who": who, "record": record, "when": when}
+        else:
+            message = _("%(who)s changed this record at %(when)s, after you opened it. "
+                        "Your changes were not saved; reload to see theirs.") % {"who": who, "when": when}
+        super().__init__(message)
 
 
 def bound_schema(record_or_module: Any, org: Any) -> BoundSchema:
@@ -196,11 +201,21 @@ def _locked(schema: BoundSchema, actor: User, pk: int, action: str):
     return row
 
 
-def check_version(current: Any, version: int | str | None) -> None:
-    """The optimistic check: a stale `version` is refused as a conflict, never overwritten. It runs
-    after the guards, so a refusal (a lock rule, a team rule) wins over a stale copy."""
-    if version is not None and int(version) != current.version:
-        raise ConflictError(current)
+def version_missing() -> str:
+    return _("The record's version is missing, so a change made meanwhile could not be detected. "
+             "Reload the page and try again.")
+
+
+def check_version(current: Any, version: int | str | None, *, named: bool = False) -> None:
+    """The optimistic check: a stale `version` is refused as a conflict, never overwritten, and a
+    missing one is refused too (every write path sends the version its user saw). It runs after
+    the guards, so a refusal (a lock rule, a team rule) wins over a stale copy."""
+    try:
+        seen = int(version)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise RecordValidationError({"version": [version_missing()]})
+    if seen != current.version:
+        raise ConflictError(current, named=named)
 
 
 def _event(kind: str, schema: BoundSchema, record: Any, actor: User, path: str, changes: dict | None = None) -> None:

@@ -27,18 +27,19 @@ def _active_member(schema: BoundSchema, user_id: Any) -> User:
     return membership.user
 
 
-def do_change_owner(record: Any, new_owner_id: int, *, actor: User, path: str = "page",
-                    version: int | None = None) -> Any:
-    """Hand a record to another active user (who then owns it)."""
-    return do_bulk_change_owner(record, [record.pk], new_owner_id, actor=actor, path=path,
-                                versions={record.pk: version} if version is not None else None)[0]
+def do_change_owner(record: Any, new_owner_id: int, *, version: int, actor: User, path: str = "page") -> Any:
+    """Hand a record to another active user (who then owns it). `version` as for do_update_record."""
+    return do_bulk_change_owner(record, {record.pk: version}, new_owner_id, actor=actor, path=path)[0]
 
 
 @record_refusals
 @transaction.atomic
-def do_bulk_change_owner(module: Any, record_ids: Iterable[int], new_owner_id: int, *, actor: User,
-                         path: str = "page", versions: dict[int, int] | None = None) -> list[Any]:
-    """Change the owner of many records at once: all or nothing, one timeline entry each."""
+def do_bulk_change_owner(module: Any, versions: dict[int, int], new_owner_id: int, *, actor: User,
+                         path: str = "page") -> list[Any]:
+    """Change the owner of many records, given as {pk: the version the user saw}, at once: all
+    or nothing, one timeline entry each. A record changed since is refused as a conflict."""
+    versions = {int(pk): version for pk, version in versions.items()}
+    record_ids = list(versions)
     schema = bound_schema(module, actor.org)
     _require_member(actor, schema)
     new_owner = _active_member(schema, new_owner_id)
@@ -53,7 +54,7 @@ def do_bulk_change_owner(module: Any, record_ids: Iterable[int], new_owner_id: i
         run_guards(WriteContext("change_owner", schema, row, actor, path, {"owner": new_owner.pk}))
     # After every guard: a refusal is reported as such even when some copy is stale.
     for row in rows:
-        check_version(row, (versions or {}).get(row.pk))
+        check_version(row, versions.get(row.pk), named=len(rows) > 1)
     changed, entries = [], []
     for row in moving:
         changes = {"owner": [_owner_json(row.owner), _owner_json(new_owner)]}
@@ -96,6 +97,8 @@ def do_reassign_records(from_user: User, new_owner_id: int, *, modules: Iterable
                 rows = rows.filter(to_q(criteria, schema))
             except CriteriaError as exc:
                 raise RecordValidationError({"criteria": exc.messages})
-        ids = list(rows.values_list("pk", flat=True))
-        moved[schema.key] = len(do_bulk_change_owner(schema, ids, new_owner_id, actor=actor, path=path)) if ids else 0
+        # The rows are locked here, so the versions read are the ones the change will see.
+        versions = dict(rows.select_for_update(of=("self",)).order_by("pk").values_list("pk", "version"))
+        moved[schema.key] = (len(do_bulk_change_owner(schema, versions, new_owner_id, actor=actor, path=path))
+                             if versions else 0)
     return moved

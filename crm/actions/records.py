@@ -16,7 +16,7 @@ from access.visibility import is_org_admin, visible
 from .. import timeline
 from ..guards import WriteContext, run_after_write, run_guards
 from ..schema import BoundSchema
-from .base import (RecordValidationError, _event, _locked, _owner_json, _require_member, bound_schema,
+from .base import (ConflictError, RecordValidationError, _event, _locked, _owner_json, _require_member, bound_schema,
                    check_unique, check_version, clean_values, json_value, record_refusals, sync_links,
                    timeline_value)
 
@@ -55,9 +55,10 @@ def do_create_record(module: Any, data: dict[str, Any], *, actor: User, path: st
 
 @record_refusals
 @transaction.atomic
-def do_update_record(record: Any, changes: dict[str, Any], *, version: int | None, actor: User,
+def do_update_record(record: Any, changes: dict[str, Any], *, version: int, actor: User,
                      path: str = "page", schema: BoundSchema | None = None) -> Any:
-    """Apply field changes. A stale `version` raises ConflictError and changes nothing."""
+    """Apply field changes. `version` is the one the user saw: a stale one raises ConflictError,
+    a missing one RecordValidationError; either changes nothing."""
     schema = schema or bound_schema(record, actor.org)
     _require_member(actor, schema)
     current = _locked(schema, actor, record.pk, "edit")
@@ -96,10 +97,13 @@ def do_update_record(record: Any, changes: dict[str, Any], *, version: int | Non
 
 @record_refusals
 @transaction.atomic
-def do_bulk_edit_records(module: Any, record_ids: Iterable[int], changes: dict[str, Any], *, actor: User,
-                           path: str = "bulk") -> list[Any]:
-    """Set the same values on many records: all or nothing, one timeline entry each. Each
-    record goes through do_update_record, so guards (locks, field permissions) see every one."""
+def do_bulk_edit_records(module: Any, versions: dict[int, int], changes: dict[str, Any], *, actor: User,
+                         path: str = "bulk") -> list[Any]:
+    """Set the same values on many records, given as {pk: the version the user saw}: all or
+    nothing, one timeline entry each. Each record goes through do_update_record, so guards
+    (locks, field permissions) and the version check see every one."""
+    versions = {int(pk): version for pk, version in versions.items()}
+    record_ids = list(versions)
     schema = bound_schema(module, actor.org)
     _require_member(actor, schema)
     ids = sorted({int(pk) for pk in record_ids})
@@ -109,13 +113,21 @@ def do_bulk_edit_records(module: Any, record_ids: Iterable[int], changes: dict[s
     if len(rows) != len(ids):
         raise PermissionDenied(_("%(count)d of the chosen records cannot be changed by you; nothing was changed.")
                                % {"count": len(ids) - len(rows)})
-    return [do_update_record(row, changes, version=None, actor=actor, path=path, schema=schema) for row in rows]
+    updated = []
+    for row in rows:
+        try:
+            updated.append(do_update_record(row, changes, version=versions.get(row.pk), actor=actor, path=path,
+                                            schema=schema))
+        except ConflictError as exc:
+            raise ConflictError(exc.record, named=True) from None
+    return updated
 
 
 @record_refusals
 @transaction.atomic
-def do_delete_record(record: Any, *, actor: User, path: str = "page", version: int | None = None) -> Any:
-    """Move a record to the recycle bin (restorable for RECYCLE_BIN_DAYS days)."""
+def do_delete_record(record: Any, *, version: int, actor: User, path: str = "page") -> Any:
+    """Move a record to the recycle bin (restorable for RECYCLE_BIN_DAYS days). `version` as for
+    do_update_record."""
     schema = bound_schema(record, actor.org)
     _require_member(actor, schema)
     current = _locked(schema, actor, record.pk, "delete")

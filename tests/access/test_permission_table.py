@@ -233,7 +233,7 @@ def test_permission_table_through_pages_and_export(world, client_for, row):
         assert deal.name == DEAL
 
     # delete: to the recycle bin, or refused with nothing changed
-    response = client.post(reverse("crm:delete", args=["deals", deal.pk]))
+    response = client.post(reverse("crm:delete", args=["deals", deal.pk]), {"version": deal.version})
     deal.refresh_from_db()
     assert (deal.deleted_at is not None) == may_delete
     if not may_delete:

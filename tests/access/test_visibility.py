@@ -16,6 +16,7 @@ from crm import actions
 from crm.modules import org_modules
 from tests.factories import FACTORIES
 from tests.helpers import fresh
+from tests.helpers import version_of
 
 pytestmark = pytest.mark.django_db
 
@@ -77,10 +78,10 @@ def test_org_wide_default_table(org, admin_user, standard_user, other_user, role
             assert schema.model.objects.get(pk=record.pk).version == 1
     elif action == "delete":
         if allowed:
-            assert actions.do_delete_record(record, actor=actor).deleted_at is not None
+            assert actions.do_delete_record(record, version=version_of(record), actor=actor).deleted_at is not None
         else:
             with pytest.raises(PermissionDenied):
-                actions.do_delete_record(record, actor=actor)
+                actions.do_delete_record(record, version=version_of(record), actor=actor)
             assert schema.model.objects.get(pk=record.pk).deleted_at is None
     # export has no action of its own yet: exports read visible(user, module, "export").
 
@@ -237,9 +238,9 @@ def test_actions_refuse_other_orgs_records(org, admin_user, other_org_user, two_
     with pytest.raises(PermissionDenied):
         actions.do_update_record(target, {"name": "Hijacked"}, version=1, actor=admin_user)
     with pytest.raises(PermissionDenied):
-        actions.do_delete_record(target, actor=admin_user)
+        actions.do_delete_record(target, version=version_of(target), actor=admin_user)
     with pytest.raises(PermissionDenied):
-        actions.do_change_owner(target, admin_user.pk, actor=admin_user)
+        actions.do_change_owner(target, admin_user.pk, version=version_of(target), actor=admin_user)
     with pytest.raises(PermissionDenied):
         actions.do_add_note(target, "hello", actor=admin_user)
     with pytest.raises(PermissionDenied):

@@ -189,7 +189,8 @@ def test_attachment_download_checks_access(admin_user, standard_user, other_user
 def test_bulk_owner_change_from_the_list(admin_user, standard_user, client_for):
     accounts = [actions.do_create_record("accounts", {"name": f"A{i}"}, actor=admin_user) for i in range(3)]
     response = client_for(admin_user).post(reverse("crm:bulk_owner", args=["accounts"]),
-                                           {"ids": [a.pk for a in accounts], "owner": standard_user.pk})
+                                           {"ids": [f"{a.pk}:{a.version}" for a in accounts],
+                                            "owner": standard_user.pk})
     assert response.status_code == 302
     assert set(Account.objects.filter(pk__in=[a.pk for a in accounts]).values_list("owner", flat=True)) == {
         standard_user.pk}
@@ -199,7 +200,8 @@ def test_bulk_owner_change_from_the_list(admin_user, standard_user, client_for):
 def test_delete_and_restore_from_recycle_bin(admin_user, standard_user, client_for):
     account = actions.do_create_record("accounts", {"name": "Binned"}, actor=standard_user)
     client = client_for(standard_user)
-    assert client.post(reverse("crm:delete", args=["accounts", account.pk])).status_code == 302
+    assert client.post(reverse("crm:delete", args=["accounts", account.pk]),
+                       {"version": account.version}).status_code == 302
     assert client.get(reverse("crm:detail", args=["accounts", account.pk])).status_code == 404
     assert client.get(reverse("crm:recycle_bin")).status_code == 404
     admin = client_for(admin_user)

@@ -19,6 +19,7 @@ from crm.events import subscribe, unsubscribe
 from crm.fieldtypes import CUSTOM_FIELD_TYPES
 from crm.guards import GuardRefusal, register_guard, unregister_guard
 from crm.models import Account, Attachment, Deal, Note, Task, TimelineEntry
+from tests.helpers import version_of, versions_of
 
 pytestmark = pytest.mark.django_db
 
@@ -446,10 +447,10 @@ def test_guards_see_every_kind_of_write(admin_user, standard_user, other_user, g
     guard(lambda context: seen.append(context.action))
     deal = actions.do_create_record("deals", {"name": "D"}, actor=admin_user)
     actions.do_update_record(deal, {"amount": "5"}, version=1, actor=admin_user)
-    actions.do_change_owner(deal, other_user.pk, actor=admin_user)
+    actions.do_change_owner(deal, other_user.pk, version=version_of(deal), actor=admin_user)
     actions.do_add_note(deal, "hi", actor=admin_user)
     actions.do_add_attachment(deal, SimpleUploadedFile("a.txt", b"a"), actor=admin_user)
-    actions.do_delete_record(deal, actor=admin_user)
+    actions.do_delete_record(deal, version=version_of(deal), actor=admin_user)
     actions.do_restore_record(deal, actor=admin_user)
     assert seen == ["create", "update", "change_owner", "add_note", "add_attachment", "delete", "restore"]
 
@@ -464,7 +465,7 @@ def test_a_guard_refusing_create_or_delete_saves_nothing(admin_user, guard):
     with pytest.raises(GuardRefusal, match="No create today."):
         actions.do_create_record("accounts", {"name": "New"}, actor=admin_user)
     with pytest.raises(GuardRefusal, match="No delete today."):
-        actions.do_delete_record(account, actor=admin_user)
+        actions.do_delete_record(account, version=version_of(account), actor=admin_user)
     assert list(Account.objects.values_list("name", "deleted_at")) == [("Keep", None)]
     assert sorted(TimelineEntry.objects.values_list("kind", flat=True)) == ["created", "refused"]
 
@@ -503,9 +504,9 @@ def test_events_for_delete_restore_owner_and_notes(admin_user, other_user, recei
                                                    django_capture_on_commit_callbacks):
     account = actions.do_create_record("accounts", {"name": "Acme"}, actor=admin_user)
     with django_capture_on_commit_callbacks(execute=True):
-        actions.do_change_owner(account, other_user.pk, actor=admin_user)
+        actions.do_change_owner(account, other_user.pk, version=version_of(account), actor=admin_user)
         actions.do_add_note(account, "hello", actor=admin_user)
-        actions.do_delete_record(account, actor=admin_user)
+        actions.do_delete_record(account, version=version_of(account), actor=admin_user)
         actions.do_restore_record(account, actor=admin_user)
     assert [(e.kind, e.record_id) for e in received] == [
         ("owner_changed", account.pk), ("note_added", account.pk), ("deleted", account.pk), ("restored", account.pk)]
@@ -525,7 +526,7 @@ def test_delete_moves_to_the_recycle_bin_and_an_admin_restores_within_30_days(
     account = actions.do_create_record("accounts", {"name": "Acme"}, actor=standard_user)
     real_now = timezone.now()
     _at(monkeypatch, real_now - dt.timedelta(days=29))
-    actions.do_delete_record(account, actor=standard_user)
+    actions.do_delete_record(account, version=version_of(account), actor=standard_user)
     monkeypatch.undo()
     stored = Account.objects.get(pk=account.pk)
     assert stored.deleted_by_id == standard_user.pk and stored.version == 2
@@ -548,7 +549,7 @@ def test_restore_is_refused_after_30_days(org, admin_user, monkeypatch):
     account = actions.do_create_record("accounts", {"name": "Old"}, actor=admin_user)
     real_now = timezone.now()
     _at(monkeypatch, real_now - dt.timedelta(days=31))
-    actions.do_delete_record(account, actor=admin_user)
+    actions.do_delete_record(account, version=version_of(account), actor=admin_user)
     monkeypatch.undo()
     with pytest.raises(PermissionDenied, match="too long"):
         actions.do_restore_record(account, actor=admin_user)
@@ -562,9 +563,9 @@ def test_purge_removes_only_records_past_the_recycle_bin(org, admin_user, monkey
     actions.do_add_note(old, "bye", actor=admin_user)
     real_now = timezone.now()
     _at(monkeypatch, real_now - dt.timedelta(days=31))
-    actions.do_delete_record(old, actor=admin_user)
+    actions.do_delete_record(old, version=version_of(old), actor=admin_user)
     monkeypatch.undo()
-    actions.do_delete_record(recent, actor=admin_user)
+    actions.do_delete_record(recent, version=version_of(recent), actor=admin_user)
     assert actions.do_purge_recycle_bin() == 1
     assert list(Account.objects.values_list("name", flat=True)) == ["Recent"]
     assert not Note.objects.exists()
@@ -588,7 +589,7 @@ def test_change_owner_to_someone_not_active_here_is_refused(admin_user, make_use
                                                            actor=admin_user).user_id}[who]()
     deal = actions.do_create_record("deals", {"name": "D"}, actor=admin_user)
     with pytest.raises(RecordValidationError) as excinfo:
-        actions.do_change_owner(deal, target, actor=admin_user)
+        actions.do_change_owner(deal, target, version=version_of(deal), actor=admin_user)
     assert "owner" in excinfo.value.message_dict
     assert Deal.objects.get(pk=deal.pk).owner_id == admin_user.pk and kinds(deal) == ["created"]
 
@@ -598,7 +599,7 @@ def test_bulk_change_owner_writes_one_entry_per_record(org, admin_user, standard
     deals = [actions.do_create_record("deals", {"name": f"D{i}"}, actor=standard_user) for i in range(3)]
     already = actions.do_create_record("deals", {"name": "Hers"}, actor=admin_user, owner=other_user)
     with django_capture_on_commit_callbacks(execute=True):
-        actions.do_bulk_change_owner("deals", [d.pk for d in deals] + [already.pk], other_user.pk,
+        actions.do_bulk_change_owner("deals", versions_of([*deals, already]), other_user.pk,
                                      actor=admin_user, path="api")
     for deal in deals:
         stored = Deal.objects.get(pk=deal.pk)
@@ -615,7 +616,7 @@ def test_bulk_change_owner_is_all_or_nothing_when_one_record_is_not_editable(
     mine = [actions.do_create_record("deals", {"name": f"Mine {i}"}, actor=standard_user) for i in range(2)]
     hers = actions.do_create_record("deals", {"name": "Hers"}, actor=admin_user)
     with pytest.raises(PermissionDenied) as excinfo:
-        actions.do_bulk_change_owner("deals", [d.pk for d in mine] + [hers.pk], other_user.pk, actor=standard_user)
+        actions.do_bulk_change_owner("deals", versions_of([*mine, hers]), other_user.pk, actor=standard_user)
     assert "1 of the chosen records cannot be changed by you; nothing was changed." in str(excinfo.value)
     assert sorted(Deal.objects.values_list("owner_id", "version")) == sorted(
         [(standard_user.pk, 1), (standard_user.pk, 1), (admin_user.pk, 1)])
@@ -631,7 +632,7 @@ def test_bulk_change_owner_is_all_or_nothing_when_a_guard_refuses_one(admin_user
             raise GuardRefusal("This deal is locked.")
 
     with pytest.raises(GuardRefusal, match="locked"):
-        actions.do_bulk_change_owner("deals", [d.pk for d in deals], other_user.pk, actor=admin_user)
+        actions.do_bulk_change_owner("deals", versions_of(deals), other_user.pk, actor=admin_user)
     assert set(Deal.objects.values_list("owner_id", flat=True)) == {admin_user.pk}
     assert not TimelineEntry.objects.filter(kind="owner_changed").exists()
 
@@ -640,10 +641,10 @@ def test_bulk_change_owner_refuses_other_orgs_records_and_stale_versions(admin_u
     mine = actions.do_create_record("deals", {"name": "Mine"}, actor=admin_user)
     theirs = actions.do_create_record("deals", {"name": "Theirs"}, actor=other_org_user)
     with pytest.raises(PermissionDenied):
-        actions.do_bulk_change_owner("deals", [mine.pk, theirs.pk], other_user.pk, actor=admin_user)
+        actions.do_bulk_change_owner("deals", {mine.pk: 1, theirs.pk: 1}, other_user.pk, actor=admin_user)
     actions.do_update_record(mine, {"amount": "1"}, version=1, actor=admin_user)
     with pytest.raises(ConflictError):
-        actions.do_bulk_change_owner("deals", [mine.pk], other_user.pk, actor=admin_user, versions={mine.pk: 1})
+        actions.do_bulk_change_owner("deals", {mine.pk: 1}, other_user.pk, actor=admin_user)
     assert Deal.objects.get(pk=mine.pk).owner_id == admin_user.pk
     assert Deal.objects.get(pk=theirs.pk).owner_id == other_org_user.pk
 
@@ -715,9 +716,10 @@ def test_a_deactivated_user_can_no_longer_act(org, admin_user, standard_user, ot
     attempts = {
         "create": lambda: actions.do_create_record("accounts", {"name": "New"}, actor=sam),
         "update": lambda: actions.do_update_record(account, {"city": "x"}, version=1, actor=sam),
-        "delete": lambda: actions.do_delete_record(account, actor=sam),
-        "owner": lambda: actions.do_change_owner(account, other_user.pk, actor=sam),
-        "bulk owner": lambda: actions.do_bulk_change_owner("accounts", [account.pk], other_user.pk, actor=sam),
+        "delete": lambda: actions.do_delete_record(account, version=version_of(account), actor=sam),
+        "owner": lambda: actions.do_change_owner(account, other_user.pk, version=version_of(account), actor=sam),
+        "bulk owner": lambda: actions.do_bulk_change_owner("accounts", versions_of([account]), other_user.pk,
+                                                           actor=sam),
         "note": lambda: actions.do_add_note(account, "hi", actor=sam),
         "attachment": lambda: actions.do_add_attachment(account, SimpleUploadedFile("a.txt", b"a"), actor=sam),
         "field": lambda: actions.do_create_field(org, "accounts", api_name="x", label_en="X", field_type="text",
@@ -749,7 +751,7 @@ def test_a_refused_write_is_on_the_timeline_and_changes_nothing(admin_user, stan
         with pytest.raises(GuardRefusal):
             actions.do_update_record(account, {"name": "Renamed"}, version=1, actor=admin_user)
         with pytest.raises(GuardRefusal):
-            actions.do_change_owner(account, standard_user.pk, actor=admin_user)
+            actions.do_change_owner(account, standard_user.pk, version=version_of(account), actor=admin_user)
     finally:
         unregister_guard(frozen)
     refused = TimelineEntry.objects.filter(record_id=account.pk, kind="refused").order_by("pk")

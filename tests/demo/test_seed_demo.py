@@ -13,6 +13,7 @@ from crm import actions
 from crm.models import Deal, Lead
 from crm.modules import get_module
 from locking.models import RecordLock
+from tests.helpers import version_of
 
 pytestmark = pytest.mark.django_db
 
@@ -40,17 +41,17 @@ def test_the_demo_shows_the_org_chart_shares_and_locks():
     assert RecordLock.objects.filter(org=org, module="deals", record_id=closed.pk).exists()
     owner = member(org, closed.owner.username)
     with pytest.raises(PermissionDenied) as refused:
-        actions.do_update_record(closed, {"amount": "1"}, version=None, actor=owner)
+        actions.do_update_record(closed, {"amount": "1"}, version=version_of(closed), actor=owner)
     assert "Closed deals" in str(refused.value)
 
     # a lead's phone is read-only for a sales rep, not for the administrator
     schema = get_module("leads", org).bind(org)
     lead = visible(member(org, "sally"), schema, "edit").first()
     with pytest.raises(PermissionDenied) as refused:
-        actions.do_update_record(lead, {"phone": "+1000"}, version=None, actor=member(org, "sally"))
+        actions.do_update_record(lead, {"phone": "+1000"}, version=version_of(lead), actor=member(org, "sally"))
     assert "Contact details" in str(refused.value)
     assert Lead.objects.get(pk=lead.pk).phone != "+1000"
-    actions.do_update_record(lead, {"phone": "+1000"}, version=None, actor=member(org, "admin"))
+    actions.do_update_record(lead, {"phone": "+1000"}, version=version_of(lead), actor=member(org, "admin"))
     assert Lead.objects.get(pk=lead.pk).phone == "+1000"
 
     shares = [s for d in Deal.objects.filter(org=org, owner__username="sally") for s in record_shares(d)]

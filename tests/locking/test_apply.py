@@ -15,6 +15,7 @@ from locking.models import LockJob, RecordLock
 from locking.tasks import apply_rule_to_existing
 from tests.factories import DealFactory
 from tests.locking.conftest import WON
+from tests.helpers import version_of
 
 pytestmark = pytest.mark.django_db
 
@@ -36,15 +37,15 @@ def test_a_new_rule_leaves_stored_records_until_applied(enable, add_rule, admin_
     enable("deals")
     rule = add_rule("deals", "Closed deals", WON)
     assert rule_locked(rule) == set()
-    actions.do_update_record(stored_deals[0], {"name": "Still editable"}, version=None, actor=admin_user)
-    actions.do_update_record(stored_deals[5], {"stage": "won"}, version=None, actor=admin_user)
+    actions.do_update_record(stored_deals[0], {"name": "Still editable"}, version=version_of(stored_deals[0]), actor=admin_user)
+    actions.do_update_record(stored_deals[5], {"stage": "won"}, version=version_of(stored_deals[5]), actor=admin_user)
     assert rule_locked(rule) == {stored_deals[5].pk}  # came to match by its save: locked
     counts = locking.do_apply_rule_to_existing(rule, actor=admin_user)
     assert counts == {"locked": 5, "unlocked": 0}
     assert rule_locked(rule) == {d.pk for d in stored_deals[:6]}
     assert TimelineEntry.objects.filter(kind="locked", record_id__in=[d.pk for d in stored_deals]).count() == 6
     with pytest.raises(GuardRefusal):
-        actions.do_update_record(stored_deals[4], {"name": "x"}, version=None, actor=admin_user)
+        actions.do_update_record(stored_deals[4], {"name": "x"}, version=version_of(stored_deals[4]), actor=admin_user)
 
 
 def test_changed_rule_unlocks_what_no_longer_matches_and_keeps_overrides(enable, add_rule, admin_user,
@@ -76,7 +77,7 @@ def test_apply_ends_overrides_on_records_that_no_longer_match(enable, add_rule, 
 
 
 def test_apply_skips_deleted_records(enable, add_rule, admin_user, stored_deals):
-    actions.do_delete_record(stored_deals[0], actor=admin_user)
+    actions.do_delete_record(stored_deals[0], version=version_of(stored_deals[0]), actor=admin_user)
     enable("deals")
     rule = add_rule("deals", "Closed deals", WON)
     assert locking.do_apply_rule_to_existing(rule, actor=admin_user) == {"locked": 4, "unlocked": 0}
@@ -152,7 +153,7 @@ def test_restoring_a_record_brings_its_locks_in_step(enable, add_rule, admin_use
     enable("deals")
     rule = add_rule("deals", "Closed deals", WON_ONLY, restricted_actions=["edit"])
     deal = DealFactory(actor=admin_user, stage="won")
-    actions.do_delete_record(deal, actor=admin_user)
+    actions.do_delete_record(deal, version=version_of(deal), actor=admin_user)
     locking.do_update_lock_rule(rule, name=rule.name, criteria={"all": [{"field": "stage", "op": "eq",
                                                                           "value": "lost"}]}, actor=admin_user)
     assert locking.do_apply_rule_to_existing(rule, actor=admin_user) == {"locked": 0, "unlocked": 0}

@@ -16,6 +16,7 @@ from locking.models import FieldLock, LockRule, RecordLock
 from locking.state import lock_state
 from tests.factories import DealFactory
 from tests.locking.conftest import WON
+from tests.helpers import version_of
 
 pytestmark = pytest.mark.django_db
 
@@ -147,26 +148,26 @@ def test_rule_changes_take_effect_on_the_next_save(org, admin_user, rep, enable,
     rule = add_rule("deals", "Closed deals", WON)
     deal = DealFactory(actor=rep, stage="won")
     with pytest.raises(GuardRefusal):
-        actions.do_update_record(deal, {"amount": "1"}, version=None, actor=rep)
+        actions.do_update_record(deal, {"amount": "1"}, version=version_of(deal), actor=rep)
     locking.do_update_lock_rule(rule, name="Closed deals", actor=admin_user,
                                 criteria={"all": [{"field": "stage", "op": "eq", "value": "lost"}]})
     # The won deal no longer matches: its lock is no longer in force (the apply job removes its row).
     assert not lock_state(deal, actions.bound_schema("deals", org), rep).locked
-    actions.do_update_record(deal, {"amount": "1"}, version=None, actor=rep)
+    actions.do_update_record(deal, {"amount": "1"}, version=version_of(deal), actor=rep)
     assert locking.do_apply_rule_to_existing(rule, actor=admin_user) == {"locked": 0, "unlocked": 1}
     assert not RecordLock.objects.filter(record_id=deal.pk).exists()
     enable("deals", enabled=False)
     lost = DealFactory(actor=rep, stage="lost")
-    actions.do_update_record(lost, {"amount": "2"}, version=None, actor=rep)  # locking off
+    actions.do_update_record(lost, {"amount": "2"}, version=version_of(lost), actor=rep)  # locking off
     enable("deals")
-    actions.do_update_record(lost, {"amount": "3"}, version=None, actor=rep)  # matched already: left as it is
+    actions.do_update_record(lost, {"amount": "3"}, version=version_of(lost), actor=rep)  # matched already: left as it is
     assert locking.do_apply_rule_to_existing(rule, actor=admin_user) == {"locked": 1, "unlocked": 0}
     with pytest.raises(GuardRefusal):
-        actions.do_update_record(lost, {"amount": "4"}, version=None, actor=rep)
+        actions.do_update_record(lost, {"amount": "4"}, version=version_of(lost), actor=rep)
     reopened = DealFactory(actor=rep, stage="proposal")
-    actions.do_update_record(reopened, {"stage": "lost"}, version=None, actor=rep)  # comes to match: locked
+    actions.do_update_record(reopened, {"stage": "lost"}, version=version_of(reopened), actor=rep)  # comes to match: locked
     with pytest.raises(GuardRefusal):
-        actions.do_update_record(reopened, {"amount": "4"}, version=None, actor=rep)
+        actions.do_update_record(reopened, {"amount": "4"}, version=version_of(reopened), actor=rep)
 
 
 def test_deleting_a_rule_unlocks_its_records_on_the_timeline(org, admin_user, rep, enable, add_rule):
@@ -178,7 +179,7 @@ def test_deleting_a_rule_unlocks_its_records_on_the_timeline(org, admin_user, re
     assert locking.do_delete_lock_rule(rule, actor=admin_user) == 3
     assert not RecordLock.objects.filter(org=org).exists()
     assert TimelineEntry.objects.filter(record_id__in=[d.pk for d in deals], kind="unlocked").count() == 3
-    actions.do_update_record(deals[0], {"amount": "1"}, version=None, actor=rep)
+    actions.do_update_record(deals[0], {"amount": "1"}, version=version_of(deals[0]), actor=rep)
 
 
 def test_field_lock_needs_fields(org, admin_user):
@@ -199,6 +200,6 @@ def test_roles_cover_their_subordinates(org, admin_user, rep, exempt, enable, ad
     add_rule("deals", "Closed deals", WON, locked_for="selected", roles=[sales.pk])
     deal = DealFactory(actor=rep, stage="won")
     with pytest.raises(GuardRefusal):
-        actions.do_update_record(deal, {"amount": "1"}, version=None, actor=rep)
+        actions.do_update_record(deal, {"amount": "1"}, version=version_of(deal), actor=rep)
     other = DealFactory(actor=exempt, stage="won")
-    actions.do_update_record(other, {"amount": "1"}, version=None, actor=exempt)
+    actions.do_update_record(other, {"amount": "1"}, version=version_of(other), actor=exempt)

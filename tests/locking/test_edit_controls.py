@@ -19,6 +19,7 @@ from locking import ui  # noqa: F401  (registers the record page providers, as l
 from teams.models import TeamRecord
 from tests.factories import DealFactory
 from tests.locking.conftest import WON
+from tests.helpers import version_of
 
 pytestmark = pytest.mark.django_db
 
@@ -265,7 +266,7 @@ def test_inline_edit_of_a_team_record_until_its_approval_locks_it(orders, orders
     response = client.post(url, {quantity: "4", "version": order.version}, **HTMX)
     assert response.status_code == 200 and f'data-field="{quantity}">4<button' in text(response)
 
-    order = actions.do_update_record(order, {"status": "approved"}, version=None, actor=manager)
+    order = actions.do_update_record(order, {"status": "approved"}, version=version_of(order), actor=manager)
     page = text(client.get(detail))
     assert edit_controls(page) == set() and lock_marks(page)[quantity] == "Locked by rule: Approved orders"
     response = client.post(url, {quantity: "5", "version": order.version}, **HTMX)

@@ -12,6 +12,7 @@ from crm.events import subscribe, unsubscribe
 from locking import actions as locking
 from tests.factories import DealFactory
 from tests.locking.conftest import WON
+from tests.helpers import version_of
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +49,7 @@ def test_rule_locks_and_lifts_on_save_and_override_are_events(org, admin_user, e
     rule = add_rule("deals", "Closed deals", WON)
     deal = DealFactory(actor=rep)
     with django_capture_on_commit_callbacks(execute=True):
-        deal = actions.do_update_record(deal, {"stage": "won"}, version=None, actor=rep)
+        deal = actions.do_update_record(deal, {"stage": "won"}, version=version_of(deal), actor=rep)
         locking.do_override_unlock(deal, rule, "Wrong stage entered", actor=admin_user)
     kinds = lock_events(heard, deal)
     assert kinds == [("locked", "deals", deal.pk, "page"), ("lock_overridden", "deals", deal.pk, "page")]

@@ -13,6 +13,7 @@ from locking import actions as locking
 from locking.models import RecordLock
 from locking.state import lock_state
 from tests.factories import DealFactory
+from tests.helpers import version_of
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +28,7 @@ def test_admin_locks_by_hand_and_the_refusal_says_who_when_and_why(manual_deals,
     deal = DealFactory(actor=rep)
     locking.do_lock_record(deal, "Under audit", actor=admin_user)
     with pytest.raises(GuardRefusal) as refused:
-        actions.do_update_record(deal, {"amount": "3"}, version=None, actor=rep)
+        actions.do_update_record(deal, {"amount": "3"}, version=version_of(deal), actor=rep)
     message = str(refused.value)
     assert message.startswith("Locked by Alice Admin on ") and "you may not edit this record." in message
     assert "Reason: Under audit" in message
@@ -38,7 +39,7 @@ def test_admin_locks_by_hand_and_the_refusal_says_who_when_and_why(manual_deals,
     assert (manual.locked_by_name, manual.reason) == ("Alice Admin", "Under audit")
     assert state.can_unlock and not state.can_lock
     locking.do_unlock_record(deal, actor=admin_user)
-    actions.do_update_record(deal, {"amount": "3"}, version=None, actor=rep)
+    actions.do_update_record(deal, {"amount": "3"}, version=version_of(deal), actor=rep)
     assert TimelineEntry.objects.filter(record_id=deal.pk, kind="unlocked").exists()
 
 
@@ -73,12 +74,12 @@ def test_manual_locking_off_refuses_and_lifts_existing_locks(org, manual_deals, 
     enable("deals", manual_enabled=False)
     with pytest.raises(PermissionDenied, match="Manual locking is off"):
         locking.do_lock_record(DealFactory(actor=rep), actor=admin_user)
-    actions.do_update_record(deal, {"amount": "4"}, version=None, actor=rep)  # not in force while off
+    actions.do_update_record(deal, {"amount": "4"}, version=version_of(deal), actor=rep)  # not in force while off
     enable("deals", manual_enabled=True)
     with pytest.raises(GuardRefusal):
-        actions.do_update_record(deal, {"amount": "5"}, version=None, actor=rep)
+        actions.do_update_record(deal, {"amount": "5"}, version=version_of(deal), actor=rep)
     enable("deals", enabled=False, manual_enabled=True)  # locking off for the module: nothing in force
-    actions.do_update_record(deal, {"amount": "6"}, version=None, actor=rep)
+    actions.do_update_record(deal, {"amount": "6"}, version=version_of(deal), actor=rep)
 
 
 def test_manual_lock_scope_and_restricted_actions(org, admin_user, rep, exempt, enable, sales_rep_profile):
@@ -90,10 +91,10 @@ def test_manual_lock_scope_and_restricted_actions(org, admin_user, rep, exempt, 
     with pytest.raises(GuardRefusal, match="add notes"):
         actions.do_add_note(deal, "hi", actor=rep)
     with pytest.raises(GuardRefusal, match="You may still change: Close date."):
-        actions.do_update_record(deal, {"amount": "1"}, version=None, actor=rep)
-    actions.do_update_record(deal, {"close_date": "2026-01-31"}, version=None, actor=rep)
-    actions.do_update_record(deal, {"amount": "1"}, version=None, actor=exempt)
-    actions.do_change_owner(deal, exempt.pk, actor=rep)  # not restricted
+        actions.do_update_record(deal, {"amount": "1"}, version=version_of(deal), actor=rep)
+    actions.do_update_record(deal, {"close_date": "2026-01-31"}, version=version_of(deal), actor=rep)
+    actions.do_update_record(deal, {"amount": "1"}, version=version_of(deal), actor=exempt)
+    actions.do_change_owner(deal, exempt.pk, version=version_of(deal), actor=rep)  # not restricted
 
 
 def test_team_managers_lock_team_records_by_default_members_do_not(org, orders, orders_schema, manager, member,
@@ -104,7 +105,7 @@ def test_team_managers_lock_team_records_by_default_members_do_not(org, orders, 
         locking.do_lock_record(order, actor=member)
     locking.do_lock_record(order, "Waiting for finance", actor=manager)
     with pytest.raises(GuardRefusal, match="Waiting for finance"):
-        actions.do_update_record(order, {"title": "PO-4"}, version=None, actor=member)
+        actions.do_update_record(order, {"title": "PO-4"}, version=version_of(order), actor=member)
     with pytest.raises(PermissionDenied):
         locking.do_unlock_record(order, actor=member)
     locking.do_unlock_record(order, actor=manager)
@@ -117,8 +118,8 @@ def test_team_role_lockers_and_locked_for_team_roles(org, orders, orders_schema,
     order = actions.do_create_record(orders_schema, {"title": "PO-5"}, actor=participant)
     locking.do_lock_record(order, actor=member)
     with pytest.raises(GuardRefusal):
-        actions.do_update_record(order, {"title": "PO-6"}, version=None, actor=participant)
-    actions.do_update_record(order, {"title": "PO-6"}, version=None, actor=manager)  # not a participant: exempt
+        actions.do_update_record(order, {"title": "PO-6"}, version=version_of(order), actor=participant)
+    actions.do_update_record(order, {"title": "PO-6"}, version=version_of(order), actor=manager)  # not a participant: exempt
     with pytest.raises(PermissionDenied):  # "manager" is no longer among the locker team roles
         locking.do_unlock_record(order, actor=manager)
 

@@ -25,6 +25,7 @@ from locking.models import RESTRICTED_ACTIONS, RecordLock
 from locking.state import restricted_action
 from tests.factories import DealFactory
 from tests.locking.conftest import WON
+from tests.helpers import version_of
 
 pytestmark = pytest.mark.django_db
 
@@ -76,7 +77,7 @@ class Path:
 
 
 def _update(path):
-    return lambda w: actions.do_update_record(w.deal, {"amount": "5"}, version=None, actor=w.actor, path=path)
+    return lambda w: actions.do_update_record(w.deal, {"amount": "5"}, version=version_of(w.deal), actor=w.actor, path=path)
 
 
 def _amount_changed(w):
@@ -120,6 +121,15 @@ def _note_text(w):
     return _notes(w.deal).get().body
 
 
+def _chosen(w) -> dict[int, int]:
+    """The deal with the version a list page would show now."""
+    return {w.deal.pk: _deal(w.deal).version}
+
+
+def _chosen_value(w) -> str:
+    return f"{w.deal.pk}:{_deal(w.deal).version}"
+
+
 def _kanban(w):
     return w.client.post(reverse("crm:kanban_move", args=["deals", w.deal.pk]),
                          {"field": "stage", "value": "lost", "version": _deal(w.deal).version})
@@ -136,27 +146,31 @@ PATHS = [
     Path("edit", "kanban move", _kanban, lambda w: _deal(w.deal).stage == "lost"),
     Path("bulk_edit", "action update by bulk path", _update("bulk"), _amount_changed),
     Path("bulk_edit", "bulk edit action",
-         lambda w: actions.do_bulk_edit_records("deals", [w.deal.pk], {"amount": "5"}, actor=w.actor),
+         lambda w: actions.do_bulk_edit_records("deals", _chosen(w), {"amount": "5"}, actor=w.actor),
          _amount_changed),
     Path("bulk_edit", "bulk edit page POST",
          lambda w: w.client.post(reverse("crm:bulk_edit", args=["deals"]),
-                                 {"field": "amount", "value": "5", "ids": [w.deal.pk]}),
+                                 {"field": "amount", "value": "5", "ids": [_chosen_value(w)]}),
          _amount_changed),
     Path("import_update", "action import", _update("import"), _amount_changed),
-    Path("delete", "action", lambda w: actions.do_delete_record(w.deal, actor=w.actor),
+    Path("delete", "action", lambda w: actions.do_delete_record(w.deal, version=version_of(w.deal), actor=w.actor),
          lambda w: _deal(w.deal).deleted_at is not None),
-    Path("delete", "delete page POST", lambda w: w.client.post(reverse("crm:delete", args=["deals", w.deal.pk])),
+    Path("delete", "delete page POST", lambda w: w.client.post(reverse("crm:delete", args=["deals", w.deal.pk]),
+                                                               {"version": _deal(w.deal).version}),
          lambda w: _deal(w.deal).deleted_at is not None),
-    Path("change_owner", "action", lambda w: actions.do_change_owner(w.deal, w.admin.pk, actor=w.actor),
+    Path("change_owner", "action",
+         lambda w: actions.do_change_owner(w.deal, w.admin.pk, version=version_of(w.deal), actor=w.actor),
          lambda w: _deal(w.deal).owner_id == w.admin.pk),
-    Path("change_owner", "bulk action", lambda w: actions.do_bulk_change_owner("deals", [w.deal.pk], w.admin.pk,
+    Path("change_owner", "bulk action", lambda w: actions.do_bulk_change_owner("deals", _chosen(w), w.admin.pk,
                                                                               actor=w.actor),
          lambda w: _deal(w.deal).owner_id == w.admin.pk),
     Path("change_owner", "owner page POST",
-         lambda w: w.client.post(reverse("crm:owner", args=["deals", w.deal.pk]), {"owner": w.admin.pk}),
+         lambda w: w.client.post(reverse("crm:owner", args=["deals", w.deal.pk]),
+                                 {"owner": w.admin.pk, "version": _deal(w.deal).version}),
          lambda w: _deal(w.deal).owner_id == w.admin.pk),
     Path("change_owner", "bulk owner page POST",
-         lambda w: w.client.post(reverse("crm:bulk_owner", args=["deals"]), {"owner": w.admin.pk, "ids": [w.deal.pk]}),
+         lambda w: w.client.post(reverse("crm:bulk_owner", args=["deals"]),
+                                 {"owner": w.admin.pk, "ids": [_chosen_value(w)]}),
          lambda w: _deal(w.deal).owner_id == w.admin.pk),
     Path("add_note", "action", lambda w: actions.do_add_note(w.deal, "Hello", actor=w.actor),
          lambda w: _notes(w.deal).exists()),
@@ -261,7 +275,7 @@ def test_locked_for_all_refuses_the_admin_too(org, admin_user, enable, add_rule)
     add_rule("deals", "Closed deals", WON)
     deal = DealFactory(actor=admin_user, stage="lost")
     with pytest.raises(PermissionDenied, match="Closed deals"):
-        actions.do_update_record(deal, {"amount": "1"}, version=None, actor=admin_user)
+        actions.do_update_record(deal, {"amount": "1"}, version=version_of(deal), actor=admin_user)
 
 
 def test_restricted_action_names_for_every_path():

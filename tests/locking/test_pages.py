@@ -201,7 +201,7 @@ def test_a_refused_write_through_the_page_names_the_rule_and_changes_nothing(clo
     client = client_for(rep)
     response = client.post(reverse("crm:note_add", args=["deals", deal.pk]), {"body": "sneaky"}, follow=True)
     assert "Locked by rule “Closed deals”: you may not add notes to this record." in text(response)
-    response = client.post(reverse("crm:delete", args=["deals", deal.pk]), follow=True)
+    response = client.post(reverse("crm:delete", args=["deals", deal.pk]), {"version": deal.version}, follow=True)
     assert "Locked by rule “Closed deals”: you may not delete this record." in text(response)
     deal.refresh_from_db()
     assert deal.deleted_at is None

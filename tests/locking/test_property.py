@@ -22,6 +22,7 @@ from crm import actions
 from crm.models import Deal
 from locking import actions as locking
 from locking.models import RecordLock
+from tests.helpers import version_of
 
 pytestmark = pytest.mark.django_db
 
@@ -148,7 +149,7 @@ def test_locks_always_match_the_rules_and_no_restricted_write_gets_through(org, 
         changed = _diff(deal, change)
         refused = bool(changed) and model.refuses(deal, who, EDIT_FAMILY[path], changed)
         try:
-            actions.do_update_record(deal, dict(change), version=None, actor=people[who], path=path)
+            actions.do_update_record(deal, dict(change), version=version_of(deal), actor=people[who], path=path)
             outcome = False
         except PermissionDenied:
             outcome = True

@@ -24,6 +24,7 @@ from locking.state import lock_state
 from teams.models import TeamRecord
 from tests.factories import DealFactory, LeadFactory
 from tests.locking.conftest import WON
+from tests.helpers import version_of
 
 pytestmark = pytest.mark.django_db
 
@@ -45,19 +46,19 @@ def closed_deals(org, admin_user, enable, add_rule):
 
 def test_a_nobody_may_edit_or_delete_a_closed_deal(closed_deals, admin_user, rep, exempt, client_for):
     deal = DealFactory(actor=rep, name="Big one", amount="100")
-    actions.do_update_record(deal, {"amount": "120"}, version=None, actor=rep)  # open: editable
+    actions.do_update_record(deal, {"amount": "120"}, version=version_of(deal), actor=rep)  # open: editable
     response = client_for(rep).post(reverse("crm:kanban_move", args=["deals", deal.pk]),
                                     {"field": "stage", "value": "won", "version": Deal.objects.get(pk=deal.pk).version})
     assert response.status_code == 200
     assert kinds(deal)[-1] == "locked"
     for user in (rep, exempt, admin_user):
         with pytest.raises(GuardRefusal, match="Locked by rule “Closed deals”: you may not edit this record."):
-            actions.do_update_record(deal, {"amount": "1"}, version=None, actor=user)
+            actions.do_update_record(deal, {"amount": "1"}, version=version_of(deal), actor=user)
         with pytest.raises(GuardRefusal, match="Closed deals"):
-            actions.do_update_record(deal, {"stage": "negotiation"}, version=None, actor=user, path="import")
+            actions.do_update_record(deal, {"stage": "negotiation"}, version=version_of(deal), actor=user, path="import")
     for user in (rep, admin_user):  # the owner and the admin may delete records at all
         with pytest.raises(GuardRefusal, match="you may not delete this record"):
-            actions.do_delete_record(deal, actor=user)
+            actions.do_delete_record(deal, version=version_of(deal), actor=user)
     stored = Deal.objects.get(pk=deal.pk)
     assert (stored.stage, str(stored.amount), stored.deleted_at) == ("won", "120.00", None)
     state = lock_state(stored, actions.bound_schema("deals", stored.org), rep)
@@ -77,15 +78,15 @@ def test_a_admin_override_is_on_the_timeline_and_ends_when_the_deal_reopens(clos
     assert entry.changes["reason"] == [None, "Customer came back"]
     assert entry.changes["rule"][0]["name"] == "Closed deals"
     # Lifted while the deal still matches: the admin's edits do not lock it again ...
-    actions.do_update_record(deal, {"amount": "900"}, version=None, actor=rep)
+    actions.do_update_record(deal, {"amount": "900"}, version=version_of(deal), actor=rep)
     assert not RecordLock.objects.filter(record_id=deal.pk, kind="rule").exists()
     # ... until it stops matching (the override ends) and matches again.
-    actions.do_update_record(deal, {"stage": "negotiation"}, version=None, actor=rep)
+    actions.do_update_record(deal, {"stage": "negotiation"}, version=version_of(deal), actor=rep)
     assert not RecordLock.objects.filter(record_id=deal.pk).exists()
-    actions.do_update_record(deal, {"stage": "won"}, version=None, actor=rep)
+    actions.do_update_record(deal, {"stage": "won"}, version=version_of(deal), actor=rep)
     assert RecordLock.objects.filter(record_id=deal.pk, kind="rule").exists()
     with pytest.raises(GuardRefusal):
-        actions.do_update_record(deal, {"amount": "1"}, version=None, actor=rep)
+        actions.do_update_record(deal, {"amount": "1"}, version=version_of(deal), actor=rep)
 
 
 def test_a_refused_attempts_are_on_the_timeline_and_change_nothing(closed_deals, rep, client_for):
@@ -117,9 +118,9 @@ def test_b_sales_reps_can_never_change_a_leads_phone_or_email(contact_details_lo
     lead = LeadFactory(actor=rep, phone="13800138000", email="li@example.cn", company="Xingchen")
     for path in ("page", "api", "import", "bulk"):
         with pytest.raises(GuardRefusal, match="The field “Phone” is locked by “Lead contact details”"):
-            actions.do_update_record(lead, {"phone": "13900000000"}, version=None, actor=rep, path=path)
+            actions.do_update_record(lead, {"phone": "13900000000"}, version=version_of(lead), actor=rep, path=path)
         with pytest.raises(GuardRefusal, match="Email"):
-            actions.do_update_record(lead, {"email": "x@example.cn", "company": "New"}, version=None, actor=rep,
+            actions.do_update_record(lead, {"email": "x@example.cn", "company": "New"}, version=version_of(lead), actor=rep,
                                      path=path)
     # Other fields stay editable, also from the edit page (which posts the unchanged phone too).
     response = client_for(rep).post(reverse("crm:edit", args=["leads", lead.pk]), {
@@ -135,8 +136,8 @@ def test_b_sales_reps_can_never_change_a_leads_phone_or_email(contact_details_lo
         "status": "new", "version": Lead.objects.get(pk=lead.pk).version})
     assert response.status_code == 302 and Lead.objects.get(pk=lead.pk).phone == "13800138000"
     # Users outside the profile are exempt.
-    actions.do_update_record(lead, {"phone": "13700000000"}, version=None, actor=exempt)
-    actions.do_update_record(lead, {"email": "new@example.cn"}, version=None, actor=admin_user)
+    actions.do_update_record(lead, {"phone": "13700000000"}, version=version_of(lead), actor=exempt)
+    actions.do_update_record(lead, {"email": "new@example.cn"}, version=version_of(lead), actor=admin_user)
     stored = Lead.objects.get(pk=lead.pk)
     assert (stored.phone, stored.email, stored.company) == ("13700000000", "new@example.cn", "Xingchen Tech")
     state = lock_state(stored, actions.bound_schema("leads", stored.org), rep)
@@ -156,10 +157,10 @@ def test_b_field_lock_with_criteria_applies_only_while_matching(org, admin_user,
                                criteria={"all": [{"field": "status", "op": "eq", "value": "qualified"}]},
                                profiles=[sales_rep_profile.pk], actor=admin_user)
     lead = LeadFactory(actor=rep, phone="111")
-    actions.do_update_record(lead, {"phone": "222"}, version=None, actor=rep)
-    actions.do_update_record(lead, {"status": "qualified"}, version=None, actor=rep)
+    actions.do_update_record(lead, {"phone": "222"}, version=version_of(lead), actor=rep)
+    actions.do_update_record(lead, {"status": "qualified"}, version=version_of(lead), actor=rep)
     with pytest.raises(GuardRefusal, match="Qualified contact"):
-        actions.do_update_record(lead, {"phone": "333"}, version=None, actor=rep)
+        actions.do_update_record(lead, {"phone": "333"}, version=version_of(lead), actor=rep)
 
 
 # --- C: approved orders ------------------------------------------------------------------------
@@ -183,7 +184,7 @@ def test_c_nothing_about_an_approved_order_may_change(approved_orders, orders_sc
                                                       client_for):
     order = actions.do_create_record(orders_schema, {"title": "PO-1", "amount": "1000", "quantity": 3}, actor=member)
     attachment = actions.do_add_attachment(order, _upload(), actor=member)
-    actions.do_update_record(order, {"quantity": 4}, version=None, actor=member)
+    actions.do_update_record(order, {"quantity": 4}, version=version_of(order), actor=member)
     response = client_for(member).post(reverse("crm:kanban_move", args=[orders_schema.key, order.pk]),
                                        {"field": "status", "value": "approved",
                                         "version": TeamRecord.objects.get(pk=order.pk).version})
@@ -191,13 +192,13 @@ def test_c_nothing_about_an_approved_order_may_change(approved_orders, orders_sc
     for user in (member, manager, admin_user):
         for changes in ({"amount": "1"}, {"quantity": 1}, {"status": "draft"}, {"title": "PO-2"}):
             with pytest.raises(GuardRefusal, match="Approved orders"):
-                actions.do_update_record(order, changes, version=None, actor=user)
+                actions.do_update_record(order, changes, version=version_of(order), actor=user)
         with pytest.raises(GuardRefusal, match="attach files"):
             actions.do_add_attachment(order, _upload(), actor=user)
         with pytest.raises(GuardRefusal, match="remove files"):
             actions.do_delete_attachment(attachment, actor=user)
     with pytest.raises(GuardRefusal):
-        actions.do_delete_record(order, actor=manager)
+        actions.do_delete_record(order, version=version_of(order), actor=manager)
     response = client_for(manager).post(reverse("crm:kanban_move", args=[orders_schema.key, order.pk]),
                                         {"field": "status", "value": "draft",
                                          "version": TeamRecord.objects.get(pk=order.pk).version})
@@ -222,4 +223,4 @@ def test_c_lock_after_approval_entry_point(org, orders, orders_schema, manager, 
     assert TimelineEntry.objects.filter(record_id=order.pk, kind="locked", path="approval:12").exists()
     assert locking.do_lock_after_approval(order, actor=manager, path="approval:12") == []  # idempotent
     with pytest.raises(GuardRefusal):
-        actions.do_update_record(order, {"amount": "5"}, version=None, actor=member)
+        actions.do_update_record(order, {"amount": "5"}, version=version_of(order), actor=member)

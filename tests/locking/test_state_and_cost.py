@@ -13,6 +13,7 @@ from locking import rules
 from locking.state import lock_state
 from tests.factories import DealFactory
 from tests.locking.conftest import WON
+from tests.helpers import version_of
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +28,7 @@ FIVE = [
 
 def save_queries(deal, actor, **changes) -> int:
     with CaptureQueriesContext(connection) as queries:
-        actions.do_update_record(deal, changes, version=None, actor=actor)
+        actions.do_update_record(deal, changes, version=version_of(deal), actor=actor)
     return len(queries)
 
 

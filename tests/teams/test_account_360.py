@@ -11,6 +11,7 @@ from crm.models import FieldDefinition
 from crm.modules import get_module
 from teams import actions, related
 from teams.related import team_records_for
+from tests.helpers import version_of
 
 pytestmark = pytest.mark.django_db
 
@@ -84,7 +85,7 @@ def test_block_shape_and_status_labels(stories, northwind, manager, case_studies
 
 def test_assigning_a_participant_shows_them_that_one(stories, northwind, manager, participant, client_for):
     a, b, _c = stories
-    actions.do_assign(b, participant.pk, actor=manager)
+    actions.do_assign(b, participant.pk, version=version_of(b), actor=manager)
     body = account_page(client_for(participant), northwind)
     assert "Story B" in body and "Story A" not in body
 
@@ -94,8 +95,8 @@ def test_deleted_retired_and_unlinked_records_drop_out(stories, northwind, conto
     from crm.actions import do_update_record
 
     a, b, _c = stories
-    do_delete_record(a, actor=manager)
-    do_update_record(b, {customer_key: contoso.pk}, version=None, actor=manager)
+    do_delete_record(a, version=version_of(a), actor=manager)
+    do_update_record(b, {customer_key: contoso.pk}, version=version_of(b), actor=manager)
     assert team_records_for(manager, get_module("accounts"), northwind) == []
     (block,) = team_records_for(manager, get_module("accounts"), contoso)
     assert {row.title for row in block["rows"]} == {"Story B", "Story C"}
@@ -138,7 +139,7 @@ def test_one_block_per_module_at_most_ten_rows_and_fixed_queries(case_studies, c
     assert press_block["rows"][0].status_label == "Draft"
     # Each module's own predicate applies inside the one query (OR of per-module filters).
     assert team_records_for(participant, accounts, northwind) == []
-    actions.do_assign(press_block["rows"][0], participant.pk, actor=manager)
+    actions.do_assign(press_block["rows"][0], participant.pk, version=version_of(press_block["rows"][0]), actor=manager)
     (only,) = team_records_for(participant, accounts, northwind)
     assert only["module"].key == press.key and [r.title for r in only["rows"]] == ["Release 0"]
 

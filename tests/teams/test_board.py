@@ -17,6 +17,7 @@ from crm.board_views import CARDS_PER_PAGE
 from crm.models import Deal, TimelineEntry
 from teams.actions import do_submit_request
 from teams.models import TeamRecord
+from tests.helpers import version_of
 
 pytestmark = pytest.mark.django_db
 
@@ -193,7 +194,7 @@ def test_column_counts(case_schema, case_studies, manager, member, client_for):
         for i in range(n):
             new(case_schema, manager, f"{status} {i}", status=status)
     hidden = new(case_schema, manager, "Deleted")
-    actions.do_delete_record(hidden, actor=manager)
+    actions.do_delete_record(hidden, version=version_of(hidden), actor=manager)
     response = kanban(client_for(member), case_studies.key)
     assert column_counts(response.content) == {"requested": 3, "in_progress": 2, "review": 0, "done": 1, "": 0}
     assert len(card_ids(response.content)) == 6

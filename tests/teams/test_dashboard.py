@@ -14,6 +14,7 @@ from crm.actions import do_create_record, do_delete_record, do_update_record
 from teams import actions
 from teams.dashboard_views import dashboard_urlpatterns, space_figures
 from teams.models import TeamMember
+from tests.helpers import version_of
 
 pytestmark = pytest.mark.django_db
 
@@ -64,7 +65,7 @@ def _key(schema, api_name):
 
 
 def _status(record, status, actor):
-    return do_update_record(record, {"status": status}, version=None, actor=actor)
+    return do_update_record(record, {"status": status}, version=version_of(record), actor=actor)
 
 
 def test_figures_for_a_small_scenario(case_studies, case_schema, marketing, manager, member, participant,
@@ -87,7 +88,7 @@ def test_figures_for_a_small_scenario(case_studies, case_schema, marketing, mana
     a = submit("A", due_in=3)
     b = submit("B", due_in=-3)
     day(1)
-    actions.do_assign(a, member.pk, actor=manager)
+    actions.do_assign(a, member.pk, version=version_of(a), actor=manager)
     _status(a, "in_progress", manager)
     d = do_create_record(case_schema, {"title": "D", "assignee": member.pk,
                                        due: (today - dt.timedelta(days=1)).isoformat()}, actor=member)
@@ -95,9 +96,9 @@ def test_figures_for_a_small_scenario(case_studies, case_schema, marketing, mana
     c = submit("C")
     _status(d, "in_progress", member)
     day(3)
-    actions.do_assign(c, participant.pk, actor=manager)
+    actions.do_assign(c, participant.pk, version=version_of(c), actor=manager)
     e = submit("E", due_in=-2)
-    actions.do_assign(e, member.pk, actor=manager)
+    actions.do_assign(e, member.pk, version=version_of(e), actor=manager)
     day(4)
     _status(a, "done", manager)  # cycle 4 days
     day(5)
@@ -106,10 +107,10 @@ def test_figures_for_a_small_scenario(case_studies, case_schema, marketing, mana
     day(6)
     _status(f, "done", manager)  # cycle 1 day
     g = submit("G", due_in=-5)
-    do_delete_record(g, actor=manager)
+    do_delete_record(g, version=version_of(g), actor=manager)
     day(7)
     h = submit("H")
-    actions.do_assign(h, participant.pk, actor=manager)
+    actions.do_assign(h, participant.pk, version=version_of(h), actor=manager)
     day(8)
     _status(c, "done", manager)  # cycle 6 days (created on day 2)
     day(9)
@@ -156,7 +157,7 @@ def test_page_shows_the_figures(case_studies, case_schema, marketing, manager, m
     due = _key(case_schema, "due")
     late = (timezone.localdate() - dt.timedelta(days=2)).isoformat()
     record = actions.do_submit_request(case_studies, {"title": "Late one", due: late}, actor=requester)
-    actions.do_assign(record, member.pk, actor=manager)
+    actions.do_assign(record, member.pk, version=version_of(record), actor=manager)
     response = client_for(manager).get(dashboard_url(marketing))
     assert response.status_code == 200
     (item,) = response.context["modules"]
@@ -208,7 +209,7 @@ def _add_records(count, module, schema, manager, member, requester):
     for n in range(count):
         record = actions.do_submit_request(module, {"title": f"Case {n}", due: late}, actor=requester)
         if n % 3 == 0:
-            actions.do_assign(record, member.pk, actor=manager)
+            actions.do_assign(record, member.pk, version=version_of(record), actor=manager)
         if n % 4 == 0:
             _status(record, "done", manager)
 

@@ -12,6 +12,7 @@ from crm.actions import do_create_field, do_create_record, do_delete_record, do_
 from crm.modules import get_module
 from teams import actions
 from teams.public import public_panels
+from tests.helpers import version_of
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +36,7 @@ def story(case_studies, case_schema, northwind, requester, manager, participant)
     customer = case_schema.field("customer").key
     record = actions.do_submit_request(case_studies, {"title": "Northwind story", customer: northwind.pk},
                                        actor=requester)
-    return actions.do_assign(record, participant.pk, actor=manager)
+    return actions.do_assign(record, participant.pk, version=version_of(record), actor=manager)
 
 
 def panels_for(user, case_schema, story):
@@ -82,7 +83,7 @@ def test_unpublishing_and_deleting_take_effect(story, case_schema, northwind, pa
     do_set_public_fields(admin_user.org, "accounts", ["industry"], actor=admin_user)
     (panel,) = panels_for(participant, case_schema, story)
     assert panel["values"] == [("Industry", "Technology")]
-    do_delete_record(northwind, actor=requester)
+    do_delete_record(northwind, version=version_of(northwind), actor=requester)
     assert panels_for(participant, case_schema, story) == []
 
 
@@ -94,7 +95,7 @@ def test_no_panel_without_a_value_or_for_hidden_lookups(case_studies, case_schem
                     target="accounts", actor=manager)
     schema = get_module(case_studies.key, marketing.org).bind(marketing.org)
     partner = do_create_record("accounts", {"name": "Partner Co", "industry": "finance"}, actor=admin_user)
-    do_update_record(story, {"partner": partner.pk}, version=None, actor=admin_user)
+    do_update_record(story, {"partner": partner.pk}, version=version_of(story), actor=admin_user)
     assert [p["target_label"] for p in panels_for(participant, schema, story)] == ["Northwind Traders",
                                                                                  "Partner Co"]
     assert [p["target_label"] for p in panels_for(requester, schema, story)] == ["Northwind Traders"]

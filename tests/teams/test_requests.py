@@ -10,6 +10,7 @@ from django.urls import reverse
 from crm import actions
 from teams.actions import do_assign, do_submit_request
 from teams.models import TeamRecord
+from tests.helpers import version_of
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +39,7 @@ def test_submit_from_the_tab_and_follow_it(case_studies, case_schema, requester,
     assert response.status_code == 302
     record = TeamRecord.objects.get(title="Case study: Northwind")
     assert record.requested_by == requester and record.status == "requested" and record.owner == requester
-    do_assign(record, participant.pk, actor=manager)
+    do_assign(record, participant.pk, version=version_of(record), actor=manager)
     tab = client.get(reverse("teams:requests")).content.decode()
     assert "Case study: Northwind" in tab and str(participant) in tab and "Requested" in tab
 
@@ -62,7 +63,7 @@ def test_requester_downloads_deliverables_only(case_studies, case_schema, reques
     final = actions.do_add_attachment(request, SimpleUploadedFile("story.pdf", b"%PDF final"), actor=manager,
                                       deliverable=True)
     draft = actions.do_add_attachment(request, SimpleUploadedFile("draft.docx", b"draft"), actor=manager)
-    actions.do_update_record(request, {"status": "done"}, version=None, actor=manager)
+    actions.do_update_record(request, {"status": "done"}, version=version_of(request), actor=manager)
     client = client_for(requester)
     tab = client.get(reverse("teams:requests")).content.decode()
     final_url = reverse("crm:attachment_download", args=[case_studies.key, request.pk, final.pk])

@@ -11,6 +11,7 @@ from crm.guards import GuardRefusal
 from crm.models import Note
 from teams.actions import do_assign, do_submit_request
 from teams.models import TeamRecord
+from tests.helpers import version_of
 
 pytestmark = pytest.mark.django_db
 
@@ -67,13 +68,13 @@ def test_role_table_through_actions(role, cast, case_studies, case_schema, other
     assert visible(user, case_schema, "view").filter(pk=others_record.pk).exists() is view_others
     if mine is not None:
         assert visible(user, case_schema, "view").filter(pk=mine.pk).exists() is view_own
-        assert allowed(lambda: actions.do_update_record(mine, {"title": "edited"}, version=None, actor=user)) is edit_own
-    assert allowed(lambda: actions.do_update_record(others_record, {"title": "edited by other"}, version=None,
+        assert allowed(lambda: actions.do_update_record(mine, {"title": "edited"}, version=version_of(mine), actor=user)) is edit_own
+    assert allowed(lambda: actions.do_update_record(others_record, {"title": "edited by other"}, version=version_of(others_record),
                                                     actor=user)) is edit_others
-    assert allowed(lambda: do_assign(others_record, participant.pk, actor=user)) is assign
+    assert allowed(lambda: do_assign(others_record, participant.pk, version=version_of(others_record), actor=user)) is assign
     if mine is not None:
-        assert allowed(lambda: actions.do_delete_record(mine, actor=user)) is delete_own
-    assert allowed(lambda: actions.do_delete_record(others_record, actor=user)) is delete_others
+        assert allowed(lambda: actions.do_delete_record(mine, version=version_of(mine), actor=user)) is delete_own
+    assert allowed(lambda: actions.do_delete_record(others_record, version=version_of(others_record), actor=user)) is delete_others
     unchanged = TeamRecord.objects.get(pk=others_record.pk)
     if not edit_others:
         assert unchanged.title == "Manager's own work"
@@ -106,9 +107,9 @@ def test_role_table_through_pages(role, cast, case_studies, case_schema, others_
 def test_only_managers_set_final_status(case_schema, member, manager):
     record = actions.do_create_record(case_schema, {"title": "Mine"}, actor=member)
     with pytest.raises(GuardRefusal, match="Only a manager"):
-        actions.do_update_record(record, {"status": "done"}, version=None, actor=member)
+        actions.do_update_record(record, {"status": "done"}, version=version_of(record), actor=member)
     assert TeamRecord.objects.get(pk=record.pk).status == "requested"
-    actions.do_update_record(record, {"status": "done"}, version=None, actor=manager)
+    actions.do_update_record(record, {"status": "done"}, version=version_of(record), actor=manager)
     assert TeamRecord.objects.get(pk=record.pk).status == "done"
 
 
@@ -118,18 +119,18 @@ def test_requester_edits_only_while_first_status_and_only_shown_fields(case_stud
                                 actor=requester)
     assert request.requested_by == requester and request.status == "requested"
     with pytest.raises(GuardRefusal):
-        actions.do_update_record(request, {"internal_notes": "peek"}, version=None, actor=requester)
-    actions.do_update_record(request, {"brief": "Cloud migration, 2 pages"}, version=None, actor=requester)
-    actions.do_update_record(request, {"status": "in_progress"}, version=None, actor=manager)
+        actions.do_update_record(request, {"internal_notes": "peek"}, version=version_of(request), actor=requester)
+    actions.do_update_record(request, {"brief": "Cloud migration, 2 pages"}, version=version_of(request), actor=requester)
+    actions.do_update_record(request, {"status": "in_progress"}, version=version_of(request), actor=manager)
     with pytest.raises(PermissionDenied):
-        actions.do_update_record(request, {"brief": "changed later"}, version=None, actor=requester)
+        actions.do_update_record(request, {"brief": "changed later"}, version=version_of(request), actor=requester)
     assert visible(requester, case_schema, "view").filter(pk=request.pk).exists()
 
 
 def test_requester_page_hides_internal_fields_and_other_comments(case_studies, case_schema, requester, manager,
                                                                   client_for):
     request = do_submit_request(case_studies, {"title": "Need a story", "brief": "Retail"}, actor=requester)
-    actions.do_update_record(request, {"internal_notes": "Budget is tight"}, version=None, actor=manager)
+    actions.do_update_record(request, {"internal_notes": "Budget is tight"}, version=version_of(request), actor=manager)
     actions.do_add_note(request, "Internal: ask legal first", actor=manager)
     actions.do_add_note(request, f"@{requester.username} draft is on its way", actor=manager)
     body = client_for(requester).get(reverse("crm:detail", args=[case_schema.key, request.pk])).content.decode()

@@ -184,7 +184,8 @@ class Command(BaseCommand):
                 request = team_actions.do_assign(request, rng.choice([by_name["emily"], by_name["mia"]]).pk,
                                                  version=request.version, actor=mark)
                 status = rng.choice(["in_progress", "review", "done"])
-                actions.do_update_record(request, {"status": status}, version=request.version, actor=mark, schema=schema)
+                actions.do_update_record(request, {"status": status}, version=request.version, actor=mark,
+                                         schema=schema)
 
     def seed_account_sharing(self, org, admin, heads) -> None:
         """Accounts as a sales organisation keeps them: private (a rep sees their own; the head of

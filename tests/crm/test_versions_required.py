@@ -102,7 +102,7 @@ def test_a_stale_delete_is_a_conflict(deal, standard_user, client_for):
 
 
 def test_a_kanban_move_without_a_version_is_refused(deal, standard_user, client_for):
-    response = client_for(standard_user).post(reverse("teams:kanban_move", args=["deals", deal.pk]),
+    response = client_for(standard_user).post(reverse("crm:kanban_move", args=["deals", deal.pk]),
                                               {"field": "stage", "value": "won"})
     assert response.status_code == 400 and MISSING in response.json()["error"]
     assert unchanged(deal)

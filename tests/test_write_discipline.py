@@ -1,28 +1,54 @@
-"""Every state change goes through an action: no other module writes rows."""
+"""Every state change goes through an action: no other module writes rows.
+
+The check reads every line of the apps (outside migrations) for the ways Django writes: saving,
+deleting, creating, queryset `.update(...)` (with keywords or `**kw`), bulk writes, row locks,
+raw SQL, and many-to-many `.set/.add/.remove/.clear` on a related manager. Only the modules named
+in WRITERS may do so; nothing is exempt by its file name alone.
+"""
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("access", "crm", "teams", "locking", "automation")
-WRITE = re.compile(r"\.save\(|\.delete\(|objects\.create\(|\.update\(\s*\w+\s*=|bulk_create|bulk_update|"
-                   r"update_or_create|get_or_create|select_for_update")
-# Writers by design: action modules (*actions.py), and the timeline and audit-log helpers the actions call.
-ALLOWED = ("actions.py", "timeline.py", "audit.py")
+APPS = ("access", "crm", "teams", "locking", "automation", "demo")
+WRITE = re.compile(
+    r"\.save\(|\.delete\(|objects\.create\(|\.update\(\s*(\w+\s*=|\*\*)|bulk_create|bulk_update|"
+    r"update_or_create|get_or_create|select_for_update|"
+    r"connection\.cursor\(|\.execute\(|\.executemany\(|\.raw\(|RawSQL|"  # raw SQL
+    r"\b\w+\.\w+\.(set|add|remove|clear)\(")  # a many-to-many manager: record.mentions.set(...)
+# Writers by design: the action modules (one file per module, by path) and the helpers the actions
+# call to write their side rows.
+WRITERS = {
+    "access/actions.py", "access/sharing_actions.py", "access/share_actions.py",
+    "crm/actions/__init__.py", "crm/actions/base.py", "crm/actions/records.py", "crm/actions/owners.py",
+    "crm/actions/notes.py", "crm/actions/attachments.py", "crm/actions/fields.py", "crm/actions/recycle_bin.py",
+    "teams/actions.py", "locking/actions.py",
+    "crm/timeline.py",  # timeline entries, written by the actions inside their transaction
+    "access/audit.py",  # the org audit log, written by the configuration actions
+}
+# Lines that match a write pattern but write no row ("path: code" -> the reason).
+NOT_WRITES: dict[str, str] = {
+    "access/models.py: return super().update(**kwargs)":
+        "the append-only audit queryset lets the database's SET_NULL through and refuses every other update",
+    "crm/selectors.py: with connection.cursor() as cursor:": "EXPLAIN for the planner's row estimate: reads only",
+    'crm/selectors.py: cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)': "the same EXPLAIN (reads only)",
+    "locking/state.py: result.restricted_actions.add(restricted)": "a Python set of action names, not a relation",
+}
 
 
-def offending_lines(root: Path = ROOT) -> list[str]:
+def offending_lines(root: Path = ROOT, writers: set[str] = WRITERS) -> list[str]:
     found = []
     for app in APPS:
-        for path in (root / app).rglob("*.py"):
+        for path in sorted((root / app).rglob("*.py")):
             relative = path.relative_to(root)
-            if "migrations" in relative.parts or path.name.endswith(ALLOWED) or "actions" in relative.parts:
+            if "migrations" in relative.parts or relative.as_posix() in writers:
                 continue
             for number, line in enumerate(path.read_text().splitlines(), start=1):
                 code = line.split("#", 1)[0]
-                if WRITE.search(code) and '"""' not in code:
-                    found.append(f"{relative}:{number}: {line.strip()}")
+                allowed = f"{relative.as_posix()}: {line.strip()}" in NOT_WRITES
+                if WRITE.search(code) and '"""' not in code and not allowed:
+                    found.append(f"{relative.as_posix()}:{number}: {line.strip()}")
     return found
 
 
@@ -31,7 +57,15 @@ def test_only_actions_write():
 
 
 def test_the_check_catches_a_write(tmp_path):
-    (tmp_path / "crm").mkdir()
-    (tmp_path / "crm" / "views.py").write_text("def f(record):\n    record.save()\n")
-    (tmp_path / "crm" / "actions.py").write_text("def do_f(record):\n    record.save()\n")
-    assert offending_lines(tmp_path) == ["crm/views.py:2: record.save()"]
+    (tmp_path / "crm" / "actions").mkdir(parents=True)
+    lines = ["record.save()", "Deal.objects.filter(pk=1).update(**changes)", "Deal.objects.bulk_update(rows, ['x'])",
+             "cursor.execute('UPDATE crm_deal SET name = %s', [name])", "with connection.cursor() as c:",
+             "Deal.objects.raw('SELECT 1')", "qs.annotate(x=RawSQL('1', []))", "note.mentions.set(users)",
+             "group.users.add(user)", "group.roles.remove(role)", "note.mentions.clear()", "seen.add(pk)"]
+    (tmp_path / "crm" / "views.py").write_text("".join(f"{line}\n" for line in lines))
+    # An actions-like name is not enough: only the listed writer modules may write.
+    (tmp_path / "crm" / "my_actions.py").write_text("record.save()\n")
+    (tmp_path / "crm" / "actions" / "records.py").write_text("record.save()\n")
+    found = offending_lines(tmp_path, writers={"crm/actions/records.py"})
+    assert found == ["crm/my_actions.py:1: record.save()"] + [
+        f"crm/views.py:{n}: {line}" for n, line in enumerate(lines[:-1], start=1)]

@@ -42,10 +42,17 @@ class ModuleSettingsView(AdminView):
         return render(request, "crm/settings_modules.html", {"rows": rows, "levels": OrgWideDefault.Level.choices})
 
     def post(self, request):
+        changes = {}
         for module in org_modules():
             level = request.POST.get(f"level_{module.key}")
+            if level and level not in OrgWideDefault.Level.values:  # checked for all before any is saved
+                messages.error(request, _("Unknown access level for %(module)s; nothing was saved.")
+                               % {"module": module.label_plural})
+                return redirect("crm:settings_modules")
             if level and level != org_default(request.org, module):
-                do_set_org_default(request.org, module.key, level, actor=request.user)
+                changes[module.key] = level
+        for key, level in changes.items():
+            do_set_org_default(request.org, key, level, actor=request.user)
         messages.success(request, _("Sharing defaults saved."))
         return redirect("crm:settings_modules")
 

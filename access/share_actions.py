@@ -7,7 +7,7 @@ through `get_record` first).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 from django.db import connection, transaction
@@ -73,6 +73,30 @@ def _lock_record_shares(org: Organization, module_key: str, record_id: int) -> N
                        [f"record-share:{org.pk}:{module_key}:{record_id}"])
 
 
+# --- listeners -------------------------------------------------------------------------------
+
+# Called inside the share action's transaction as listener(kind, record, actor, details), kind
+# "shared" or "unshared", details {"user"|"group": name, "access": level}. crm registers the
+# writer of the record's timeline entry (access knows no timeline).
+ShareListener = Callable[[str, Any, User, dict[str, Any]], None]
+_share_listeners: list[ShareListener] = []
+
+
+def register_share_listener(listener: ShareListener) -> None:
+    if listener not in _share_listeners:
+        _share_listeners.append(listener)
+
+
+def _tell(kind: str, record: Any, actor: User, *, user: User | None, group: Group | None, access: str) -> None:
+    details: dict[str, Any] = {"access": access}
+    if user is not None:
+        details["user"] = {"id": user.pk, "name": str(user)}
+    else:
+        details["group"] = {"id": group.pk, "name": group.name}
+    for listener in _share_listeners:
+        listener(kind, record, actor, details)
+
+
 # --- actions ---------------------------------------------------------------------------------
 
 @transaction.atomic
@@ -108,6 +132,7 @@ def do_share_record(org: Organization, module_key: str, record: Any, *, user: Us
     made = rows.model.objects.bulk_create([
         rows.model(org=org, content_object=record, permission_id=pk, granted_by=actor, **target)
         for pk in permissions])
+    _tell("shared", record, actor, user=user, group=group, access=access)
     return ManualShare(record=record, user=user, group=group, access=access, granted_by=actor,
                        granted_at=made[0].granted_at if made else timezone.now())
 
@@ -135,6 +160,7 @@ def do_revoke_share(share: ManualShare, *, actor: User) -> None:
     rows, _target = _rows_of(models_, record, user=share.user, group=share.group)
     if not rows.delete()[0]:
         raise PermissionDenied(_("Share not found."))
+    _tell("unshared", record, actor, user=share.user, group=share.group, access=share.access)
 
 
 def do_log_access(org: Organization, module_key: str, *, count: int, filters: dict | None = None,

@@ -21,3 +21,9 @@ class CrmConfig(AppConfig):
         register_guard(field_permission_guard)
         # The access settings pages (profile grids, field levels, the access log) list these.
         register_module_provider(org_modules)
+        # Sharing and unsharing a record are entries on its timeline.
+        from access.share_actions import register_share_listener
+
+        from .timeline import write_share_entry
+
+        register_share_listener(write_share_entry)

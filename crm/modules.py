@@ -244,3 +244,30 @@ def module_for_model(model) -> ModuleSchema | None:
 
 def org_modules() -> list[ModuleSchema]:
     return sorted(ORG_MODULES.values(), key=lambda m: m.order)
+
+
+# Other apps (teams) list the modules they define for an org, and the models their records live
+# in, so org-wide pages (the recycle bin) and the purge cover them too.
+_module_listers: list[Callable[[object], list[ModuleSchema]]] = []
+_record_models: list[type] = []
+
+
+def register_module_lister(lister: Callable[[object], list[ModuleSchema]]) -> None:
+    if lister not in _module_listers:
+        _module_listers.append(lister)
+
+
+def register_record_model(model: type) -> None:
+    if model not in _record_models:
+        _record_models.append(model)
+
+
+def all_modules(org) -> list[ModuleSchema]:
+    """The org modules, then the modules other apps define for `org` (team modules)."""
+    return org_modules() + [module for lister in _module_listers for module in lister(org)]
+
+
+def record_models() -> list[type]:
+    """Every model records live in: the org modules' and the registered ones (TeamRecord)."""
+    return [module.model for module in org_modules()] + [m for m in _record_models
+                                                         if m not in {o.model for o in org_modules()}]

@@ -99,3 +99,13 @@ def for_viewer(record: Any, user: Any, module: Any, fields: Iterable[Any], limit
         return True
 
     return [item for item in entries if shown(item)][:limit]
+
+
+def write_share_entry(kind: str, record: Any, actor: Any, details: dict) -> None:
+    """A share given or removed (called by access's share actions, inside their transaction):
+    who it is shared with and at which level, on the record's timeline."""
+    target = details.get("user") or details.get("group") or {}
+    changes = {"shared_with": [None, target], "access": [None, details.get("access", "")]}
+    if kind == "unshared":
+        changes = {"shared_with": [target, None], "access": [details.get("access", ""), None]}
+    write(record, kind=kind, actor=actor, path="page", changes=changes)

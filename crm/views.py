@@ -568,14 +568,15 @@ class RecycleBinView(LoginRequiredMixin, View):
         return super().dispatch(request, *args, **kwargs)
 
     def get(self, request):
-        from .modules import org_modules
+        from .modules import all_modules
 
         groups = []
-        for module in org_modules():
+        for module in all_modules(request.org):  # org modules, then team modules
             schema = module.bind(request.org)
-            rows = (visible(request.user, schema, "view", deleted=True).select_related("deleted_by")
-                    .order_by("-deleted_at")[:200])
-            groups.append({"module": module, "rows": rows})
+            rows = list(visible(request.user, schema, "view", deleted=True).select_related("deleted_by")
+                        .order_by("-deleted_at", "-pk")[:200])
+            if rows or module.kind == "org":  # a team module shows up when it has something to restore
+                groups.append({"module": module, "rows": rows})
         return render(request, self.template_name, {"groups": groups})
 
     def post(self, request):

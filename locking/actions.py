@@ -562,3 +562,13 @@ def _job_progress(job: LockJob | None, **values: Any) -> None:
 def do_fail_apply_job(job: LockJob, error: str) -> None:
     """A job that could not finish says why (the rule was deleted, its criteria broke...)."""
     _job_progress(job, status=LockJob.Status.FAILED, error=error[:2000], finished_at=timezone.now())
+
+
+def purge_record_locks(records: list[Any]) -> None:
+    """Remove the lock rows of records being purged from the recycle bin (crm calls this through
+    its purge hook, inside the purge's transaction), so no lock outlives its record."""
+    by_module: dict[tuple[int, str], list[int]] = {}
+    for record in records:
+        by_module.setdefault((record.org_id, record.MODULE_KEY), []).append(record.pk)
+    for (org_id, module_key), ids in by_module.items():
+        RecordLock.objects.filter(org_id=org_id, module=module_key, record_id__in=ids).delete()

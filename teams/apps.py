@@ -26,3 +26,11 @@ class TeamsConfig(AppConfig):
         register_panel_provider(public_panel_blocks)
         register_assign_provider(chart_assign_offer)
         related.register()
+        # The recycle bin lists and purges team records too.
+        from crm.modules import register_module_lister, register_record_model
+
+        from .models import TeamRecord
+        from .schema import modules_of
+
+        register_module_lister(modules_of)
+        register_record_model(TeamRecord)

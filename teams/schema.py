@@ -113,3 +113,9 @@ def resolve(key: str, org) -> TeamModuleSchema | None:
         return None
     module = TeamModule.objects.filter(org=org, pk=pk, retired=False).select_related("space").first()
     return schema_for(module) if module is not None else None
+
+
+def modules_of(org) -> list[TeamModuleSchema]:
+    """The org's team modules in use (for org-wide pages such as the recycle bin)."""
+    modules = TeamModule.objects.filter(org=org, retired=False).select_related("space")
+    return [schema_for(module) for module in modules.order_by("space__name_en", "name_en", "pk")]

@@ -34,7 +34,9 @@ def do_add_attachment(record: Any, upload: Any, *, actor: User, path: str = "pag
     attachment = Attachment.objects.create(org_id=current.org_id, record=current, uploaded_by=actor, file=upload,
                                            name=name, size=upload.size, deliverable=deliverable,
                                            content_type=getattr(upload, "content_type", "") or "")
-    timeline.write(current, kind="attachment_added", actor=actor, path=path, changes={"file": [None, name]})
+    # The id lets the timeline show the entry only to those who may see the file.
+    timeline.write(current, kind="attachment_added", actor=actor, path=path,
+                   changes={"file": [None, name], "attachment": [None, attachment.pk]})
     _event("attachment_added", schema, current, actor, path)
     return attachment
 
@@ -48,7 +50,7 @@ def do_delete_attachment(attachment: Attachment, *, actor: User, path: str = "pa
     current = _record_for(schema, record, actor, "edit")
     run_guards(WriteContext("delete_attachment", schema, current, actor, path, {"file": attachment.pk}))
     timeline.write(current, kind="attachment_deleted", actor=actor, path=path,
-                   changes={"file": [attachment.name, None]})
+                   changes={"file": [attachment.name, None], "attachment": [attachment.pk, None]})
     attachment.file.delete(save=False)
     attachment.delete()
     _event("attachment_deleted", schema, current, actor, path)

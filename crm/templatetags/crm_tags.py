@@ -12,7 +12,8 @@ KIND_LABELS = {
     "restored": _("Restored"), "owner_changed": _("Owner changed"), "note_added": _("Note added"),
     "note_edited": _("Note edited"), "note_deleted": _("Note deleted"), "attachment_added": _("File attached"),
     "attachment_deleted": _("File removed"), "refused": _("Change refused"), "locked": _("Locked"),
-    "unlocked": _("Unlocked"), "lock_overridden": _("Lock overridden"),
+    "unlocked": _("Unlocked"), "lock_overridden": _("Lock overridden"), "shared": _("Shared"),
+    "unshared": _("Sharing removed"),
 }
 # How a change was made (TimelineEntry.path); unknown paths show as stored.
 PATH_LABELS = {
@@ -20,7 +21,8 @@ PATH_LABELS = {
     "import": _("by import"), "rule": _("by a rule"), "system": _("by the system"),
 }
 EXTRA_LABELS = {"owner": _("Owner"), "file": _("File"), "related": _("Related to"), "action": _("Action"),
-                "reason": _("Reason"), "rule": _("Lock rule")}
+                "reason": _("Reason"), "rule": _("Lock rule"), "shared_with": _("Shared with"),
+                "access": _("Access")}
 
 
 @register.filter
@@ -60,8 +62,16 @@ def timeline_changes(entry: Any, fields: Any) -> list[tuple[str, str, Any, Any]]
             continue
         label = spec.label if spec is not None else EXTRA_LABELS.get(key, key)
         old, new = (pair + [None, None])[:2] if isinstance(pair, list) else (None, pair)
+        if key == "access" and spec is None:  # a share's level, stored as its code
+            old, new = _access_label(old), _access_label(new)
         rows.append((key, label, _show(spec, old), _show(spec, new)))
     return rows
+
+
+def _access_label(value: Any) -> Any:
+    from access.models import SharingRule
+
+    return SharingRule.Access(value).label if value in SharingRule.Access.values else value
 
 
 @register.simple_tag

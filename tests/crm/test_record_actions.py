@@ -694,7 +694,7 @@ def test_attachment_is_stored_and_logged(settings, org, admin_user, standard_use
     assert (attachment.name, attachment.size, attachment.content_type) == ("plan.txt", 8, "text/plain")
     assert attachment.file.read() == b"the plan"
     assert str(settings.MEDIA_ROOT) in attachment.file.path
-    assert entries(account)[-1].changes == {"file": [None, "plan.txt"]}
+    assert entries(account)[-1].changes == {"file": [None, "plan.txt"], "attachment": [None, attachment.pk]}
     settings.ATTACHMENT_MAX_BYTES = 4
     with pytest.raises(RecordValidationError):
         actions.do_add_attachment(account, SimpleUploadedFile("big.txt", b"12345"), actor=standard_user)

@@ -47,6 +47,10 @@ def do_create_space(org: Any, *, name_en: str, name_zh: str = "", description: s
     _require_admin(actor)
     if not (name_en or "").strip():
         raise RecordValidationError({"name_en": [_("This field is required.")]})
+    too_long = crm_actions.column_length_errors(TeamSpace, {"name_en": name_en.strip(),
+                                                            "name_zh": (name_zh or "").strip()})
+    if too_long:
+        raise RecordValidationError(too_long)
     space = TeamSpace.objects.create(org=org, name_en=name_en.strip(), name_zh=(name_zh or "").strip(),
                                      description=description)
     for user_id in manager_ids:
@@ -180,7 +184,8 @@ def _save_module(module: TeamModule) -> None:
 
 
 def _apply_module_settings(module, name_en, name_zh, icon, statuses, manager_only, done) -> None:
-    errors = {}
+    errors = crm_actions.column_length_errors(TeamModule, {"name_en": (name_en or "").strip(),
+                                                           "name_zh": (name_zh or "").strip()})
     if not (name_en or "").strip():
         errors["name_en"] = [_("This field is required.")]
     try:

@@ -61,7 +61,9 @@ class TeamView(LoginRequiredMixin, View):
         return True
 
     def refuse(self, exc: Exception) -> None:
-        messages.error(self.request, str(exc.args[0]) if exc.args else _("You may not do this."))
+        from crm.views import reason_of
+
+        messages.error(self.request, reason_of(exc))
 
 
 def spaces_for(user) -> Any:

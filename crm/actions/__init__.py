@@ -6,7 +6,7 @@ guards -> version check -> write -> timeline -> event on commit) lives in `base`
 """
 from .attachments import do_add_attachment, do_delete_attachment
 from .base import (CUSTOM_TEXT_DEFAULT_LIMIT, CUSTOM_TEXT_LIMITS, ConflictError, RecordValidationError,
-                   bound_schema, check_length, check_reference, check_unique, check_version, clean_values,
+                   bound_schema, check_length, column_length_errors, check_reference, check_unique, check_version, clean_values,
                    json_value, record_refusals, sync_links, timeline_value)
 from .fields import (COLOR_RE, FIELD_SETTINGS, clean_options, do_create_field, do_move_field,
                      do_set_field_retired, do_update_field)

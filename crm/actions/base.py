@@ -121,6 +121,21 @@ def check_length(spec: FieldSpec, value: Any, schema: BoundSchema) -> None:
                               % {"limit": limit, "length": len(value)})
 
 
+def column_length_errors(model: type, values: dict[str, Any]) -> dict[str, list[str]]:
+    """Texts longer than their column (a name, a label), by field name, each message naming the
+    field, so the database never refuses them."""
+    from django.utils.text import capfirst
+
+    errors: dict[str, list[str]] = {}
+    for name, value in values.items():
+        column = model._meta.get_field(name)
+        limit = getattr(column, "max_length", None)
+        if isinstance(value, str) and limit and len(value) > limit:
+            errors[name] = [_("%(field)s can be at most %(limit)d characters (this has %(length)d).")
+                            % {"field": capfirst(column.verbose_name), "limit": limit, "length": len(value)}]
+    return errors
+
+
 def check_reference(spec: FieldSpec, value: Any, schema: BoundSchema, actor: User) -> None:
     """A user field must name an active member; a lookup a record the actor can see."""
     if value is None:

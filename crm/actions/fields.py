@@ -12,7 +12,7 @@ from access import audit
 from access.models import User
 
 from ..modules import get_module
-from .base import RecordValidationError
+from .base import RecordValidationError, column_length_errors
 
 
 FIELD_SETTINGS = ("required", "unique", "section", "shown_to_requesters", "in_list", "help_text")
@@ -26,6 +26,11 @@ def _require_field_admin(actor: User, org: Any, module_key: str) -> Any:
 
 
 COLOR_RE = re.compile(r"#[0-9a-fA-F]{3,8}")  # colours go into style attributes: nothing else passes
+
+
+# A status value is stored in a 60-character column (TeamRecord.status); labels are shown in lists.
+OPTION_VALUE_MAX = 60
+OPTION_LABEL_MAX = 100
 
 
 def clean_options(field_type: str, options: Any) -> list[dict]:
@@ -42,12 +47,19 @@ def clean_options(field_type: str, options: Any) -> list[dict]:
         if value in seen:
             raise RecordValidationError({"options": [_("The option “%(value)s” appears twice.") % {"value": value}]})
         seen.add(value)
+        label_en = str(option.get("label_en") or value).strip()
+        label_zh = str(option.get("label_zh") or "").strip()
+        for part, text, limit in ((_("its value"), value, OPTION_VALUE_MAX), (_("its English label"), label_en,
+                                  OPTION_LABEL_MAX), (_("its Chinese label"), label_zh, OPTION_LABEL_MAX)):
+            if len(text) > limit:
+                raise RecordValidationError({"options": [
+                    _("Option %(n)d: %(part)s can be at most %(limit)d characters (this has %(length)d).")
+                    % {"n": number, "part": part, "limit": limit, "length": len(text)}]})
         color = str(option.get("color") or "").strip()
         if color and not COLOR_RE.fullmatch(color):
             raise RecordValidationError({"options": [
                 _("Option %(n)d: a colour is written like #1a7f37.") % {"n": number}]})
-        cleaned.append({"value": value, "label_en": str(option.get("label_en") or value).strip(),
-                        "label_zh": str(option.get("label_zh") or "").strip(), "color": color})
+        cleaned.append({"value": value, "label_en": label_en, "label_zh": label_zh, "color": color})
     return cleaned
 
 
@@ -91,6 +103,9 @@ def do_create_field(org: Any, module_key: str, *, api_name: str, label_en: str, 
         errors["label_en"] = [_("This field is required.")]
     if field_type not in CUSTOM_FIELD_TYPES:
         errors["field_type"] = [_("Choose a valid field type.")]
+    texts = {"label_en": (label_en or "").strip(), "label_zh": (label_zh or "").strip(),
+             **{k: v for k, v in settings_.items() if k in ("help_text", "section")}}
+    errors.update({k: v for k, v in column_length_errors(FieldDefinition, texts).items() if k not in errors})
     if errors:
         raise RecordValidationError(errors)
     last = FieldDefinition.objects.filter(org=org, module=module_key).order_by("-order").first()
@@ -149,6 +164,10 @@ def do_update_field(definition: Any, *, label_en: str, label_zh: str = "", defau
     for key, value in settings_.items():
         if key in FIELD_SETTINGS:
             setattr(definition, key, value)
+    too_long = column_length_errors(type(definition), {name: getattr(definition, name) for name in (
+        "label_en", "label_zh", "help_text", "section")})
+    if too_long:
+        raise RecordValidationError(too_long)
     if options is not None or definition.field_type in ("picklist", "multi_select"):
         definition.options = clean_options(definition.field_type, options if options is not None else definition.options)
     definition.default = default

@@ -10,15 +10,15 @@ from __future__ import annotations
 import csv
 from typing import Any, Iterator
 
-from django.core.exceptions import PermissionDenied
 from django.http import StreamingHttpResponse
 from django.utils import timezone, translation
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 
+from access.linked import linked_names
 from access.share_actions import do_log_access
-from access.visibility import module_allowed, visible
+from access.visibility import visible
 
 from . import selectors
 from .criteria import field_expression
@@ -83,7 +83,7 @@ def _lookup_labels(schema: BoundSchema, spec: FieldSpec, target: Any, batch: lis
     ids = {spec.get_value(record) for record in batch} - {None}
     if not ids:
         return {}
-    return {obj.pk: str(obj) for obj in target.base_queryset(schema.org).filter(pk__in=ids)}
+    return linked_names(schema.org, target, ids)
 
 
 def _render_batch(schema: BoundSchema, fields: list[FieldSpec], batch: list[Any], names: dict[int, str],
@@ -136,11 +136,9 @@ class ExportView(ModuleView):
     """POST /m/<module>/export/?<the list's query string>: the list as CSV."""
 
     http_method_names = ["post"]
+    module_action = "export"
 
     def post(self, request, module):
-        if not module_allowed(request.user, self.schema.key, "export"):
-            raise PermissionDenied(_("Your profile does not allow exporting %(module)s.")
-                                   % {"module": self.module.label_plural})
         fields = self.schema.fields_for(request.user)
         queryset, asked = export_queryset(request, self.schema, fields)
         # Logged before the first byte leaves, so an interrupted download is on record too.

@@ -10,7 +10,8 @@ from django.utils.html import conditional_escape, format_html
 from django.utils.translation import gettext_lazy as _
 
 from access.models import User
-from access.visibility import field_level, visible
+from access.decisions import module_field_rules
+from access.visibility import visible
 from config.params import parse_id
 
 from .criteria import CriteriaError, validate
@@ -74,9 +75,9 @@ VERSION_MISSING = _("The record's version is missing, so a change made meanwhile
 class RecordForm(forms.Form):
     """Edits a record's editable fields; validation is repeated by the action, which is the authority.
 
-    `read_only` maps the fields a lock keeps from this user to the reason: they are disabled, so
-    what is posted for them is ignored, and the reason is their help text. Fields the user's
-    profile makes read-only are disabled the same way.
+    `read_only` maps the fields the decision point keeps read-only for this user (profile, locks,
+    team rules) to the reason: they are disabled, so what is posted for them is ignored, and the
+    reason is their help text. `hidden` fields are left out.
 
     Editing needs the `version` the user saw (a missing one is an error, not a blind save); a new
     record's form carries a one-time token instead, against double submits."""
@@ -84,7 +85,7 @@ class RecordForm(forms.Form):
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args: Any, schema: BoundSchema, actor: User, record: Any = None,
-                 read_only: dict[str, str] | None = None, **kwargs: Any) -> None:
+                 read_only: dict[str, str] | None = None, hidden: Any = (), **kwargs: Any) -> None:
         self.schema = schema
         self.record = record
         if record is not None and "initial" not in kwargs:
@@ -97,15 +98,12 @@ class RecordForm(forms.Form):
             self.fields["version"].error_messages["required"] = VERSION_MISSING
         read_only = read_only or {}
         for spec in schema.editable_fields:
-            if not schema.module.field_allowed(spec, actor):
+            if spec.key in hidden:
                 continue
             field = self.fields[spec.key] = form_field_for(spec, schema, actor)
             if spec.key in read_only:
                 field.disabled = True
                 field.help_text = read_only_help(spec, read_only[spec.key])
-            elif field_level(actor, schema.key, spec.key) == "read_only":
-                field.disabled = True
-                field.help_text = read_only_help(spec, _("Read-only for your profile."))
             if record is not None and spec.type == "lookup":
                 keep_hidden_link(field, spec, schema, record)
             if record is None and spec.default not in (None, ""):
@@ -193,9 +191,9 @@ class BulkEditForm(forms.Form):
     def __init__(self, *args: Any, schema: BoundSchema, actor: User, ids: list[str], field_key: str = "",
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        hidden, read_only = module_field_rules(actor, schema)
         self.editable = {spec.key: spec for spec in schema.editable_fields
-                         if schema.module.field_allowed(spec, actor)
-                         and field_level(actor, schema.key, spec.key) == "read_write"}
+                         if spec.key not in hidden and spec.key not in read_only}
         self.fields["field"].choices = [("", "—")] + [(key, spec.label) for key, spec in self.editable.items()]
         self.fields["ids"].choices = [(pk, pk) for pk in ids]
         self.spec = self.editable.get(field_key)

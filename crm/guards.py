@@ -1,57 +1,15 @@
-"""Guards: checks every record write passes before it happens (locks, approvals,
-blueprints, validation rules plug in here). A guard refuses by raising GuardRefusal
-with a clear, translatable reason."""
+"""The write pipeline's hooks in crm: the after-write hooks, and crm's own guard (profile field
+permissions). The guard registry itself is the decision point's (`access.decisions`), so that
+`decide` runs exactly the guards every action runs; its names are re-exported here."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from django.core.exceptions import PermissionDenied
+from access.decisions import GuardRefusal, WriteContext, register_guard, run_guards, unregister_guard
 
-
-class GuardRefusal(PermissionDenied):
-    def __init__(self, reason: str, *, guard: str = "", log: bool = True) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.guard = guard
-        self.log = log  # written to the record's timeline as a refused attempt
-        self.context: "WriteContext | None" = None
-
-    def __str__(self) -> str:
-        return str(self.reason)
-
-
-@dataclass
-class WriteContext:
-    action: str  # create, update, delete, restore, change_owner, add_note, delete_note, add_attachment, ...
-    module: Any  # BoundSchema
-    record: Any  # the record as stored (for create: the unsaved new record)
-    actor: Any
-    path: str
-    changes: dict[str, Any] = field(default_factory=dict)  # field key -> new Python value
-
-
-Guard = Callable[[WriteContext], None]
-_guards: list[Guard] = []
-
-
-def register_guard(guard: Guard) -> None:
-    if guard not in _guards:
-        _guards.append(guard)
-
-
-def unregister_guard(guard: Guard) -> None:
-    if guard in _guards:
-        _guards.remove(guard)
-
-
-def run_guards(context: WriteContext) -> None:
-    for guard in list(_guards):
-        try:
-            guard(context)
-        except GuardRefusal as refusal:
-            refusal.context = context
-            raise
+__all__ = ["GuardRefusal", "WriteContext", "register_guard", "run_guards", "unregister_guard",
+           "register_after_write", "unregister_after_write", "run_after_write", "field_permission_guard"]
 
 
 # After-write hooks run inside the action's transaction, after the row and its timeline entry are

@@ -8,6 +8,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from access.linked import linked_names
+
 from .criteria import field_expression
 from .schema import BoundSchema, FieldSpec
 
@@ -50,7 +52,7 @@ def lookup_labels(table: Any, spec: FieldSpec) -> dict[int, str]:
 
         ids = {spec.get_value(row.record) for row in table.page.object_list} - {None}
         target = get_module(spec.target, table.schema.org)
-        cache[spec.key] = {obj.pk: str(obj) for obj in target.base_queryset(table.schema.org).filter(pk__in=ids)}
+        cache[spec.key] = linked_names(table.schema.org, target, ids)
     return cache[spec.key]
 
 

@@ -19,7 +19,9 @@ from django.utils.translation import gettext as _
 from django.views import View
 from django_tables2 import RequestConfig
 
-from access.visibility import field_level, get_record, is_org_admin, module_allowed, visible
+from access.decisions import decide, decide_each, decide_module, decide_page, module_field_rules, require
+from access.linked import linked_record
+from access.visibility import can, get_record, is_org_admin, visible
 from config.params import MAX_PAGE, bounded_int
 
 from . import actions, form_tokens, selectors
@@ -37,23 +39,31 @@ PER_PAGE_CHOICES = (25, 50, 100)
 
 
 class ModuleView(LoginRequiredMixin, View):
-    """Resolves `module` from the URL and binds the org's schema; records only via access."""
+    """Resolves `module` from the URL and binds the org's schema; records only via access.
 
-    record_action = "view"  # the access action needed on the record for pk routes
+    Whether the user may use the page is the decision point's answer (`access.decide_module`
+    for module pages, `access.decide` for record pages): a record or module that is not there
+    for the user is a 404, a refusal by the access rules a 403 with the reason. A refusal by a
+    guard (a lock, a team rule) is left to the page (shown disabled, with the reason) and to the
+    action (which refuses the write and notes the attempt on the timeline)."""
+
+    module_action = "open"  # the decision needed for the module's pages (routes without pk)
+    record_action = "view"  # the decision needed on the record for pk routes
 
     def dispatch(self, request, *args, **kwargs):
         if not request.user.is_authenticated:
             return self.handle_no_permission()
         self.module = get_module(kwargs["module"], request.org)
-        if not self.module.can_open(request.user):
-            raise Http404
         self.schema = self.module.bind(request.org)
         self.record = None
+        self.decision = None
         if "pk" in kwargs:
             self.record = get_record(request.user, self.schema, kwargs["pk"], "view")
-            if self.record_action != "view" and not visible(
-                    request.user, self.schema, self.record_action).filter(pk=self.record.pk).exists():
-                raise PermissionDenied(_("You do not have permission to do this on this record."))
+            self.decision = decide(request.user, self.record, self.record_action, schema=self.schema)
+            if not self.decision.allowed and not self.decision.guard:
+                require(self.decision)
+        else:
+            require(decide_module(request.user, self.schema, self.module_action))
         return super().dispatch(request, *args, **kwargs)
 
     def context(self, **extra: Any) -> dict[str, Any]:
@@ -94,8 +104,10 @@ class RecordListView(ModuleView):
         return render(request, self.template_name, self.context(
             table=table, filterset=filterset, columns=columns, all_fields=self.schema.fields_for(request.user),
             owner_form=OwnerForm(org=request.org), query=request.GET.get("q", ""),
-            can_create=self.module.can_create(request.user),
-            can_export=module_allowed(request.user, self.schema.key, "export"),
+            can_create=decide_module(request.user, self.schema, "create").allowed,
+            can_export=decide_module(request.user, self.schema, "export").allowed,
+            can_bulk_edit=decide_module(request.user, self.schema, "bulk_edit").allowed,
+            can_change_owner=decide_module(request.user, self.schema, "change_owner").allowed,
             estimated=getattr(table.paginator, "estimated", False),
         ))
 
@@ -132,52 +144,52 @@ class RecordDetailView(ModuleView):
         attachments = attachments.select_related("uploaded_by").order_by("-created_at")
         names = selectors.member_names(self.request.org)
         visible_fields = self.schema.fields_for(user)
-        can_edit = visible(self.request.user, self.schema, "edit").filter(pk=record.pk).exists()
-        page_state = detail_page_state(user, self.schema, record)
+        decisions = decide_page(user, record, schema=self.schema)
         fields = [(spec, self.display(spec, record, names), self.link(spec, record, user),
-                   *self.inline_control(spec, page_state, can_edit)) for spec in visible_fields]
+                   *self.inline_control(spec, decisions["edit"])) for spec in visible_fields]
+        notes = list(notes)
+        for note, edit, delete in zip(notes, decide_each(user, record, "edit_note", [{"note": n} for n in notes],
+                                                         schema=self.schema),
+                                      decide_each(user, record, "delete_note", [{"note": n} for n in notes],
+                                                  schema=self.schema)):
+            note.edit_decision, note.delete_decision = edit, delete
         return self.context(
             fields=fields, visible_fields=visible_fields, related=self.related_lists(),
             panels=detail_panels(user, self.schema, record), notes=notes, attachments=attachments,
             timeline=for_viewer(record, user, self.module, visible_fields), note_form=extra.pop("note_form", NoteForm()),
             attachment_form=extra.pop("attachment_form", AttachmentForm()),
             owner_form=OwnerForm(org=self.request.org, initial={"owner": record.owner_id}),
-            can_edit=can_edit,
-            can_delete=visible(self.request.user, self.schema, "delete").filter(pk=record.pk).exists(),
+            decisions=decisions,
             **sharing_context(self.request, self.schema, record),
-            **page_state,
+            **detail_page_state(user, self.schema, record),
             **extra,
         )
 
-    def inline_control(self, spec, page_state: dict[str, Any], can_edit: bool) -> tuple[bool, str]:
-        """(whether the field gets an inline edit control, why not when a lock is the cause).
-        Decided in memory from the page state: no query per field."""
-        user = self.request.user
-        if not (can_edit and spec.editable and field_level(user, self.schema.key, spec.key) == "read_write"):
+    def inline_control(self, spec, decision) -> tuple[bool, str]:
+        """(whether the field gets an inline edit control, why not when a rule is the cause), from
+        the record's edit decision: no query per field."""
+        if not (decision.offered and spec.editable) or spec.key in decision.hidden:
             return False, ""
-        reason = page_state["read_only_fields"].get(spec.key) or page_state["blocked"].get("edit", "")
+        reason = decision.read_only.get(spec.key) or ("" if decision.allowed else decision.reason)
         return not reason, reason
 
     def display(self, spec, record, names):
         if spec.is_custom and spec.type == "user":
             return names.get(spec.get_value(record), "")
-        if spec.is_custom and spec.type == "lookup" and spec.get_value(record) is not None:
-            target = get_module(spec.target, self.request.org)
-            linked = target.base_queryset(self.request.org).filter(pk=spec.get_value(record), deleted_at__isnull=True)
-            return str(linked.first() or "")
+        if spec.is_custom and spec.type == "lookup":
+            linked = self.linked(spec, record)
+            return linked.name if linked else ""
         return spec.display(record)
+
+    def linked(self, spec, record):
+        if spec.type != "lookup" or not spec.get_value(record):
+            return None
+        return linked_record(self.request.user, get_module(spec.target, self.request.org), spec.get_value(record))
 
     def link(self, spec, record, user) -> str:
         """A link to the looked-up record, only for a viewer who can open it."""
-        if spec.type != "lookup":
-            return ""
-        value = spec.get_value(record)
-        if not value:
-            return ""
-        target = get_module(spec.target, self.request.org)
-        if not visible(user, target, "view").filter(pk=value).exists():
-            return ""
-        return reverse("crm:detail", args=[spec.target, value])
+        linked = self.linked(spec, record)
+        return reverse("crm:detail", args=[spec.target, spec.get_value(record)]) if linked and linked.can_open else ""
 
     def related_lists(self) -> list[dict[str, Any]]:
         lists = []
@@ -217,16 +229,13 @@ class InlineFieldView(RecordDetailView):
             raise Http404
         return spec
 
-    def control(self, spec, page_state: dict[str, Any] | None = None) -> tuple[bool, str]:
-        if page_state is None:
-            page_state = detail_page_state(self.request.user, self.schema, self.record)
-        can_edit = visible(self.request.user, self.schema, "edit").filter(pk=self.record.pk).exists()
-        return self.inline_control(spec, page_state, can_edit)
+    def edit_decision(self):
+        return decide(self.request.user, self.record, "edit", schema=self.schema, path="inline")
 
     def show(self, spec, *, error: str = "", status: int = 200, focus: bool = False,
-             page_state: dict[str, Any] | None = None, saved: bool = False):
+             decision=None, saved: bool = False):
         names = selectors.member_names(self.request.org) if spec.is_custom and spec.type == "user" else {}
-        inline, lock_reason = self.control(spec, page_state)
+        inline, lock_reason = self.inline_control(spec, decision or self.edit_decision())
         record = self.record
         extra = {}
         if saved:  # the "Modified" line and the timeline changed too: sent along, swapped out of band
@@ -251,7 +260,7 @@ class InlineFieldView(RecordDetailView):
         form = FieldValueForm(request.POST, schema=self.schema, actor=request.user, record=self.record, spec=spec)
         if not form.is_valid():
             return self.edit_form(form, [m for messages_ in form.errors.values() for m in messages_], status=400)
-        before = detail_page_state(request.user, self.schema, self.record)
+        before = self.page_signature()
         try:
             record = actions.do_update_record(self.record, form.changes(), version=form.cleaned_data["version"],
                                               actor=request.user, path="inline", schema=self.schema)
@@ -263,12 +272,17 @@ class InlineFieldView(RecordDetailView):
             return self.edit_form(form, [str(exc.args[0]) if exc.args else _("You may not do this.")], status=403)
         # Read back as stored (decimals with their places, lookups by name), through access as ever.
         self.record = get_record(request.user, self.schema, record.pk, "view")
-        after = detail_page_state(request.user, self.schema, self.record)
-        response = self.show(spec, focus=True, page_state=after, saved=True)
+        after = self.page_signature()
+        response = self.show(spec, focus=True, decision=after[0], saved=True)
         if after != before:
             # The change locked or unlocked the record: the badges and the other controls change too.
             response["HX-Refresh"] = "true"
         return response
+
+
+    def page_signature(self) -> tuple:
+        """What the rest of the record's page shows of its rules: the edit decision and the panels."""
+        return self.edit_decision(), detail_page_state(self.request.user, self.schema, self.record)
 
 
 class InlineFieldEditView(InlineFieldView):
@@ -278,7 +292,7 @@ class InlineFieldEditView(InlineFieldView):
 
     def get(self, request, module, pk, field_key):
         spec = self.field(field_key)
-        editable, reason = self.control(spec)
+        editable, reason = self.inline_control(spec, self.edit_decision())
         if not editable:
             message = _("You may not change the field “%(field)s”.") % {"field": spec.label}
             return self.show(spec, error=f"{message} {reason}".strip(), status=403)
@@ -289,31 +303,37 @@ class RecordFormView(ModuleView):
     template_name = "crm/record_form.html"
     record_action = "edit"
 
-    def lock_context(self) -> tuple[dict[str, str], str]:
-        """(fields kept read-only for this user by a lock -> the reason, why the record cannot be
-        edited at all), from the same providers as the record page."""
+    module_action = "create"
+
+    def field_context(self) -> tuple[frozenset[str], dict[str, str], str]:
+        """(hidden fields, read-only fields -> the reason, why the record cannot be edited at all),
+        from the record's edit decision (a new record: the field rules before there is one)."""
         if self.record is None:
-            return {}, ""
-        state = detail_page_state(self.request.user, self.schema, self.record)
-        return state["read_only_fields"], state["blocked"].get("edit", "")
+            return (*module_field_rules(self.request.user, self.schema), "")
+        decision = self.decision
+        return decision.hidden, decision.read_only, "" if decision.allowed else decision.reason
 
     def get(self, request, module, pk=None):
         if self.record is None:
             self.related_source()  # a link to a record out of reach is a 404 here already
-        read_only, blocked = self.lock_context()
-        form = RecordForm(schema=self.schema, actor=request.user, record=self.record, read_only=read_only)
+        hidden, read_only, blocked = self.field_context()
+        form = RecordForm(schema=self.schema, actor=request.user, record=self.record, read_only=read_only,
+                          hidden=hidden)
         return render(request, self.template_name, self.context(form=form, blocked=blocked),
                       status=403 if blocked else 200)
 
     def post(self, request, module, pk=None):
-        read_only, blocked = self.lock_context()
+        hidden, read_only, blocked = self.field_context()
         # A task made from another record's page is linked to it: that record is resolved (through
         # access, 404 if out of reach) before anything is written.
         source = self.related_source() if self.record is None else None
-        # A record locked as a whole keeps its fields as posted: the action refuses the write with
-        # the lock's reason and keeps the refused attempt on the timeline.
+        if blocked:
+            # A record refused as a whole keeps its fields as posted (but those read-only before
+            # there is a record): the action refuses the write with the reason and keeps the refused
+            # attempt on the timeline.
+            read_only = module_field_rules(request.user, self.schema)[1]
         form = RecordForm(request.POST, schema=self.schema, actor=request.user, record=self.record,
-                          read_only={} if blocked else read_only)
+                          read_only=read_only, hidden=hidden)
         if form.is_valid():
             try:
                 if self.record is None:
@@ -362,7 +382,8 @@ class RecordDeleteView(ModuleView):
     record_action = "delete"
 
     def get(self, request, module, pk):
-        return render(request, self.template_name, self.context())
+        refusal = "" if self.decision.allowed else self.decision.reason
+        return render(request, self.template_name, self.context(refusal=refusal), status=403 if refusal else 200)
 
     def post(self, request, module, pk):
         try:
@@ -376,6 +397,9 @@ class RecordDeleteView(ModuleView):
 
 
 class ChangeOwnerView(ModuleView):
+    module_action = "change_owner"
+    record_action = "change_owner"
+
     def post(self, request, module, pk=None):
         form = OwnerForm(request.POST, org=request.org)
         # Each record with the version its page showed ("pk:version" from the list's checkboxes).
@@ -394,7 +418,7 @@ class ChangeOwnerView(ModuleView):
             self.refuse(exc)
             return HttpResponseRedirect(target)
         messages.success(request, _("Owner changed on %(count)d records.") % {"count": len(rows)})
-        if self.record and not visible(request.user, self.schema, "view").filter(pk=self.record.pk).exists():
+        if self.record and not can(request.user, self.schema, self.record, "view"):
             return redirect("crm:list", module=self.module.key)
         return HttpResponseRedirect(target)
 
@@ -403,6 +427,7 @@ class BulkEditView(ModuleView):
     """Set one field on the records chosen in the list (GET: choose the field; POST: apply)."""
 
     template_name = "crm/bulk_edit.html"
+    module_action = "bulk_edit"
 
     def form(self, data: Any) -> BulkEditForm:
         # Kept as "pk:version", as the list page sent them, until the action checks the versions
@@ -447,6 +472,8 @@ class BulkEditView(ModuleView):
 
 
 class NoteView(ModuleView):
+    record_action = "add_note"
+
     def post(self, request, module, pk):
         target = self.record.get_absolute_url() + "#notes"
         form = NoteForm(request.POST)
@@ -515,7 +542,8 @@ class NoteDeleteView(ModuleView):
 
 
 class AttachmentUploadView(ModuleView):
-    record_action = "edit"
+    record_action = "add_attachment"
+
     def post(self, request, module, pk):
         form = AttachmentForm(request.POST, request.FILES)
         if form.is_valid():
@@ -530,7 +558,8 @@ class AttachmentUploadView(ModuleView):
 
 
 class AttachmentDeleteView(ModuleView):
-    record_action = "edit"
+    record_action = "delete_attachment"
+
     def post(self, request, module, pk, attachment_pk):
         attachment = _attachment_of(request, self.record, attachment_pk)
         try:

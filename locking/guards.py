@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from crm.guards import GuardRefusal, WriteContext
+from access.decisions import GuardRefusal, WriteContext
 
 from . import rules
 from .models import EDIT_FAMILY
@@ -51,6 +51,17 @@ def refusal_message(lock: Lock, restricted: str, schema) -> str:
     return message
 
 
+def _still_editable(state: RecordState, actor, schema, restricted: str) -> set[str]:
+    """The fields every lock in force on the record leaves editable for this action (one of them
+    is enough for the edit form to be useful)."""
+    state.load()
+    editable: set[str] | None = None
+    for lock in state.locks():
+        if restricted in lock.restricted and lock.scope.applies_to(actor, schema):
+            editable = set(lock.editable) if editable is None else editable & set(lock.editable)
+    return set(sorted(editable)[:1]) if editable else set()
+
+
 def locking_guard(context: WriteContext) -> None:
     schema, record = context.module, context.record
     snap = rules.snapshot(schema.org.pk, schema.key)
@@ -63,6 +74,9 @@ def locking_guard(context: WriteContext) -> None:
     if restricted is None or not snap.active:
         return
     changed = set(context.changes) if restricted in EDIT_FAMILY else set()
+    if context.dry and not changed and restricted in EDIT_FAMILY:
+        # Asked whether the user may edit at all: yes while some field stays editable under every lock.
+        changed = _still_editable(state, context.actor, schema, restricted)
     if could_refuse(state, context.actor, schema, restricted, changed):
         state.load()
         lock = blocking_lock(state.locks(), context.actor, schema, restricted, changed)

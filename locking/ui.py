@@ -18,10 +18,6 @@ from .models import EDIT, RecordLock
 from .rules import FieldLockSpec
 from .state import Lock, RecordState, blocking_lock, lock_state
 
-# Restricted actions that have a control on the record page (bulk edit and import live elsewhere).
-PAGE_CONTROLS = ("edit", "delete", "change_owner", "add_note", "edit_note", "delete_note", "add_attachment",
-                 "delete_attachment")
-
 
 def read_only_reason(cause: Lock | FieldLockSpec) -> str:
     """Why a lock keeps a field read-only, short enough for a tooltip or a form's help text."""
@@ -33,27 +29,33 @@ def read_only_reason(cause: Lock | FieldLockSpec) -> str:
     return _("Locked by %(who)s on %(when)s") % {"who": cause.locked_by_name or _("someone"), "when": when}
 
 
+def lock_field_rules(user: Any, schema: Any, record: Any) -> dict[str, Any]:
+    """The fields a lock keeps read-only for this user on this record (for `access.decide`),
+    with a short reason. Costs what `lock_state` costs: nothing more per rule, lock or field."""
+    if record is None:
+        return {}
+    state = _lock_state(record, schema, user)
+    return {"read_only": {key: read_only_reason(cause) for key, cause in state.read_only_causes.items()}}
+
+
 def record_page_state(user: Any, schema: Any, record: Any) -> dict[str, Any]:
-    """The lock badges and buttons, the controls a lock forbids this user (with the guard's
-    reason) and the fields a lock keeps read-only for them (with a short reason). Costs what
-    `lock_state` costs: nothing more per rule, lock or field."""
-    state = lock_state(record, schema, user)
-    read_only = {key: read_only_reason(cause) for key, cause in state.read_only_causes.items()}
+    """The lock badges and the lock, unlock and override buttons under a record's title. What a
+    lock forbids is the decision point's to say (the locking guard, run dry)."""
+    state = _lock_state(record, schema, user)
     if not (state.locks or state.can_lock or state.overridden_rules):
-        return {"read_only_fields": read_only} if read_only else {}
-    blocked = {}
-    for restricted in PAGE_CONTROLS:
-        if restricted not in state.restricted_actions:
-            continue
-        if restricted == EDIT and state.editable_fields:
-            continue  # some fields stay editable: the edit form is still useful
-        lock = blocking_lock(state.locks, user, schema, restricted, set())
-        if lock is not None:
-            blocked[restricted] = refusal_message(lock, restricted, schema)
+        return {}
     panel = {"template": "locking/includes/record_locks.html", "lock_state": state,
              "editable_labels": [schema.field(k).label for k in state.editable_fields]
              if "edit" in state.restricted_actions else []}
-    return {"blocked": blocked, "header_panels": [panel], "read_only_fields": read_only}
+    return {"header_panels": [panel]}
+
+
+def _lock_state(record: Any, schema: Any, user: Any):
+    """`lock_state`, once per record and user within a request (the page and its decisions share it)."""
+    memo = record.__dict__.setdefault("_lock_state_by_user", {})
+    if user.pk not in memo:
+        memo[user.pk] = lock_state(record, schema, user)
+    return memo[user.pk]
 
 
 def kanban_card_marks(user: Any, schema: Any, records: list[Any]) -> dict[int, list[dict[str, str]]]:

@@ -40,3 +40,31 @@ def team_grants(user: Any, membership: Any, module: Any, action: str) -> Q | Non
         if request_grant is not None:
             grant = request_grant if grant is None else grant | request_grant
     return grant
+
+
+def explain_team_refusal(user: Any, schema: Any, record: Any, action: str) -> str | None:
+    """Which team rule keeps the user from `action` on a record they can see (for `access.decide`)."""
+    from django.utils.translation import gettext as _
+
+    team_module = getattr(schema, "team_module", None)
+    if team_module is None:
+        return None
+    role = roles.role_in(user, team_module.space_id)
+    mine = user.pk in (record.owner_id, getattr(record, "assignee_id", None))
+    if role == TeamMember.Role.MEMBER and not mine:
+        return _("Members of this team may change only their own records and those assigned to them.")
+    if role == TeamMember.Role.PARTICIPANT:
+        if action == "delete":
+            return _("Participants may not delete records.")
+        if not mine:
+            return _("Participants may change only their own records and those assigned to them.")
+    if role is None and record.requested_by_id == user.pk:
+        if action == "delete":
+            return _("Requesters cannot delete their requests.")
+        first = next((s for s in team_module.statuses or [] if s["value"] == team_module.first_status), None)
+        from crm.schema import pick_label
+
+        label = pick_label((first or {}).get("label_en") or team_module.first_status or "",
+                           (first or {}).get("label_zh", ""))
+        return _("Requesters may change a request only while it is “%(status)s”.") % {"status": label}
+    return None

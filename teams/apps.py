@@ -8,21 +8,23 @@ class TeamsConfig(AppConfig):
 
     def ready(self) -> None:
         from access.visibility import register_grant_provider
+        from access.decisions import register_explainer, register_field_rules, register_guard, register_module_rule
         from crm.board_views import register_assign_provider
-        from crm.guards import register_guard
-        from crm.modules import register_detail_context_provider, register_panel_provider, register_resolver
+        from crm.modules import register_panel_provider, register_resolver
 
         from . import related
-        from .access import team_grants
+        from .access import explain_team_refusal, team_grants
         from .board_views import chart_assign_offer
-        from .guards import team_guard, team_page_state
+        from .guards import team_field_rules, team_guard, team_module_rule
         from .public import public_panel_blocks
         from .schema import resolve
 
         register_resolver(resolve)
         register_grant_provider(team_grants)
         register_guard(team_guard)
-        register_detail_context_provider(team_page_state)
+        register_field_rules(team_field_rules)
+        register_explainer(explain_team_refusal)
+        register_module_rule(team_module_rule)
         register_panel_provider(public_panel_blocks)
         register_assign_provider(chart_assign_offer)
         related.register()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext as _
 
-from crm.guards import GuardRefusal, WriteContext
+from access.decisions import Decision, GuardRefusal, WriteContext, refuse
 from crm.schema import pick_label
 
 from . import roles
@@ -49,12 +49,12 @@ def _check_requester(context: WriteContext, team_module) -> None:
                                % {"fields": ", ".join(sorted(extra))}, guard="team")
 
 
-def team_page_state(user, schema, record) -> dict:
-    """The fields the team rules keep from this user, for the record's page and edit form (shown
-    without an inline edit control, or disabled, with the reason). Status is left out: some of
-    its values are allowed, and the guard names the refused one."""
+def team_field_rules(user, schema, record) -> dict:
+    """The fields the team rules keep from this user (for `access.decide`): shown without an
+    inline edit control, or disabled, with the reason. Status is left out: some of its values
+    are allowed, and the guard names the refused one."""
     team_module = getattr(schema, "team_module", None)
-    if team_module is None:
+    if team_module is None or record is None:  # a new record: the guard judges what is typed
         return {}
     read_only = {}
     if not roles.is_manager(user, team_module.space_id):
@@ -64,4 +64,20 @@ def team_page_state(user, schema, record) -> dict:
         for spec in schema.fields:
             if spec.key not in allowed:
                 read_only.setdefault(spec.key, _("Requesters cannot change this field."))
-    return {"read_only_fields": read_only}
+    return {"read_only": read_only}
+
+
+# Pages of a team module a requester may not use: they reach the module through the Requests tab.
+def team_module_rule(user, schema, action: str) -> Decision | None:
+    team_module = getattr(schema, "team_module", None)
+    if team_module is None:
+        return None
+    if not schema.can_open(user):
+        return refuse(_("You are not a member of this team space."), found=False, quiet=True)
+    if schema.is_requester_only(user):
+        return refuse(_("Requesters reach this module through the Requests tab."))
+    if action == "configure" and not roles.is_manager(user, team_module.space_id):
+        return refuse(_("Only a manager of this team may configure its modules."))
+    if action in ("bulk_edit", "change_owner") and schema.role(user) == TeamMember.Role.PARTICIPANT:
+        return refuse(_("Participants may change only their own records, one at a time."))
+    return None

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from access.models import User
-from access.visibility import visible
+from access.linked import linked_names
+from access.visibility import can
 from crm.modules import ORG_MODULES, get_module
 from crm.schema import BoundSchema, FieldSpec
 
@@ -26,9 +27,7 @@ def _display(spec: FieldSpec, target: Any, org: Any) -> str:
     if spec.is_custom and spec.type == "lookup":
         if spec.target not in ORG_MODULES:
             return ""
-        linked = (get_module(spec.target, org).base_queryset(org)
-                  .filter(pk=value, deleted_at__isnull=True).first())
-        return str(linked) if linked is not None else ""
+        return linked_names(org, get_module(spec.target, org), [value]).get(int(value), "")
     return spec.display(target)
 
 
@@ -59,7 +58,7 @@ def public_panels(user: Any, schema: BoundSchema, record: Any) -> list[dict]:
                   .select_related(*related).first())
         if target is None:
             continue
-        can_open = visible(user, target_schema, "view").filter(pk=target.pk).exists()
+        can_open = can(user, target_schema, target, "view")
         panels.append({
             "field": spec,
             "module": target_schema,

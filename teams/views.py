@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views import View
 
+from access.decisions import module_field_rules
 from access.visibility import is_org_admin, visible
 from config.params import parse_id, parse_ids
 from crm import actions as crm_actions
@@ -335,7 +336,8 @@ class RequestFormView(TeamView):
     def form(self, data=None, files=None):
         schema = schema_for(self.module).bind(self.request.org)
         allowed = schema.requester_field_keys(self.request.org)
-        form = RecordForm(data, schema=schema, actor=self.request.user)
+        hidden, read_only = module_field_rules(self.request.user, schema)
+        form = RecordForm(data, schema=schema, actor=self.request.user, hidden=hidden, read_only=read_only)
         for key in list(form.fields):
             if key not in allowed and key not in ("version", form_tokens.FIELD):
                 del form.fields[key]

@@ -24,6 +24,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from access.decisions import decide_many
 from access.models import Membership, User
 from access.visibility import visible
 from config.params import MAX_PAGE, bounded_int
@@ -249,12 +250,16 @@ class BoardView(ModuleView):
 
     # Cards ------------------------------------------------------------------------
     def cards(self, records: list[Any], spec: FieldSpec) -> list[Card]:
-        """Cards for records already fetched with their related users (one query for edit rights)."""
+        """Cards for records already fetched with their related users. A card can be dragged when
+        the decision point lets the user change its column's field (a fixed number of queries)."""
         user = self.request.user
         editable: set[int] = set()
         if records and spec.editable:
-            editable = set(visible(user, self.schema, "edit").filter(pk__in=[r.pk for r in records])
-                           .values_list("pk", flat=True))
+            # Asked as a change of the column's field (to a value not known yet): the guards judge
+            # the field itself, and no per-record field rules are needed.
+            decisions = decide_many(user, records, "edit", {spec.key: None}, schema=self.schema, path="kanban",
+                                    fields=False)
+            editable = {pk for pk, decision in decisions.items() if decision.allowed}
         person = person_field(self.schema)
         due = due_field(self.schema, user)
         done = done_statuses(self.schema)

@@ -16,7 +16,7 @@ from access.decisions import GuardRefusal, WriteContext
 from . import rules
 from .models import EDIT_FAMILY
 from .state import (
-    STATE_ATTR, Lock, RecordState, blocking_lock, could_refuse, field_lock_for, record_state, restricted_action,
+    SNAP_ATTR, STATE_ATTR, Lock, RecordState, blocking_lock, could_refuse, field_lock_for, record_state, restricted_action,
 )
 
 
@@ -64,7 +64,8 @@ def _still_editable(state: RecordState, actor, schema, restricted: str) -> set[s
 
 def locking_guard(context: WriteContext) -> None:
     schema, record = context.module, context.record
-    snap = rules.snapshot(schema.org.pk, schema.key)
+    # A dry run over a page of records reads the configuration once (see state.preload_rows).
+    snap = (record.__dict__.get(SNAP_ATTR) if context.dry else None) or rules.snapshot(schema.org.pk, schema.key)
     if context.action == "create" or not snap.enabled:
         # Nothing stored to lock yet (or locking off): keep the configuration for the after-write hook.
         record.__dict__[STATE_ATTR] = RecordState(snap, {}, None, record=record, module=schema.key)

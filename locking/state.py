@@ -80,6 +80,7 @@ STATE_ATTR = "_locking_state"
 # Lock rows fetched for a whole page of records at once (by `preload_rows`), read instead of
 # one query per record when the decision point asks about records shown on a page.
 ROWS_ATTR = "_locking_rows"
+SNAP_ATTR = "_locking_snap"  # ... and the configuration they were judged under
 
 
 def load_rows(org_id: int, module: str, record_id: int) -> list[RecordLock]:
@@ -89,6 +90,8 @@ def load_rows(org_id: int, module: str, record_id: int) -> list[RecordLock]:
 def preload_rows(user: Any, schema: Any, records: list[Any]) -> None:
     """The lock rows of many records in one query, kept on each record (see ROWS_ATTR)."""
     snap = rules_.snapshot(schema.org.pk, schema.key)
+    for record in records:
+        record.__dict__[SNAP_ATTR] = snap
     todo = [record for record in records if record.pk and ROWS_ATTR not in record.__dict__]
     if not snap.enabled or not todo:
         return

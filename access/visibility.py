@@ -7,12 +7,14 @@ Apps above `access` (crm, teams) extend the predicate by registering providers, 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from .models import Membership, Organization, OrgWideDefault, User
 
@@ -104,13 +106,23 @@ def field_level(user: User, module_key: str, field_key: str) -> str:
     return membership.profile.field_level(module_key, field_key)
 
 
-def access_predicate(user: User, module: ModuleLike, action: str) -> Q | None:
-    """The Q a user's rows must match for `action`; None means no rows at all.
+@dataclass(frozen=True)
+class Grant:
+    """One named reason a user may reach records: the predicate is these grants ORed together,
+    and the "why can they see this" page names the ones that match a record."""
+
+    label: str
+    q: Q
+    detail: str = ""
+
+
+def named_grants(user: User, module: ModuleLike, action: str) -> list[Grant] | None:
+    """The grants that give the user rows of `module` for `action`; None means no rows at all.
 
     Org modules: the profile must allow the action; then the org-wide default, own records,
     records owned below the user in the role hierarchy, sharing rules and manual shares.
     Modules whose `default_access` is "none" (team modules) start from nothing; registered
-    providers (team roles) add grants.
+    providers (team roles) add grants. A grant with an empty Q covers every row.
     """
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}")
@@ -118,8 +130,8 @@ def access_predicate(user: User, module: ModuleLike, action: str) -> Q | None:
     if membership is None:
         return None
     if membership.is_admin:
-        return Q()
-    grants: list[Q] = []
+        return [Grant(_("Administrator"), Q())]
+    grants: list[Grant] = []
     if module.default_access != "none":
         if not module_allowed(user, module.key, ACTION_PERMISSION[action]):
             return None
@@ -129,24 +141,37 @@ def access_predicate(user: User, module: ModuleLike, action: str) -> Q | None:
             or (level == OrgWideDefault.Level.PUBLIC_READ_WRITE and action in ("view", "export", "edit"))
         )
         if everyone:
-            return Q()
-        own = Q()
-        for field in module.access_user_fields:
-            own |= Q(**{field: user.pk})
-        grants.append(own)
+            return [Grant(_("Org-wide default"), Q(), str(OrgWideDefault.Level(level).label))]
+        for name in module.access_user_fields:
+            grants.append(Grant(_("%(field)s of the record") % {"field": _field_label(module, name)},
+                                Q(**{name: user.pk})))
         grants.extend(sharing_grants(user, membership, module, action))
     for provider in _grant_providers:
         extra = provider(user, membership, module, action)
         if extra is None:
             continue
+        grant = Grant(getattr(provider, "grant_label", None) or _("Team role"), extra)
         if not extra:  # an empty Q grants every row
-            return Q()
-        grants.append(extra)
-    if not grants:
+            return [grant]
+        grants.append(grant)
+    return grants or None
+
+
+def _field_label(module: ModuleLike, name: str) -> str:
+    has_field = getattr(module, "has_field", None)
+    return str(module.field(name).label) if has_field and has_field(name) else name.capitalize()
+
+
+def access_predicate(user: User, module: ModuleLike, action: str) -> Q | None:
+    """The Q a user's rows must match for `action` (the named grants ORed); None means no rows."""
+    grants = named_grants(user, module, action)
+    if grants is None:
         return None
-    predicate = grants[0]
-    for extra in grants[1:]:
-        predicate |= extra
+    if any(not grant.q for grant in grants):
+        return Q()
+    predicate = grants[0].q
+    for grant in grants[1:]:
+        predicate |= grant.q
     return predicate
 
 
@@ -192,28 +217,31 @@ def _rules_for(user: User, membership: Membership, module_key: str) -> list:
     return cache_[module_key]
 
 
-def sharing_grants(user: User, membership: Membership, module: ModuleLike, action: str) -> list[Q]:
-    grants: list[Q] = []
+def sharing_grants(user: User, membership: Membership, module: ModuleLike, action: str) -> list[Grant]:
+    grants: list[Grant] = []
     org = membership.org
     owner = module.access_user_fields[0] if module.access_user_fields else "owner"
     role = membership.org_role
     if role is not None:  # the role hierarchy: records owned by users in roles below mine
         below = (Membership.objects.filter(org=org, org_role__path__startswith=role.path)
                  .exclude(org_role=role).values("user_id"))
-        grants.append(Q(**{f"{owner}__in": below}))
+        grants.append(Grant(_("Role hierarchy"), Q(**{f"{owner}__in": below}),
+                            _("above the owner, as “%(role)s”") % {"role": role.name}))
     for rule in _rules_for(user, membership, module.key):
         if action not in SHARE_ACTIONS[rule.access]:
             continue
+        label, detail = _("Sharing rule “%(name)s”") % {"name": rule.name}, str(rule.get_access_display())
         if rule.criteria:
             if _criteria_compiler:
-                grants.append(_criteria_compiler[0](module, org, rule.criteria))
+                grants.append(Grant(label, _criteria_compiler[0](module, org, rule.criteria), detail))
         elif rule.owner_kind:
-            grants.append(Q(**{f"{owner}__in": _users_in(org, rule.owner_kind, rule.owner_role, rule.owner_group)}))
+            users = _users_in(org, rule.owner_kind, rule.owner_role, rule.owner_group)
+            grants.append(Grant(label, Q(**{f"{owner}__in": users}), detail))
     grants.extend(manual_share_grants(user, membership, module, action))
     return grants
 
 
-def manual_share_grants(user: User, membership: Membership, module: ModuleLike, action: str) -> list[Q]:
+def manual_share_grants(user: User, membership: Membership, module: ModuleLike, action: str) -> list[Grant]:
     """Records shared by hand with the user or one of their groups (guardian permission rows).
 
     Written as `pk IN (SELECT ...)` rather than a correlated EXISTS: PostgreSQL estimates the
@@ -230,7 +258,8 @@ def manual_share_grants(user: User, membership: Membership, module: ModuleLike, 
     mine = user_model.objects.filter(org=membership.org_id, user=user.pk, permission=permission)
     groups = _user_groups(user, membership).values("auth_group_id")
     ours = group_model.objects.filter(org=membership.org_id, group__in=groups, permission=permission)
-    return [Q(pk__in=mine.values("content_object_id")) | Q(pk__in=ours.values("content_object_id"))]
+    return [Grant(_("Manual share"), Q(pk__in=mine.values("content_object_id"))),
+            Grant(_("Manual share with a group"), Q(pk__in=ours.values("content_object_id")))]
 
 
 def visible(user: User, module: ModuleLike, action: str = "view", *, deleted: bool = False) -> QuerySet:

@@ -2,10 +2,10 @@
 see this?" page (the sharing card on the record page is built by `crm.sharing`).
 
 Records are fetched through `access` in `ModuleView.dispatch`; shares are written only by
-`access.share_actions`. The explanation page checks each member with `visible()` (the one
-predicate) and then names the grant sources it can see: administrator, org-wide default,
-owner/assignee, role hierarchy, sharing rules, manual shares and the registered providers
-(team roles). It costs a fixed number of queries per member.
+`access.share_actions`. The explanation page asks, for each member, the named grants the
+visibility predicate is built of (administrator, org-wide default, owner/assignee, role
+hierarchy, sharing rules, manual shares and the registered providers such as team roles) and
+names those that match the record. It costs a fixed number of queries per member.
 """
 from __future__ import annotations
 
@@ -20,15 +20,12 @@ from django.shortcuts import redirect, render
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from access.models import Group, Membership, OrgWideDefault, SharingRule, User
-from access.share_actions import do_revoke_share, do_share_record, owner_role_path
+from access.models import Group, Membership, SharingRule, User
+from access.share_actions import do_revoke_share, do_share_record
 from access.shares import ManualShare, find_share, record_shares
-from access.visibility import (
-    SHARE_ACTIONS, _grant_providers, _rules_for, bind_org, current_membership, is_org_admin,
-    module_allowed, org_default, visible,
-)
+from access.visibility import bind_org, current_membership, is_org_admin, module_allowed, named_grants
 
-from .sharing import _matches, access_label, module_rules, sharing_supported
+from .sharing import _matches, access_label, sharing_supported
 from .views import ModuleView
 
 VIEW_EDIT = ("view", "edit")
@@ -87,7 +84,7 @@ class RevokeShareView(ModuleView):
 # --- "Why can they see this?" (administrators) ---------------------------------------------------
 
 @dataclass
-class Grant:
+class Reason:
     label: str
     actions: tuple[str, ...]  # what it gives, of ("view", "edit")
     detail: str = ""
@@ -96,9 +93,9 @@ class Grant:
 @dataclass
 class MemberAccess:
     membership: Membership
-    can_view: bool
-    can_edit: bool
-    grants: list[Grant] = field(default_factory=list)
+    can_view: bool = False
+    can_edit: bool = False
+    grants: list[Reason] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -106,135 +103,61 @@ class MemberAccess:
         return self.membership.user
 
 
-@dataclass
-class RecordFacts:
-    """What is the same for every member: computed once per page."""
-
-    level: str
-    owners: dict[str, int | None]  # access user field -> user id on the record
-    owner_path: str | None
-    covers: dict[int, bool]  # sharing rule id -> covers this record
-    shares: list[ManualShare]
-    group_users: dict[int, set[int]]
-    group_roles: dict[int, set[int]]
-
-
-def record_facts(schema: Any, record: Any) -> RecordFacts:
-    org = schema.org
-    supported = sharing_supported(schema)
-    owners = {name: getattr(record, f"{name}_id", None) for name in schema.access_user_fields}
-    owner_field = schema.access_user_fields[0] if schema.access_user_fields else "owner"
-    shares = record_shares(record) if supported else []
-    group_ids = {s.group.pk for s in shares if s.group is not None}
-    group_users: dict[int, set[int]] = {pk: set() for pk in group_ids}
-    group_roles: dict[int, set[int]] = {pk: set() for pk in group_ids}
-    if group_ids:
-        for group_id, user_id in Group.users.through.objects.filter(group_id__in=group_ids).values_list(
-                "group_id", "user_id"):
-            group_users[group_id].add(user_id)
-        for group_id, role_id in Group.roles.through.objects.filter(group_id__in=group_ids).values_list(
-                "group_id", "orgrole_id"):
-            group_roles[group_id].add(role_id)
-    rules = module_rules(schema, record) if supported else []
-    return RecordFacts(
-        level=org_default(org, schema) if supported else "",
-        owners=owners, owner_path=owner_role_path(org, owners.get(owner_field)) if supported else None,
-        covers={row["rule"].pk: row["covers"] for row in rules}, shares=shares,
-        group_users=group_users, group_roles=group_roles)
-
-
 def _when(moment: Any) -> str:
     return formats.date_format(timezone.localtime(moment), "SHORT_DATETIME_FORMAT") if moment else ""
 
 
-def explain_member(schema: Any, record: Any, membership: Membership, facts: RecordFacts) -> MemberAccess:
-    """One member's access to the record (from `visible()`) and the grants that give it."""
+def _share_detail(share: ManualShare) -> str:
+    return _("%(access)s, by %(who)s on %(when)s") % {
+        "access": access_label(share.access), "who": share.granted_by or "—", "when": _when(share.granted_at)}
+
+
+def explain_member(schema: Any, record: Any, membership: Membership, shares: list[ManualShare]) -> MemberAccess:
+    """One member's access to the record, from the very grants the visibility predicate is built
+    of (`access.visibility.named_grants`): those that match the record, in one query."""
     user = bind_org(membership.user, schema.org, membership)
-    row = MemberAccess(membership,
-                       can_view=visible(user, schema, "view").filter(pk=record.pk).exists(),
-                       can_edit=visible(user, schema, "edit").filter(pk=record.pk).exists())
+    row = MemberAccess(membership)
     if current_membership(user) is None:
         row.notes.append(_("The account is deactivated."))
         return row
-    if membership.is_admin:
-        row.grants.append(Grant(_("Administrator"), VIEW_EDIT))
-        return row
-    if sharing_supported(schema):
-        _org_module_grants(schema, user, membership, facts, row)
-    _provider_grants(schema, record, user, membership, row)
-    explained = {action for grant in row.grants for action in grant.actions}
-    if (row.can_view and "view" not in explained) or (row.can_edit and "edit" not in explained):
-        row.notes.append(_("Part of this access comes from a grant this page cannot name."))
+    by_action = {action: named_grants(user, schema, action) for action in VIEW_EDIT}
+    if schema.default_access != "none":
+        for action, text in (("view", _("Their profile “%(profile)s” does not allow viewing %(module)s.")),
+                             ("edit", _("Their profile “%(profile)s” does not allow editing %(module)s."))):
+            if not module_allowed(user, schema.key, action):
+                row.notes.append(text % {"profile": membership.profile or "—", "module": schema.label_plural})
+                break
+    pairs = [(action, grant) for action in VIEW_EDIT for grant in by_action[action] or []]
+    matched = _matches(schema, record, {f"g{n}": grant.q for n, (_a, grant) in enumerate(pairs)})
+    merged: dict[tuple[str, str], list[str]] = {}
+    for n, (action, grant) in enumerate(pairs):
+        if matched[f"g{n}"]:
+            merged.setdefault((str(grant.label), grant.detail), []).append(action)
+    row.can_view = any("view" in actions for actions in merged.values())
+    row.can_edit = any("edit" in actions for actions in merged.values())
+    for (label, detail), actions in merged.items():
+        row.grants.extend(_named(label, detail, tuple(actions), user, membership, shares))
     return row
 
 
-def _org_module_grants(schema: Any, user: User, membership: Membership, facts: RecordFacts,
-                       row: MemberAccess) -> None:
-    profile = membership.profile
-    for action, text in (("view", _("Their profile “%(profile)s” does not allow viewing %(module)s.")),
-                         ("edit", _("Their profile “%(profile)s” does not allow editing %(module)s."))):
-        if not module_allowed(user, schema.key, action):
-            row.notes.append(text % {"profile": profile or "—", "module": schema.label_plural})
-            if action == "view":
-                break
-    if facts.level == OrgWideDefault.Level.PUBLIC_READ:
-        row.grants.append(Grant(_("Org-wide default"), ("view",), str(OrgWideDefault.Level(facts.level).label)))
-    elif facts.level == OrgWideDefault.Level.PUBLIC_READ_WRITE:
-        row.grants.append(Grant(_("Org-wide default"), VIEW_EDIT, str(OrgWideDefault.Level(facts.level).label)))
-    for name, user_id in facts.owners.items():
-        if user_id == user.pk:
-            label = schema.field(name).label if schema.has_field(name) else name
-            row.grants.append(Grant(_("%(field)s of the record") % {"field": label}, VIEW_EDIT))
-    role = membership.org_role
-    if role is not None and facts.owner_path and facts.owner_path.startswith(role.path) \
-            and facts.owner_path != role.path:
-        row.grants.append(Grant(_("Role hierarchy"), VIEW_EDIT,
-                                _("above the owner, as “%(role)s”") % {"role": role.name}))
-    for rule in _rules_for(user, membership, schema.key):
-        if facts.covers.get(rule.pk):
-            actions = tuple(a for a in VIEW_EDIT if a in SHARE_ACTIONS[rule.access])
-            row.grants.append(Grant(_("Sharing rule “%(name)s”") % {"name": rule.name}, actions,
-                                    access_label(rule.access)))
-    for share in facts.shares:
-        if share.user is not None and share.user.pk == user.pk:
-            label = _("Manual share")
-        elif share.group is not None and (user.pk in facts.group_users.get(share.group.pk, ())
-                                          or membership.org_role_id in facts.group_roles.get(share.group.pk, ())):
-            label = _("Manual share with group “%(group)s”") % {"group": share.group}
-        else:
-            continue
-        detail = _("%(access)s, by %(who)s on %(when)s") % {
-            "access": access_label(share.access), "who": share.granted_by or "—", "when": _when(share.granted_at)}
-        row.grants.append(Grant(label, tuple(a for a in VIEW_EDIT if a in SHARE_ACTIONS[share.access]), detail))
-
-
-def _provider_grants(schema: Any, record: Any, user: User, membership: Membership, row: MemberAccess) -> None:
-    """Grants registered by other apps (team roles): one query for view and edit together."""
-    conditions: dict[str, Q | None] = {}
-    for action in VIEW_EDIT:
-        combined: Q | None = None
-        for provider in _grant_providers:
-            extra = provider(user, membership, schema, action)
-            if extra is None:
-                continue
-            if not extra:
-                combined = Q()
-                break
-            combined = extra if combined is None else combined | extra
-        conditions[action] = combined
-    if all(q is None for q in conditions.values()):
-        return
-    matched = _matches(schema, record, conditions)
-    actions = tuple(a for a in VIEW_EDIT if matched[a])
-    if actions:
-        row.grants.append(Grant(_("Team role"), actions))
+def _named(label: str, detail: str, actions: tuple[str, ...], user: User, membership: Membership,
+           shares: list[ManualShare]) -> list[Reason]:
+    """A matching grant as the page names it: a manual share with who shared it, and when."""
+    if label == str(_("Manual share")):
+        return [Reason(label, actions, _share_detail(s)) for s in shares if s.user is not None and s.user.pk == user.pk]
+    if label == str(_("Manual share with a group")):
+        groups = set(Group.objects.filter(Q(users=user) | Q(roles=membership.org_role_id), org=membership.org_id)
+                     .values_list("pk", flat=True))
+        return [Reason(_("Manual share with group “%(group)s”") % {"group": s.group}, actions, _share_detail(s))
+                for s in shares if s.group is not None and s.group.pk in groups]
+    return [Reason(label, actions, detail)]
 
 
 def explain_access(schema: Any, record: Any) -> list[MemberAccess]:
     members = (Membership.objects.filter(org=schema.org, is_active=True)
                .select_related("org", "user", "profile", "org_role").order_by("user__first_name", "user__username"))
-    facts = record_facts(schema, record)
-    return [explain_member(schema, record, membership, facts) for membership in members]
+    shares = record_shares(record) if sharing_supported(schema) else []
+    return [explain_member(schema, record, membership, shares) for membership in members]
 
 
 class WhyAccessView(ModuleView):

@@ -28,7 +28,6 @@ from . import actions, form_tokens, selectors
 from .filters import build_filterset
 from .forms import (AttachmentForm, BulkEditForm, FieldValueForm, NoteForm, OwnerForm, RecordForm,
                     chosen_versions)
-from .guards import GuardRefusal
 from .models import Attachment, Note
 from .modules import detail_page_state, detail_panels, get_module, related_blocks
 from .sharing import sharing_context

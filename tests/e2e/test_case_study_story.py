@@ -28,6 +28,8 @@ PASSWORD = "case-study-2026"
 DELIVERABLE_NAME = "northwind-case-study.md"
 DELIVERABLE = "# Northwind Traders\n\nHow Northwind moved to the cloud in 90 days.\n".encode()
 MANAGER_ONLY = "Only a manager of this team may set the status “Done”."
+REQUESTS_TAB_ONLY = "Requesters reach this module through the Requests tab."
+NO_DELETE = "Participants may not delete records."
 
 
 # --- browser helpers ---------------------------------------------------------------
@@ -185,6 +187,11 @@ def test_case_study_story(page, live_server):
     assert (record.status, record.requested_by_id, record.assignee_id) == ("requested", rep.pk, None)
     record_url = f"{base}/m/{key}/{record.pk}/"
     assert page.url == record_url
+    # The module itself is the team's: the rep reaches it through the Requests tab only.
+    for path in ("", "kanban/", "chart/", "new/"):
+        assert page.goto(f"{base}/m/{key}/{path}").status == 403, path
+        assert REQUESTS_TAB_ONLY in page.locator("[data-testid=refusal-reason]").inner_text()
+    assert page.locator("nav a", has_text="Case Studies").count() == 0
     logout(page, base)
 
     # 4. Mark finds the request on the board and gives it to Emily from the chart.
@@ -242,6 +249,13 @@ def test_case_study_story(page, live_server):
     record.refresh_from_db()
     assert record.status == "requested"
 
+    page.goto(record_url)
+    # Deleting is not hers to do: the button is there, disabled, with the rule that refuses it.
+    delete = page.locator("[data-blocked=delete]")
+    assert delete.get_attribute("title") == NO_DELETE
+    assert delete.locator("button").is_disabled()
+    assert page.goto(f"{record_url}delete/").status == 403
+    assert NO_DELETE in page.locator("[data-testid=refusal-reason]").inner_text()
     page.goto(record_url)
     page.set_input_files("#attachments input[type=file]",
                          files=[{"name": DELIVERABLE_NAME, "mimeType": "text/markdown", "buffer": DELIVERABLE}])

@@ -65,12 +65,7 @@ def note_author_guard(context: WriteContext) -> None:
     """Only its author or an administrator edits or deletes a note."""
     if context.action not in ("update_note", "delete_note"):
         return
-    note = context.changes.get("note")
-    author_id = getattr(note, "author_id", None)
-    if author_id is None and note is not None:
-        from .models import Note
-
-        author_id = Note.objects.filter(org_id=context.record.org_id, pk=note).values_list("author_id", flat=True).first()
+    author_id = getattr(context.changes.get("note"), "author_id", None)  # the actions pass the note itself
     if author_id != context.actor.pk and not is_org_admin(context.actor):
         if context.action == "update_note":
             raise GuardRefusal(_("Only the author or an administrator may edit a note."), guard="notes", log=False,

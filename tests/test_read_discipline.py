@@ -25,13 +25,11 @@ ALLOWED: dict[str, str] = {
     "teams/schema.py": "defines the team module's base_queryset, the set access.visible filters",
     # Children of a record the view already fetched through access.get_record, narrowed by the
     # module's own notes_for / attachments_for rules.
-    "crm/views.py": "notes and files of a record fetched through access; the name of a linked record",
+    "crm/views.py": "notes and files of a record fetched through access",
     "teams/views.py": "the deliverables of a request fetched through access",
     "crm/timeline.py": "which notes and files of a record opened through access the viewer may read",
     "crm/sharing.py": "whether a record fetched through access matches each sharing rule (one query)",
     # The name of a linked record the viewer may not open (issue 9: one helper in access).
-    "crm/tables.py": "names of linked records in a list",
-    "crm/export_views.py": "names of linked records in an export",
     "crm/forms.py": "the current value of a lookup the user may keep without seeing it",
     "teams/public.py": "the public fields of the accounts a team record looks up",
     "crm/settings_views.py": "administrators only: the records a departing user owns, to reassign them",

@@ -1,12 +1,16 @@
-"""Tenancy, users and THE visibility function (`access.visible`)."""
+"""Tenancy, users, THE visibility function (`access.visible`) and THE decision point (`access.decide`)."""
 
-_EXPORTS = {"visible", "get_record", "can", "bind_org", "register_grant_provider", "is_org_admin"}
+_EXPORTS = {
+    "visibility": {"visible", "get_record", "can", "bind_org", "register_grant_provider", "is_org_admin"},
+    "decisions": {"decide", "decide_many", "decide_module", "decide_page", "Decision", "GuardRefusal"},
+}
 
 
 def __getattr__(name):
     # Lazy re-exports, so `access.visible(...)` works without importing models at app load.
-    if name not in _EXPORTS:
-        raise AttributeError(name)
-    from . import visibility
+    from importlib import import_module
 
-    return getattr(visibility, name)
+    for module, names in _EXPORTS.items():
+        if name in names:
+            return getattr(import_module(f"{__name__}.{module}"), name)
+    raise AttributeError(name)

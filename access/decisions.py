@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable
 from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext as _
 
-from .visibility import current_membership, visible
+from .visibility import can, current_membership, visible
 
 # --- guards: checks every record write passes (run for real by actions, dry by `decide`) ----------
 
@@ -267,7 +267,7 @@ def decide_page(user: Any, record: Any, actions: Iterable[str] = PAGE_ACTIONS, *
     if current_membership(user) is None or getattr(user, "org", None) is None:
         return {a: refuse(_("You are not an active member of this organisation."), quiet=True) for a in actions}
     schema = schema or _schema_of(record, user)
-    reach = {"view": visible(user, schema, "view").filter(pk=record.pk).exists()}
+    reach = {"view": can(user, schema, record, "view")}
     hidden, read_only = field_rules(user, schema, record)
     for preloader in _preloaders:
         preloader(user, schema, [record])
@@ -275,7 +275,7 @@ def decide_page(user: Any, record: Any, actions: Iterable[str] = PAGE_ACTIONS, *
     for action in actions:
         access_action, guard_action = RECORD_ACTIONS[action]
         if access_action not in reach:
-            reach[access_action] = reach["view"] and visible(user, schema, access_action).filter(pk=record.pk).exists()
+            reach[access_action] = reach["view"] and can(user, schema, record, access_action)
         decision = _decide_one(user, schema, record, action, guard_action, None, "page", reach["view"],
                                reach[access_action], fields=False)
         decision.hidden, decision.read_only = hidden, read_only
@@ -299,7 +299,7 @@ def decide_each(user: Any, record: Any, action: str, changes: Iterable[dict[str,
         return [refuse(_("You are not an active member of this organisation."), quiet=True) for _c in changes]
     schema = schema or _schema_of(record, user)
     access_action, guard_action = RECORD_ACTIONS[action]
-    permitted = visible(user, schema, access_action).filter(pk=record.pk).exists()
+    permitted = can(user, schema, record, access_action)
     return [_decide_one(user, schema, record, action, guard_action, change, "page", True, permitted, fields=False)
             for change in changes]
 

@@ -287,8 +287,8 @@ def get_record(user: User, module: ModuleLike, pk: Any, action: str = "view", *,
 
 
 def can(user: User, module: ModuleLike, record: Any, action: str) -> bool:
-    """Whether the user may do `action` on this record (one EXISTS query)."""
-    return visible(user, module, action).filter(pk=record.pk).exists()
+    """Whether the user may do `action` on this record, given as a record or its id (one EXISTS query)."""
+    return visible(user, module, action).filter(pk=getattr(record, "pk", record)).exists()
 
 
 def is_org_admin(user: User) -> bool:

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from access.models import Membership, User
-from access.visibility import current_membership, visible
+from access.visibility import can, current_membership, visible
 
 from .. import timeline
 from ..events import RecordEvent, emit
@@ -145,7 +145,7 @@ def check_reference(spec: FieldSpec, value: Any, schema: BoundSchema, actor: Use
             raise ValidationError(_("Choose an active user of this organisation."))
     elif spec.type == "lookup":
         target = get_module(spec.target, schema.org)
-        if not visible(actor, target, "view").filter(pk=value).exists():
+        if not can(actor, target, value, "view"):
             raise ValidationError(_("Choose a record you can see."))
 
 
@@ -210,7 +210,7 @@ def _locked(schema: BoundSchema, actor: User, pk: int, action: str):
     row = (visible(actor, schema, action).select_for_update(of=("self",))
            .select_related("modified_by").filter(pk=pk).first())
     if row is None:
-        if visible(actor, schema, "view").filter(pk=pk).exists():
+        if can(actor, schema, pk, "view"):
             raise PermissionDenied(_("You do not have permission to do this on this record."))
         raise PermissionDenied(_("Record not found."))
     return row

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from access.models import Membership, User
-from access.visibility import is_org_admin, visible
+from access.visibility import can, is_org_admin, visible
 
 from .. import timeline
 from ..guards import WriteContext, run_after_write, run_guards
@@ -83,7 +83,7 @@ def do_update_record(record: Any, changes: dict[str, Any], *, version: int, acto
     current.modified_by = actor
     current.save()
     sync_links(schema, current, {k: v[1] for k, v in diff.items()})
-    if not visible(actor, schema, "view").filter(pk=current.pk).exists():
+    if not can(actor, schema, current, "view"):
         raise PermissionDenied(_("This change would take the record out of your reach, so it was not saved."))
     entry = {key: [timeline_value(schema, schema.field(key), old), timeline_value(schema, schema.field(key), new)]
              for key, (old, new) in diff.items()}
@@ -175,7 +175,7 @@ def do_link_task(task: Any, source: Any, *, actor: User, path: str = "page") -> 
     schema = bound_schema(task, actor.org)
     source_schema = bound_schema(source, actor.org)
     current = _locked(schema, actor, task.pk, "edit")
-    if not visible(actor, source_schema, "view").filter(pk=source.pk).exists():
+    if not can(actor, source_schema, source, "view"):
         raise PermissionDenied(_("Record not found."))
     run_guards(WriteContext("update", schema, current, actor, path, {"related": source.pk}))
     old = {"id": current.related_id, "name": str(current.related)} if current.related_id else None

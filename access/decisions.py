@@ -247,11 +247,17 @@ def _decide_one(user: Any, schema: Any, record: Any, action: str, guard_action: 
                 return refuse(read_only.get(bad[0]) or _("You may not change this field."),
                               hidden=hidden, read_only=read_only)
         elif guard_action == "update" and fields:
-            keys = {spec.key for spec in schema.editable_fields}
-            if keys and keys <= set(hidden) | set(read_only):
-                return refuse(next(iter(read_only.values()), _("You may not change any field of this record.")),
-                              hidden=hidden, read_only=read_only)
+            return _nothing_editable(schema, hidden, read_only) or Decision(True, hidden=hidden, read_only=read_only)
     return Decision(True, hidden=hidden, read_only=read_only)
+
+
+def _nothing_editable(schema: Any, hidden: frozenset[str], read_only: dict[str, str]) -> Decision | None:
+    """An edit is refused when every editable field is hidden or read-only for the user."""
+    keys = {spec.key for spec in schema.editable_fields}
+    if keys and keys <= set(hidden) | set(read_only):
+        return refuse(next(iter(read_only.values()), _("You may not change any field of this record.")),
+                      hidden=hidden, read_only=read_only)
+    return None
 
 
 def decide(user: Any, record: Any, action: str, changes: dict[str, Any] | None = None, *,
@@ -280,10 +286,7 @@ def decide_page(user: Any, record: Any, actions: Iterable[str] = PAGE_ACTIONS, *
                                reach[access_action], fields=False)
         decision.hidden, decision.read_only = hidden, read_only
         if action == "edit" and decision.allowed:
-            keys = {spec.key for spec in schema.editable_fields}
-            if keys and keys <= set(hidden) | set(read_only):
-                decision = refuse(next(iter(read_only.values()), _("You may not change any field of this record.")),
-                                  hidden=hidden, read_only=read_only)
+            decision = _nothing_editable(schema, hidden, read_only) or decision
         result[action] = decision
     return result
 

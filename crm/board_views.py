@@ -490,12 +490,17 @@ class ChartView(BoardView):
             return {"unassigned": []}
         records = list(self.card_queryset(queryset.filter(assignee__isnull=True))[:UNASSIGNED_SHOWN])
         offer = assign_offer(self.request, self.schema)
+        assignable: set[int] = set()
+        if offer is not None and records:  # who may assign which record is the decision point's to say
+            decisions = decide_many(self.request.user, records, "edit", {"assignee": None}, schema=self.schema,
+                                    fields=False)
+            assignable = {pk for pk, decision in decisions.items() if decision.allowed}
         rows = [{"record": r, "value": spec.display(r) if spec is not None else "",
                  "color": (spec.option_color(column_of(spec, r)) or EMPTY_COLOR) if spec is not None else "",
-                 "assign_url": offer.url(r) if offer is not None else ""}
+                 "assign_url": offer.url(r) if r.pk in assignable else ""}
                 for r in records]
         members = offer.members if offer is not None else []
-        return {"unassigned": rows, "assign_members": members, "can_assign": bool(members),
+        return {"unassigned": rows, "assign_members": members, "can_assign": bool(members and assignable),
                 "next": self.request.get_full_path(),
                 "unassigned_url": self.url("crm:chart_records", field=spec.key if spec else None,
                                            person=NONE_PERSON)}

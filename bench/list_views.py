@@ -217,7 +217,7 @@ def orm_page(user: User, schema: BoundSchema, q: str = "") -> Callable[[], Any]:
 
 def orm_count(user: User, schema: BoundSchema, q: str = "") -> Callable[[], Any]:
     def run() -> int:
-        return selectors.EstimatedCountPaginator(list_queryset(user, schema, q), PER_PAGE).count
+        return selectors.BoundedCountPaginator(list_queryset(user, schema, q), PER_PAGE).count
     return run
 
 
@@ -391,7 +391,7 @@ def main() -> None:
     std, adm, q = bench.standard, bench.admin, args.q
     estimate = {(u, text): selectors.planner_estimate(list_queryset(u, schema, text).order_by())
                 for u, text in ((std, ""), (adm, ""), (std, q))}
-    exact = {key: value <= selectors.EXACT_COUNT_LIMIT for key, value in estimate.items()}
+    exact = {key: value <= selectors.count_cap() for key, value in estimate.items()}
     cases = [("standard", std, bench.standard, ""), ("admin", adm, None, ""), ("standard search", std, std, q)]
     results = []
     for label, user, owner, text in cases:
@@ -404,15 +404,15 @@ def main() -> None:
                                hand_count(bench.org, owner, text), args.runs, args.warmup))
     build = timed_runs(lambda: list_queryset(std, schema)[:PER_PAGE].query.sql_with_params(), args.runs,
                        args.warmup)
-    print("Times in ms (ORM = visible(...) queryset / EstimatedCountPaginator; SQL = hand-written, raw cursor)")
+    print("Times in ms (ORM = visible(...) queryset / BoundedCountPaginator; SQL = hand-written, raw cursor)")
     print(HEADER)
     for result in results:
         print(result.line())
     print(f"\nORM query building and SQL compilation alone (standard page 1, no database): "
           f"p50 {statistics.median(build):.2f} ms, p95 {percentile(build, 95):.2f} ms")
     print(f"Planner estimates used by the count step: standard {estimate[std, '']}, admin {estimate[adm, '']}, "
-          f"search {estimate[std, q]} (exact count only when <= {selectors.EXACT_COUNT_LIMIT}; an estimate is "
-          f"shown as the count otherwise)")
+          f"search {estimate[std, q]} (the count step counts at most {selectors.count_cap()} + 1 rows and shows "
+          f"'{selectors.count_cap()}+' above)")
 
     print("\nEXPLAIN (ANALYZE, BUFFERS), standard user, page 1:")
     print(explain(list_queryset(std, schema)[:PER_PAGE]))

@@ -648,8 +648,8 @@ def main() -> None:
     from crm import selectors
 
     estimate = selectors.planner_estimate(visible(user, schema, "view").order_by())
-    print(f"Planner estimate of the visible rows (the list's count step shows it instead of counting above "
-          f"{selectors.EXACT_COUNT_LIMIT}): {estimate}")
+    print(f"Planner estimate of the visible rows (the list's count step counts at most "
+          f"{selectors.count_cap()} + 1 rows): {estimate}")
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
     page_qs = orm_queryset(user, schema)[:PER_PAGE]

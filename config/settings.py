@@ -144,6 +144,8 @@ REST_FRAMEWORK = {
 }
 
 RECYCLE_BIN_DAYS = 30
+# Pages count records exactly up to this many and show "10,000+" above it (LIMIT cap+1).
+CRM_COUNT_CAP = env.int("CRM_COUNT_CAP", default=10_000)
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import CharField, Count, Exists, F, OuterRef, Q, QuerySet, Value
+from django.db.models import BooleanField, CharField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Value
 from django.db.models import Case, When
 from django.db.models.lookups import In, IsNull
 from django.http import Http404, HttpRequest, JsonResponse, QueryDict
@@ -161,14 +161,15 @@ def done_statuses(schema: Any) -> list[str]:
 
 
 def column_counts(queryset: QuerySet, spec: FieldSpec) -> dict[str, int]:
-    """{column value: count} for every column, in one GROUP BY query."""
-    counts = {value: 0 for value in option_values(spec)}
-    counts[EMPTY] = 0
-    rows = (queryset.order_by().annotate(board_column=group_expression(spec))
-            .values("board_column").annotate(n=Count("pk")))
-    for row in rows:
-        counts[row["board_column"] or EMPTY] = counts.get(row["board_column"] or EMPTY, 0) + row["n"]
-    return counts
+    """{column value: count} for every column, exact up to the count cap (cap+1 above it):
+    one `LIMIT cap+1` count per column, all in one query, so a large module is not read whole."""
+    values = [*option_values(spec), EMPTY]
+    return selectors.bounded_counts({value: queryset.filter(column_q(spec, value)) for value in values})
+
+
+def count_labels(counts: dict[str, int]) -> dict[str, str]:
+    """The counts as the board shows them ("10,000+" above the cap)."""
+    return {value: selectors.count_label(count) for value, count in counts.items()}
 
 
 # --- cards ----------------------------------------------------------------------------
@@ -195,6 +196,10 @@ class Column:
     count: int = 0
     cards: list[Card] = field(default_factory=list)
     next_url: str = ""
+
+    @property
+    def count_label(self) -> str:
+        return selectors.count_label(self.count)
 
 
 class BoardView(ModuleView):
@@ -396,7 +401,12 @@ class KanbanMoveView(BoardView):
         except PermissionDenied as exc:
             return _refused(str(exc) or _("You may not change this record."), 403)
         return JsonResponse({"ok": True, "version": record.version, "value": column_of(spec, record),
-                             "counts": column_counts(self.records(), spec)})
+                             **_counts_json(column_counts(self.records(), spec))})
+
+
+def _counts_json(counts: dict[str, int]) -> dict[str, Any]:
+    """The board's new counts: numbers (cap+1 meaning "more") and the labels the badges show."""
+    return {"counts": counts, "count_labels": count_labels(counts)}
 
 
 def _refused(reason: str, status: int) -> JsonResponse:
@@ -406,7 +416,9 @@ def _refused(reason: str, status: int) -> JsonResponse:
 # --- chart ---------------------------------------------------------------------------
 
 class ChartView(BoardView):
-    """Records per person (assignee, else owner) and per picklist value: one GROUP BY query."""
+    """Records per person (assignee, else owner) and per picklist value: one GROUP BY over at
+    most cap+1 rows, so a large module is not read whole; above the cap every figure is a
+    lower bound and says so ("12+")."""
 
     template_name = "crm/chart.html"
     view_name = "crm:chart"
@@ -417,17 +429,26 @@ class ChartView(BoardView):
         person = person_field(self.schema)
         done = done_statuses(self.schema)
         group = group_expression(spec) if spec is not None else Value(EMPTY, output_field=CharField())
-        aggregates = {"n": Count("pk")}
+        annotations: dict[str, Any] = {"chart_person": F(person.orm_path), "chart_column": group}
+        flags: tuple[str, ...] = ()
         if done:
-            aggregates["done"] = Count("pk", filter=column_filter(self.schema.field("status"), done))
-        rows = list(queryset.order_by().annotate(chart_person=F(person.orm_path), chart_column=group)
-                    .values("chart_person", "chart_column").annotate(**aggregates))
+            annotations["chart_done"] = ExpressionWrapper(column_filter(self.schema.field("status"), done),
+                                                          output_field=BooleanField())
+            flags = ("chart_done",)
+        rows, capped = selectors.bounded_groups(queryset.annotate(**annotations), ["chart_person", "chart_column"],
+                                                flags)
         chart = self.chart_data(rows, spec, person)
-        totals = {"total": sum(r["n"] for r in rows), "done": sum(r.get("done", 0) for r in rows),
+        totals = {"total": sum(r["n"] for r in rows), "done": sum(r.get("chart_done", 0) for r in rows),
                   "unassigned": sum(r["n"] for r in rows if r["chart_person"] is None)}
         totals["open"] = totals["total"] - totals["done"]
+        labels = {key: selectors.count_label(value, capped) for key, value in totals.items()}
+        chart["table"] = [{**row, "cells": [(count, url, selectors.count_label(count, capped))
+                                            for count, url in row["cells"]],
+                           "total_label": selectors.count_label(row["total"], capped)} for row in chart["table"]]
+        chart["column_total_labels"] = [selectors.count_label(total, capped) for total in chart["column_totals"]]
         return render(request, self.template_name, self.base_context(
-            spec, chart=chart, totals=totals, show_done=bool(done),
+            spec, chart=chart, totals=totals, total_labels=labels, capped=capped, cap=selectors.count_label(
+                selectors.count_cap()), show_done=bool(done),
             has_assignee=has_assignee(self.schema),
             chart_json={key: chart[key] for key in ("labels", "persons", "datasets")},
             **self.unassigned_panel(queryset, spec)))

@@ -5,16 +5,18 @@ import json
 import re
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Q, QuerySet
+from django.utils.formats import number_format
 from django.utils.functional import cached_property
+from django.utils.translation import gettext as _
 
 from .fieldtypes import normalize_phone
 from .schema import BoundSchema
 
-EXACT_COUNT_LIMIT = 100_000
 PHONE_QUERY_RE = re.compile(r"^[+\d][\d\s\-().]{2,}$")
 
 
@@ -50,10 +52,77 @@ def planner_estimate(queryset: QuerySet) -> int:
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
-class EstimatedCountPaginator(Paginator):
-    """Counts exactly up to EXACT_COUNT_LIMIT rows; past that shows the planner's estimate."""
+def count_cap() -> int:
+    """How far pages count exactly (settings.CRM_COUNT_CAP); above it they say "10,000+"."""
+    return max(1, int(getattr(settings, "CRM_COUNT_CAP", 10_000)))
 
-    estimated = False
+
+def _limited_sql(queryset: QuerySet, cap: int) -> tuple[str, tuple] | None:
+    """The SQL of `SELECT pk ... LIMIT cap+1` for a queryset (None when it can match nothing)."""
+    try:
+        return queryset.order_by().values("pk")[:cap + 1].query.sql_with_params()
+    except EmptyResultSet:
+        return None
+
+
+def bounded_count(queryset: QuerySet, cap: int | None = None) -> int:
+    """The number of rows, exact up to `cap`; cap+1 means "more than cap". Reads at most cap+1 rows."""
+    return bounded_counts({None: queryset}, cap)[None]
+
+
+def bounded_counts(querysets: dict[Any, QuerySet], cap: int | None = None) -> dict[Any, int]:
+    """{key: bounded count} for several querysets in one query: one `count(*)` over a
+    `LIMIT cap+1` subquery per key, so the cost does not grow with the number of rows."""
+    cap = count_cap() if cap is None else cap
+    counts = {key: 0 for key in querysets}
+    parts, params, keys = [], [], []
+    for key, queryset in querysets.items():
+        limited = _limited_sql(queryset, cap)
+        if limited is None:
+            continue
+        sql, sql_params = limited
+        parts.append(f"(SELECT count(*) FROM ({sql}) AS bounded_{len(parts)})")
+        params.extend(sql_params)
+        keys.append(key)
+    if parts:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {', '.join(parts)}", params)
+            counts.update(zip(keys, cursor.fetchone()))
+    return counts
+
+
+def bounded_groups(queryset: QuerySet, keys: list[str], flags: tuple[str, ...] = (),
+                   cap: int | None = None) -> tuple[list[dict[str, Any]], bool]:
+    """Rows {key..., "n", flag...} grouped by `keys` (annotations of `queryset`), counted over
+    at most cap+1 of its rows; each flag (a boolean annotation) is counted where true.
+
+    Returns (rows, capped): when capped the set holds more than `cap` rows and every figure
+    is a lower bound (the groups of the first cap+1 rows read)."""
+    cap = count_cap() if cap is None else cap
+    try:
+        sql, params = queryset.order_by().values(*keys, *flags)[:cap + 1].query.sql_with_params()
+    except EmptyResultSet:
+        return [], False
+    quote = connection.ops.quote_name
+    group = ", ".join(quote(key) for key in keys)
+    counts = ", ".join(["count(*)"] + [f"count(*) FILTER (WHERE {quote(flag)})" for flag in flags])
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {group}, {counts} FROM ({sql}) AS bounded GROUP BY {group}", params)
+        rows = [dict(zip([*keys, "n", *flags], row)) for row in cursor.fetchall()]
+    return rows, sum(row["n"] for row in rows) > cap
+
+
+def count_label(count: int, capped: bool = False, cap: int | None = None) -> str:
+    """A count for display: "1,234"; above the cap "10,000+"; "12+" for a lower bound (`capped`)."""
+    cap = count_cap() if cap is None else cap
+    if count > cap or capped:
+        return _("%(count)s+") % {"count": number_format(min(count, cap), force_grouping=True)}
+    return number_format(count, force_grouping=True)
+
+
+class BoundedCountPaginator(Paginator):
+    """Counts exactly up to the count cap (`LIMIT cap+1`); above it the total reads "10,000+"
+    and the pages up to the cap can be reached."""
 
     @cached_property
     def count(self) -> int:
@@ -61,12 +130,15 @@ class EstimatedCountPaginator(Paginator):
         queryset = getattr(getattr(self.object_list, "data", None), "data", self.object_list)
         if not isinstance(queryset, QuerySet):
             return len(self.object_list)
-        queryset = queryset.order_by()
-        estimate = planner_estimate(queryset)
-        if estimate > EXACT_COUNT_LIMIT:
-            self.estimated = True
-            return estimate
-        return queryset.count()
+        return bounded_count(queryset)
+
+    @property
+    def capped(self) -> bool:
+        return self.count > count_cap()
+
+    @property
+    def count_label(self) -> str:
+        return count_label(self.count)
 
 
 def member_names(org: Any) -> dict[int, str]:

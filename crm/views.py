@@ -99,7 +99,7 @@ class RecordListView(ModuleView):
         query["page"] = str(bounded_int(request.GET.get("page"), default=1, low=1, high=MAX_PAGE))
         paging = copy.copy(request)
         paging.GET = query
-        RequestConfig(paging, paginate={"paginator_class": selectors.EstimatedCountPaginator}).configure(table)
+        RequestConfig(paging, paginate={"paginator_class": selectors.BoundedCountPaginator}).configure(table)
         return render(request, self.template_name, self.context(
             table=table, filterset=filterset, columns=columns, all_fields=self.schema.fields_for(request.user),
             owner_form=OwnerForm(org=request.org), query=request.GET.get("q", ""),
@@ -107,7 +107,7 @@ class RecordListView(ModuleView):
             can_export=decide_module(request.user, self.schema, "export").allowed,
             can_bulk_edit=decide_module(request.user, self.schema, "bulk_edit").allowed,
             can_change_owner=decide_module(request.user, self.schema, "change_owner").allowed,
-            estimated=getattr(table.paginator, "estimated", False),
+            count_capped=getattr(table.paginator, "capped", False),
         ))
 
     def chosen_columns(self):

@@ -99,11 +99,11 @@
       item.classList.remove("is-saving");
       if (result.status === 200 && result.data.ok) {
         item.dataset.version = result.data.version;
-        setCounts(result.data.counts);
+        setCounts(result.data.count_labels || result.data.counts);
         // The moved record is now the most recently changed one in its column.
         to.insertBefore(item, firstCard(to));
       } else {
-        putBack(result.data.error, result.data.counts);
+        putBack(result.data.error, result.data.count_labels || result.data.counts);
       }
     }).catch(function () {
       item.classList.remove("is-saving");

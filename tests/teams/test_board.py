@@ -143,7 +143,8 @@ def test_manager_move_succeeds_and_writes_the_timeline(case_schema, case_studies
     assert response.status_code == 200
     body = response.json()
     assert body == {"ok": True, "version": 2, "value": "done",
-                    "counts": {"requested": 1, "in_progress": 0, "review": 0, "done": 1, "": 0}}
+                    "counts": {"requested": 1, "in_progress": 0, "review": 0, "done": 1, "": 0},
+                    "count_labels": {"requested": "1", "in_progress": "0", "review": "0", "done": "1", "": "0"}}
     record.refresh_from_db()
     assert (record.status, record.version, record.modified_by_id) == ("done", 2, manager.pk)
     entry = updated_entries(record).get()

@@ -33,6 +33,10 @@ NOT_WRITES: dict[str, str] = {
         "the append-only audit queryset lets the database's SET_NULL through and refuses every other update",
     "crm/selectors.py: with connection.cursor() as cursor:": "EXPLAIN for the planner's row estimate: reads only",
     'crm/selectors.py: cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)': "the same EXPLAIN (reads only)",
+    "crm/selectors.py: cursor.execute(f\"SELECT {', '.join(parts)}\", params)":
+        "bounded counts: a SELECT of count(*) over LIMITed subqueries (reads only)",
+    'crm/selectors.py: cursor.execute(f"SELECT {group}, {counts} FROM ({sql}) AS bounded GROUP BY {group}", params)':
+        "bounded chart groups: a GROUP BY over a LIMITed subquery (reads only)",
     "locking/state.py: result.restricted_actions.add(restricted)": "a Python set of action names, not a relation",
 }
 

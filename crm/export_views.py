@@ -53,9 +53,11 @@ def export_ordering(schema: BoundSchema, fields: list[FieldSpec], sort: str) -> 
         return ("-modified_at", "-pk")
     if spec.is_custom:
         expression = field_expression(spec)
-        return (expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True), "-pk")
+        if descending:
+            return expression.desc(nulls_last=True), "-pk"
+        return expression.asc(nulls_last=True), "pk"
     path = spec.key if spec.key == schema.title_field else order_path(spec)
-    return (f"-{path}" if descending else path, "-pk")
+    return (f"-{path}", "-pk") if descending else (path, "pk")
 
 
 def export_queryset(request: Any, schema: BoundSchema, fields: list[FieldSpec]) -> tuple[Any, dict[str, Any]]:

@@ -21,6 +21,24 @@ def trigram_index(field: str, name: str) -> GinIndex:
     return GinIndex(OpClass(Upper(field), name="gin_trgm_ops"), name=name)
 
 
+# Lists and boards read live rows only; every index below is partial on this condition.
+LIVE = models.Q(deleted_at__isnull=True)
+
+
+def sort_indexes(prefix: str, *fields: str) -> list[models.Index]:
+    """One (org, field, id) index per sortable standard column: a list sorted by the column,
+    with pk as the tie-break, reads one page of the index instead of sorting every row."""
+    return [models.Index(fields=["org", name, "id"], condition=LIVE, name=f"{prefix}_sort_{name}")
+            for name in fields]
+
+
+def board_indexes(prefix: str, *fields: str) -> list[models.Index]:
+    """One (org, field, newest first) index per picklist a kanban groups by: a column's cards
+    (field = value, newest first) and the per-value counts read it."""
+    return [models.Index(fields=["org", name, "-modified_at", "-id"], condition=LIVE,
+                         name=f"{prefix}_board_{name}") for name in fields]
+
+
 class Record(models.Model):
     """Columns every org record has."""
 
@@ -43,8 +61,9 @@ class Record(models.Model):
         indexes = [
             models.Index(fields=["org", "owner", "-modified_at"], name="%(class)s_org_owner",
                          condition=models.Q(deleted_at__isnull=True)),
-            models.Index(fields=["org", "-modified_at"], name="%(class)s_org_modified",
+            models.Index(fields=["org", "-modified_at", "-id"], name="%(class)s_org_modified",
                          condition=models.Q(deleted_at__isnull=True)),
+            models.Index(fields=["org", "owner", "id"], name="%(class)s_sort_owner", condition=LIVE),
             GinIndex(fields=["custom"], opclasses=["jsonb_path_ops"], name="%(class)s_custom_gin"),
         ]
 
@@ -71,6 +90,8 @@ class Account(Record):
         indexes = Record.Meta.indexes + [
             trigram_index("name", "account_name_trgm"),
             trigram_index("phone", "account_phone_trgm"),
+            *sort_indexes("account", "name", "industry", "employees", "website", "phone", "city", "country"),
+            *board_indexes("account", "industry"),
         ]
 
     def __str__(self) -> str:
@@ -94,6 +115,7 @@ class Contact(Record):
             trigram_index("first_name", "contact_first_trgm"),
             trigram_index("email", "contact_email_trgm"),
             trigram_index("phone", "contact_phone_trgm"),
+            *sort_indexes("contact", "first_name", "last_name", "account", "title", "email", "phone"),
         ]
 
     def __str__(self) -> str:
@@ -116,6 +138,8 @@ class Lead(Record):
             trigram_index("company", "lead_company_trgm"),
             trigram_index("email", "lead_email_trgm"),
             trigram_index("phone", "lead_phone_trgm"),
+            *sort_indexes("lead", "first_name", "last_name", "company", "email", "phone", "status", "source"),
+            *board_indexes("lead", "status", "source"),
         ]
 
     def __str__(self) -> str:
@@ -137,6 +161,8 @@ class Deal(Record):
             models.Index(fields=["org", "account"], name="deal_org_account"),
             models.Index(fields=["org", "stage"], name="deal_org_stage"),
             trigram_index("name", "deal_name_trgm"),
+            *sort_indexes("deal", "name", "account", "stage", "amount", "discount", "close_date"),
+            *board_indexes("deal", "stage"),
         ]
 
     def __str__(self) -> str:
@@ -159,6 +185,8 @@ class Task(Record):
             models.Index(fields=["org", "assignee"], name="task_org_assignee"),
             models.Index(fields=["org", "related_type", "related_id"], name="task_org_related"),
             trigram_index("subject", "task_subject_trgm"),
+            *sort_indexes("task", "subject", "due_date", "status", "assignee"),
+            *board_indexes("task", "status"),
         ]
 
     def __str__(self) -> str:

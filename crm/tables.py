@@ -63,11 +63,11 @@ class TitleColumn(SpecColumn):
 
 
 def order_path(spec: FieldSpec) -> str:
-    if spec.key == "owner" or spec.type == "user":
-        return f"{spec.key}__first_name"
-    if spec.type == "lookup":
-        return f"{spec.key}__{'name' if spec.target in ('accounts', 'deals') else 'last_name'}"
-    return spec.key
+    """The column a list sorts a standard field by: the record's own column, so that an
+    (org, field, pk) index serves the sort. A person or lookup column sorts by the referenced
+    id (rows of one owner or account together); sorting by the referenced name would join and
+    sort every visible row on each page."""
+    return spec.orm_path
 
 
 def build_table(schema: BoundSchema, columns: list[FieldSpec], user_names: dict[int, str], data: Any,
@@ -78,7 +78,8 @@ def build_table(schema: BoundSchema, columns: list[FieldSpec], user_names: dict[
                                         orderable=False),
     }
     title = schema.field(schema.title_field)
-    title_column = TitleColumn(title, user_names, order_by=(title.key,))
+    # Every sort ends with pk (flipped with the column), so pages never repeat or skip rows.
+    title_column = TitleColumn(title, user_names, order_by=(title.key, "pk"))
     title_column.module_key = schema.key
     attrs[title.key] = title_column
     for spec in columns:
@@ -88,7 +89,9 @@ def build_table(schema: BoundSchema, columns: list[FieldSpec], user_names: dict[
             attrs[spec.key] = SpecColumn(spec, user_names)
             attrs[f"order_{spec.key}"] = _custom_orderer(spec)
         else:
-            attrs[spec.key] = SpecColumn(spec, user_names, order_by=(order_path(spec),))
+            # Long text is not sortable: no index can hold it and the order would mean nothing.
+            attrs[spec.key] = SpecColumn(spec, user_names, order_by=(order_path(spec), "pk"),
+                                         orderable=spec.type != "long_text")
     meta = type("Meta", (), {"attrs": {"class": "table table-hover table-sm align-middle"}, "order_by": "-modified_at",
                              "sequence": ["select", title.key, "..."]})
     attrs["Meta"] = meta
@@ -102,7 +105,8 @@ def _custom_orderer(spec: FieldSpec):
     expression = field_expression(spec)
 
     def order(table, queryset, is_descending):
-        ordering = expression.desc(nulls_last=True) if is_descending else expression.asc(nulls_last=True)
-        return queryset.order_by(ordering, "-pk"), True
+        if is_descending:
+            return queryset.order_by(expression.desc(nulls_last=True), "-pk"), True
+        return queryset.order_by(expression.asc(nulls_last=True), "pk"), True
 
     return order

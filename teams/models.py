@@ -131,7 +131,7 @@ class TeamRecord(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["org", "module", "-modified_at"], name="teamrecord_module_modified",
+            models.Index(fields=["org", "module", "-modified_at", "-id"], name="teamrecord_module_modified",
                          condition=models.Q(deleted_at__isnull=True)),
             models.Index(fields=["org", "module", "status", "-modified_at"], name="teamrecord_module_status",
                          condition=models.Q(deleted_at__isnull=True)),
@@ -140,6 +140,10 @@ class TeamRecord(models.Model):
             models.Index(fields=["org", "module", "assignee", "-modified_at"], name="teamrecord_module_assignee",
                          condition=models.Q(deleted_at__isnull=True)),
             models.Index(fields=["org", "requested_by"], name="teamrecord_requested_by"),
+            # A module's list sorted by a core column, pk as the tie-break (crm.tables.order_path).
+            *[models.Index(fields=["org", "module", name, "id"], name=f"teamrecord_sort_{name}",
+                           condition=models.Q(deleted_at__isnull=True))
+              for name in ("title", "status", "owner", "assignee", "requested_by")],
             GinIndex(fields=["data"], opclasses=["jsonb_path_ops"], name="teamrecord_data_gin"),
         ]
 

@@ -64,9 +64,12 @@ class TitleColumn(SpecColumn):
 
 def order_path(spec: FieldSpec) -> str:
     """The column a list sorts a standard field by: the record's own column, so that an
-    (org, field, pk) index serves the sort. A person or lookup column sorts by the referenced
-    id (rows of one owner or account together); sorting by the referenced name would join and
-    sort every visible row on each page."""
+    (org, field, pk) index serves the sort; a person or lookup column by the name people see
+    (a join: no index on this table can serve that order yet)."""
+    if spec.key == "owner" or spec.type == "user":
+        return f"{spec.key}__first_name"
+    if spec.type == "lookup":
+        return f"{spec.key}__{'name' if spec.target in ('accounts', 'deals') else 'last_name'}"
     return spec.orm_path
 
 

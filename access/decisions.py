@@ -209,8 +209,8 @@ def decide_many(user: Any, records: Iterable[Any], action: str, changes: dict[st
     records = list(records)
     if not records:
         return {}
-    if current_membership(user) is None or getattr(user, "org", None) is None:
-        return {r.pk: refuse(_("You are not an active member of this organisation."), quiet=True) for r in records}
+    if not _acting(user):
+        return {r.pk: _not_member() for r in records}
     schema = schema or _schema_of(records[0], user)
     access_action, guard_action = RECORD_ACTIONS[action]
     ids = [r.pk for r in records]
@@ -267,23 +267,42 @@ def decide(user: Any, record: Any, action: str, changes: dict[str, Any] | None =
     return decide_many(user, [record], action, changes, schema=schema, path=path)[record.pk]
 
 
+def _acting(user: Any) -> bool:
+    return current_membership(user) is not None and getattr(user, "org", None) is not None
+
+
+def _not_member(**kwargs: Any) -> Decision:
+    return refuse(_("You are not an active member of this organisation."), quiet=True, **kwargs)
+
+
+def _reach(user: Any, schema: Any, record: Any) -> Callable[[str], bool]:
+    """Whether the record is visible to the user for an access action, asked once per action."""
+    known: dict[str, bool] = {}
+
+    def reaches(access_action: str) -> bool:
+        if access_action not in known:
+            known[access_action] = can(user, schema, record, access_action)
+        return known[access_action]
+
+    return reaches
+
+
 def decide_page(user: Any, record: Any, actions: Iterable[str] = PAGE_ACTIONS, *,
                 schema: Any = None) -> dict[str, Decision]:
     """The decisions for a record page's controls, sharing the visibility queries and field rules."""
-    if current_membership(user) is None or getattr(user, "org", None) is None:
-        return {a: refuse(_("You are not an active member of this organisation."), quiet=True) for a in actions}
+    if not _acting(user):
+        return {action: _not_member() for action in actions}
     schema = schema or _schema_of(record, user)
-    reach = {"view": can(user, schema, record, "view")}
+    reaches = _reach(user, schema, record)
     hidden, read_only = field_rules(user, schema, record)
     for preloader in _preloaders:
         preloader(user, schema, [record])
     result = {}
     for action in actions:
         access_action, guard_action = RECORD_ACTIONS[action]
-        if access_action not in reach:
-            reach[access_action] = reach["view"] and can(user, schema, record, access_action)
-        decision = _decide_one(user, schema, record, action, guard_action, None, "page", reach["view"],
-                               reach[access_action], fields=False)
+        seen = reaches("view")
+        decision = _decide_one(user, schema, record, action, guard_action, None, "page", seen,
+                               seen and reaches(access_action), fields=False)
         decision.hidden, decision.read_only = hidden, read_only
         if action == "edit" and decision.allowed:
             decision = _nothing_editable(schema, hidden, read_only) or decision
@@ -291,20 +310,20 @@ def decide_page(user: Any, record: Any, actions: Iterable[str] = PAGE_ACTIONS, *
     return result
 
 
-def decide_each(user: Any, record: Any, action: str, changes: Iterable[dict[str, Any]], *,
-                schema: Any = None) -> list[Decision]:
-    """Decisions for several writes of one kind on one record (e.g. deleting each of its notes),
-    sharing one visibility query."""
-    changes = list(changes)
-    if not changes:
-        return []
-    if current_membership(user) is None or getattr(user, "org", None) is None:
-        return [refuse(_("You are not an active member of this organisation."), quiet=True) for _c in changes]
+def decide_each(user: Any, record: Any, writes: dict[str, list[dict[str, Any]]], *,
+                schema: Any = None) -> dict[str, list[Decision]]:
+    """Decisions for several writes on one record the user sees, by action (e.g. editing and
+    deleting each of its notes), one visibility query per access action."""
+    if not _acting(user):
+        return {action: [_not_member() for _change in changes] for action, changes in writes.items()}
     schema = schema or _schema_of(record, user)
-    access_action, guard_action = RECORD_ACTIONS[action]
-    permitted = can(user, schema, record, access_action)
-    return [_decide_one(user, schema, record, action, guard_action, change, "page", True, permitted, fields=False)
-            for change in changes]
+    reaches = _reach(user, schema, record)
+    result = {}
+    for action, changes in writes.items():
+        access_action, guard_action = RECORD_ACTIONS[action]
+        result[action] = [_decide_one(user, schema, record, action, guard_action, change, "page", True,
+                                      reaches(access_action), fields=False) for change in changes] if changes else []
+    return result
 
 
 def require(decision: Decision) -> Decision:
@@ -329,8 +348,8 @@ def decide_module(user: Any, schema: Any, action: str) -> Decision:
     not exist for this user (404)."""
     if action not in MODULE_ACTIONS:
         raise ValueError(f"unknown module action {action!r}")
-    if current_membership(user) is None:
-        return refuse(_("You are not an active member of this organisation."), found=False, quiet=True)
+    if not _acting(user):
+        return _not_member(found=False)
     for rule in _module_rules:
         refusal = rule(user, schema, action)
         if refusal is not None:

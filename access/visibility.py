@@ -114,6 +114,7 @@ class Grant:
     label: str
     q: Q
     detail: str = ""
+    kind: str = ""  # "user_share" / "group_share" for manual shares, which the page details per share
 
 
 def named_grants(user: User, module: ModuleLike, action: str) -> list[Grant] | None:
@@ -258,8 +259,8 @@ def manual_share_grants(user: User, membership: Membership, module: ModuleLike, 
     mine = user_model.objects.filter(org=membership.org_id, user=user.pk, permission=permission)
     groups = _user_groups(user, membership).values("auth_group_id")
     ours = group_model.objects.filter(org=membership.org_id, group__in=groups, permission=permission)
-    return [Grant(_("Manual share"), Q(pk__in=mine.values("content_object_id"))),
-            Grant(_("Manual share with a group"), Q(pk__in=ours.values("content_object_id")))]
+    return [Grant(_("Manual share"), Q(pk__in=mine.values("content_object_id")), kind="user_share"),
+            Grant(_("Manual share with a group"), Q(pk__in=ours.values("content_object_id")), kind="group_share")]
 
 
 def visible(user: User, module: ModuleLike, action: str = "view", *, deleted: bool = False) -> QuerySet:

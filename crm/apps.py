@@ -12,6 +12,7 @@ class CrmConfig(AppConfig):
         from access.visibility import register_criteria_compiler
 
         from . import decisions as crm_decisions
+        from .actions import bound_schema
         from .criteria import to_q
         from .guards import field_permission_guard
         from .modules import org_modules
@@ -21,7 +22,7 @@ class CrmConfig(AppConfig):
         register_criteria_compiler(lambda module, org, criteria: to_q(criteria, module.bind(org)))
         decisions.register_guard(field_permission_guard)
         decisions.register_guard(crm_decisions.note_author_guard)
-        decisions.register_schema_resolver(crm_decisions.schema_of)
+        decisions.register_schema_resolver(bound_schema)  # the actions' own lookup
         decisions.register_field_rules(crm_decisions.profile_field_rules)
         decisions.register_explainer(crm_decisions.explain_org_refusal)
         decisions.register_module_rule(crm_decisions.profile_module_rule)

@@ -1,5 +1,4 @@
-"""crm's part of the decision point (`access.decide`): which module a record belongs to, the
-fields a profile hides or keeps read-only, why the org access rules refuse, the profile's module
+"""crm's part of the decision point (`access.decide`): the fields a profile hides or keeps read-only, why the org access rules refuse, the profile's module
 switches, and the note-author rule. Registered with `access` at start-up."""
 from __future__ import annotations
 
@@ -9,12 +8,6 @@ from django.utils.translation import gettext as _
 
 from access.decisions import Decision, GuardRefusal, WriteContext, refuse
 from access.visibility import field_level, is_org_admin, module_allowed
-
-
-def schema_of(record: Any, org: Any) -> Any:
-    from .modules import get_module
-
-    return get_module(getattr(record, "MODULE_KEY", None) or record.key, org).bind(org)
 
 
 def profile_field_rules(user: Any, schema: Any, record: Any) -> dict:

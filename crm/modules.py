@@ -158,33 +158,23 @@ def detail_panels(user, schema, record) -> list[dict]:
     return panels
 
 
-# ... and what other apps know about a record's page: controls to disable, with the reason as a
-# tooltip (e.g. a lock forbids deleting), fields kept read-only for this user with a short reason
-# (shown disabled on the edit page, without an inline edit control on the record page), and panels
-# under the title (e.g. the lock badges).
-_detail_context_providers: list[Callable] = []
+# ... and panels under a record's title (e.g. the lock badges and buttons). What a user may do
+# there is not theirs to say: that is the decision point's (`access.decide`).
+_header_panel_providers: list[Callable] = []
 
 
-def register_detail_context_provider(provider: Callable) -> None:
-    """provider(user, schema, record) -> {"blocked": {control: reason}, "read_only_fields": {field key: reason},
-    "header_panels": [{"template": ...}]}, at a cost that does not grow with the fields.
-    Controls: edit, delete, change_owner, add_note, edit_note, delete_note, add_attachment, delete_attachment."""
-    if provider not in _detail_context_providers:
-        _detail_context_providers.append(provider)
+def register_header_panel_provider(provider: Callable) -> None:
+    """provider(user, schema, record) -> list of {"template": name, ...context}, at a cost that
+    does not grow with the fields."""
+    if provider not in _header_panel_providers:
+        _header_panel_providers.append(provider)
 
 
-def detail_page_state(user, schema, record) -> dict:
-    blocked: dict[str, str] = {}
-    read_only: dict[str, str] = {}
-    header_panels: list[dict] = []
-    for provider in _detail_context_providers:
-        extra = provider(user, schema, record) or {}
-        for control, reason in extra.get("blocked", {}).items():
-            blocked.setdefault(control, reason)  # the first provider's reason is shown
-        for key, reason in extra.get("read_only_fields", {}).items():
-            read_only.setdefault(key, reason)
-        header_panels.extend(extra.get("header_panels", []))
-    return {"blocked": blocked, "read_only_fields": read_only, "header_panels": header_panels}
+def header_panels(user, schema, record) -> list[dict]:
+    panels: list[dict] = []
+    for provider in _header_panel_providers:
+        panels.extend(provider(user, schema, record))
+    return panels
 
 
 # ... and marks on kanban cards (e.g. a lock icon), computed for a whole column at once.

@@ -57,10 +57,10 @@ def count_cap() -> int:
     return max(1, int(getattr(settings, "CRM_COUNT_CAP", 10_000)))
 
 
-def _limited_sql(queryset: QuerySet, cap: int) -> tuple[str, tuple] | None:
-    """The SQL of `SELECT pk ... LIMIT cap+1` for a queryset (None when it can match nothing)."""
+def _limited_sql(queryset: QuerySet, cap: int, *columns: str) -> tuple[str, tuple] | None:
+    """The SQL of `SELECT <columns> ... LIMIT cap+1` for a queryset (None when it can match nothing)."""
     try:
-        return queryset.order_by().values("pk")[:cap + 1].query.sql_with_params()
+        return queryset.order_by().values(*(columns or ("pk",)))[:cap + 1].query.sql_with_params()
     except EmptyResultSet:
         return None
 
@@ -99,10 +99,10 @@ def bounded_groups(queryset: QuerySet, keys: list[str], flags: tuple[str, ...] =
     Returns (rows, capped): when capped the set holds more than `cap` rows and every figure
     is a lower bound (the groups of the first cap+1 rows read)."""
     cap = count_cap() if cap is None else cap
-    try:
-        sql, params = queryset.order_by().values(*keys, *flags)[:cap + 1].query.sql_with_params()
-    except EmptyResultSet:
+    limited = _limited_sql(queryset, cap, *keys, *flags)
+    if limited is None:
         return [], False
+    sql, params = limited
     quote = connection.ops.quote_name
     group = ", ".join(quote(key) for key in keys)
     counts = ", ".join(["count(*)"] + [f"count(*) FILTER (WHERE {quote(flag)})" for flag in flags])

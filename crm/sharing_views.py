@@ -14,7 +14,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import formats, timezone
@@ -112,7 +111,38 @@ def _share_detail(share: ManualShare) -> str:
         "access": access_label(share.access), "who": share.granted_by or "—", "when": _when(share.granted_at)}
 
 
-def explain_member(schema: Any, record: Any, membership: Membership, shares: list[ManualShare]) -> MemberAccess:
+@dataclass
+class RecordShares:
+    """The record's manual shares and who is in each shared group: read once per page."""
+
+    shares: list[ManualShare]
+    group_users: dict[int, set[int]]
+    group_roles: dict[int, set[int]]
+
+    @classmethod
+    def of(cls, record: Any) -> "RecordShares":
+        shares = record_shares(record)
+        ids = {s.group.pk for s in shares if s.group is not None}
+        users: dict[int, set[int]] = {pk: set() for pk in ids}
+        roles: dict[int, set[int]] = {pk: set() for pk in ids}
+        if ids:
+            for group_id, user_id in Group.users.through.objects.filter(group_id__in=ids).values_list(
+                    "group_id", "user_id"):
+                users[group_id].add(user_id)
+            for group_id, role_id in Group.roles.through.objects.filter(group_id__in=ids).values_list(
+                    "group_id", "orgrole_id"):
+                roles[group_id].add(role_id)
+        return cls(shares, users, roles)
+
+    def of_user(self, user: User) -> list[ManualShare]:
+        return [s for s in self.shares if s.user is not None and s.user.pk == user.pk]
+
+    def of_groups(self, user: User, membership: Membership) -> list[ManualShare]:
+        return [s for s in self.shares if s.group is not None and (
+            user.pk in self.group_users[s.group.pk] or membership.org_role_id in self.group_roles[s.group.pk])]
+
+
+def explain_member(schema: Any, record: Any, membership: Membership, shares: RecordShares) -> MemberAccess:
     """One member's access to the record, from the very grants the visibility predicate is built
     of (`access.visibility.named_grants`): those that match the record, in one query."""
     user = bind_org(membership.user, schema.org, membership)
@@ -129,34 +159,27 @@ def explain_member(schema: Any, record: Any, membership: Membership, shares: lis
                 break
     pairs = [(action, grant) for action in VIEW_EDIT for grant in by_action[action] or []]
     matched = _matches(schema, record, {f"g{n}": grant.q for n, (_a, grant) in enumerate(pairs)})
-    merged: dict[tuple[str, str], list[str]] = {}
+    merged: dict[tuple[str, str, str], list[str]] = {}
     for n, (action, grant) in enumerate(pairs):
         if matched[f"g{n}"]:
-            merged.setdefault((str(grant.label), grant.detail), []).append(action)
+            merged.setdefault((str(grant.label), grant.detail, grant.kind), []).append(action)
     row.can_view = any("view" in actions for actions in merged.values())
     row.can_edit = any("edit" in actions for actions in merged.values())
-    for (label, detail), actions in merged.items():
-        row.grants.extend(_named(label, detail, tuple(actions), user, membership, shares))
+    for (label, detail, kind), actions in merged.items():
+        if kind == "user_share":  # named per share: who shared it, and when
+            row.grants += [Reason(label, tuple(actions), _share_detail(s)) for s in shares.of_user(user)]
+        elif kind == "group_share":
+            row.grants += [Reason(_("Manual share with group “%(group)s”") % {"group": s.group}, tuple(actions),
+                                  _share_detail(s)) for s in shares.of_groups(user, membership)]
+        else:
+            row.grants.append(Reason(label, tuple(actions), detail))
     return row
-
-
-def _named(label: str, detail: str, actions: tuple[str, ...], user: User, membership: Membership,
-           shares: list[ManualShare]) -> list[Reason]:
-    """A matching grant as the page names it: a manual share with who shared it, and when."""
-    if label == str(_("Manual share")):
-        return [Reason(label, actions, _share_detail(s)) for s in shares if s.user is not None and s.user.pk == user.pk]
-    if label == str(_("Manual share with a group")):
-        groups = set(Group.objects.filter(Q(users=user) | Q(roles=membership.org_role_id), org=membership.org_id)
-                     .values_list("pk", flat=True))
-        return [Reason(_("Manual share with group “%(group)s”") % {"group": s.group}, actions, _share_detail(s))
-                for s in shares if s.group is not None and s.group.pk in groups]
-    return [Reason(label, actions, detail)]
 
 
 def explain_access(schema: Any, record: Any) -> list[MemberAccess]:
     members = (Membership.objects.filter(org=schema.org, is_active=True)
                .select_related("org", "user", "profile", "org_role").order_by("user__first_name", "user__username"))
-    shares = record_shares(record) if sharing_supported(schema) else []
+    shares = RecordShares.of(record) if sharing_supported(schema) else RecordShares([], {}, {})
     return [explain_member(schema, record, membership, shares) for membership in members]
 
 

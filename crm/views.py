@@ -29,7 +29,7 @@ from .filters import build_filterset
 from .forms import (AttachmentForm, BulkEditForm, FieldValueForm, NoteForm, OwnerForm, RecordForm,
                     chosen_versions)
 from .models import Attachment, Note
-from .modules import detail_page_state, detail_panels, get_module, related_blocks
+from .modules import detail_panels, get_module, header_panels, related_blocks
 from .sharing import sharing_context
 from .tables import build_table
 from .timeline import for_viewer
@@ -147,10 +147,9 @@ class RecordDetailView(ModuleView):
         fields = [(spec, self.display(spec, record, names), self.link(spec, record, user),
                    *self.inline_control(spec, decisions["edit"])) for spec in visible_fields]
         notes = list(notes)
-        for note, edit, delete in zip(notes, decide_each(user, record, "edit_note", [{"note": n} for n in notes],
-                                                         schema=self.schema),
-                                      decide_each(user, record, "delete_note", [{"note": n} for n in notes],
-                                                  schema=self.schema)):
+        each = decide_each(user, record, {"edit_note": [{"note": n} for n in notes],
+                                          "delete_note": [{"note": n} for n in notes]}, schema=self.schema)
+        for note, edit, delete in zip(notes, each["edit_note"], each["delete_note"]):
             note.edit_decision, note.delete_decision = edit, delete
         return self.context(
             fields=fields, visible_fields=visible_fields, related=self.related_lists(),
@@ -160,7 +159,7 @@ class RecordDetailView(ModuleView):
             owner_form=OwnerForm(org=self.request.org, initial={"owner": record.owner_id}),
             decisions=decisions,
             **sharing_context(self.request, self.schema, record),
-            **detail_page_state(user, self.schema, record),
+            header_panels=header_panels(user, self.schema, record),
             **extra,
         )
 
@@ -281,7 +280,7 @@ class InlineFieldView(RecordDetailView):
 
     def page_signature(self) -> tuple:
         """What the rest of the record's page shows of its rules: the edit decision and the panels."""
-        return self.edit_decision(), detail_page_state(self.request.user, self.schema, self.record)
+        return self.edit_decision(), header_panels(self.request.user, self.schema, self.record)
 
 
 class InlineFieldEditView(InlineFieldView):

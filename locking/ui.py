@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from crm.modules import register_card_mark_provider, register_detail_context_provider, register_module_link_provider
+from crm.modules import register_card_mark_provider, register_header_panel_provider, register_module_link_provider
 
 from . import rules
 from .guards import refusal_message
@@ -38,16 +38,15 @@ def lock_field_rules(user: Any, schema: Any, record: Any) -> dict[str, Any]:
     return {"read_only": {key: read_only_reason(cause) for key, cause in state.read_only_causes.items()}}
 
 
-def record_page_state(user: Any, schema: Any, record: Any) -> dict[str, Any]:
+def record_locks_panel(user: Any, schema: Any, record: Any) -> list[dict[str, Any]]:
     """The lock badges and the lock, unlock and override buttons under a record's title. What a
     lock forbids is the decision point's to say (the locking guard, run dry)."""
     state = _lock_state(record, schema, user)
     if not (state.locks or state.can_lock or state.overridden_rules):
-        return {}
-    panel = {"template": "locking/includes/record_locks.html", "lock_state": state,
+        return []
+    return [{"template": "locking/includes/record_locks.html", "lock_state": state,
              "editable_labels": [schema.field(k).label for k in state.editable_fields]
-             if "edit" in state.restricted_actions else []}
-    return {"header_panels": [panel]}
+             if "edit" in state.restricted_actions else []}]
 
 
 def _lock_state(record: Any, schema: Any, user: Any):
@@ -83,6 +82,6 @@ def module_settings_links(user: Any, module: Any) -> list[dict]:
     return [{"label": _("Record locking"), "url": reverse("locking:module", args=[module.key]), "icon": "lock"}]
 
 
-register_detail_context_provider(record_page_state)
+register_header_panel_provider(record_locks_panel)
 register_card_mark_provider(kanban_card_marks)
 register_module_link_provider(module_settings_links)

@@ -1,7 +1,8 @@
 """A team space's dashboard: per-module figures for its managers.
 
 Every figure is an aggregate over `access.visible(user, schema, "view")` and costs a fixed
-number of queries per module (GROUP BY / aggregates), never a loop over rows.
+number of queries per module, never a loop over rows; counts are bounded (crm.selectors), so a
+module of a million records costs what one of ten thousand does.
 """
 from __future__ import annotations
 
@@ -11,15 +12,17 @@ from typing import Any
 
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Aggregate, Avg, Count, F, FloatField, Func, OuterRef, Q, QuerySet, Subquery
+from django.db.models import (Aggregate, Avg, BooleanField, Count, ExpressionWrapper, F, FloatField, Func, OuterRef, Q,
+                              QuerySet, Subquery)
 from django.db.models.fields.json import KT
 from django.http import Http404
 from django.shortcuts import render
 from django.urls import path
+from django.utils.formats import number_format
 from django.views import View
 
 from access.visibility import visible
-from crm import criteria
+from crm import criteria, selectors
 from crm.models import FieldDefinition, TimelineEntry
 from crm.schema import BoundSchema, FieldSpec
 
@@ -80,37 +83,47 @@ def overdue_q(schema: BoundSchema) -> Q | None:
 
 
 def module_figures(user: Any, schema: BoundSchema) -> dict[str, Any]:
-    """Figures for one module: four queries whatever the number of records."""
+    """Figures for one module in a fixed number of queries. Every count reads at most
+    cap+1 rows (crm.selectors.count_cap): above the cap a figure reads "10,000+"."""
     module = schema.team_module
     done = list(module.done_statuses or [])
     not_done = ~Q(status__in=done) if done else Q()
     records: QuerySet = visible(user, schema, "view")
     overdue = overdue_q(schema)
+    cap = selectors.count_cap()
 
-    # 1. Counts, one aggregate query.
-    aggregates: dict[str, Any] = {
-        "total": Count("pk"),
-        "open_requests": Count("pk", filter=Q(requested_by__isnull=False) & not_done),
-        "unassigned": Count("pk", filter=Q(assignee__isnull=True) & not_done),
+    # 1. The headline counts and one count per status, one query of bounded subqueries.
+    options = list(schema.field("status").options)
+    known = [choice.value for choice in options]
+    counted: dict[Any, QuerySet] = {
+        "total": records,
+        "open_requests": records.filter(Q(requested_by__isnull=False) & not_done),
+        "unassigned": records.filter(Q(assignee__isnull=True) & not_done),
     }
     if overdue is not None:
-        aggregates["overdue"] = Count("pk", filter=overdue & not_done)
-    counts = records.aggregate(**aggregates)
-    counts.setdefault("overdue", None)
+        counted["overdue"] = records.filter(overdue & not_done)
+    for value in known:
+        counted[("status", value)] = records.filter(status=value)
+    counts = selectors.bounded_counts(counted, cap)
 
-    # 2. Records per status, one GROUP BY query.
-    per_status = dict(records.order_by().values_list("status").annotate(n=Count("pk")))
+    # 2. Records in statuses the module no longer has, one bounded GROUP BY query.
+    others, others_capped = selectors.bounded_groups(records.exclude(status__in=known), ["status"], cap=cap)
     statuses = []
-    for choice in schema.field("status").options:
+    for choice in options:
         color = choice.color if SAFE_COLOR.fullmatch(choice.color or "") else ""  # goes into a style attribute
         statuses.append({"value": choice.value, "label": choice.label, "color": color,
-                         "count": per_status.pop(choice.value, 0), "done": choice.value in done})
-    for value, n in sorted(per_status.items()):  # values no longer among the module's statuses
-        statuses.append({"value": value, "label": value or "—", "color": "", "count": n, "done": value in done})
+                         "count": counts[("status", choice.value)], "done": choice.value in done})
+    for row in sorted(others, key=lambda row: row["status"] or ""):
+        value = row["status"]
+        statuses.append({"value": value, "label": value or "—", "color": "", "count": row["n"],
+                         "done": value in done, "capped": others_capped})
+    shown = sum(min(item["count"], cap) for item in statuses)
     for item in statuses:
-        item["percent"] = round(100 * item["count"] / counts["total"]) if counts["total"] else 0
+        item["count_label"] = selectors.count_label(item["count"], item.get("capped", False), cap)
+        item["percent"] = round(100 * min(item["count"], cap) / shown) if shown else 0
 
-    # 3. Cycle time, one aggregate query: created -> first change into a done status.
+    # 3. Cycle time, one aggregate query: created -> first change into a done status, over
+    #    the most recently changed `cap` finished records.
     cycle = {"median": None, "average": None, "count": 0}
     if done:
         first_done = (TimelineEntry.objects
@@ -119,30 +132,38 @@ def module_figures(user: Any, schema: BoundSchema) -> dict[str, Any]:
                       .annotate(new_status=KT("changes__status__1"))
                       .filter(new_status__in=done)
                       .order_by("at").values("at")[:1])
+        latest_done = records.filter(status__in=done).order_by("-modified_at", "-pk").values("pk")[:cap]
         days = DaysBetween(F("done_at"), F("created_at"))
         # Records never done have a NULL done_at, which the aggregates skip.
-        cycle = (records.annotate(done_at=Subquery(first_done))
+        cycle = (TeamRecord.objects.filter(pk__in=latest_done).annotate(done_at=Subquery(first_done))
                  .aggregate(median=Median(days), average=Avg(days), count=Count("done_at")))
 
-    # 4. Load per assignee (open records, with names), one GROUP BY query.
-    load_aggregates: dict[str, Any] = {"open": Count("pk")}
+    # 4. Load per assignee (open records), one bounded GROUP BY query, then their names.
+    open_assigned = records.filter(not_done, assignee__isnull=False)
+    flags: tuple[str, ...] = ()
     if overdue is not None:
-        load_aggregates["overdue"] = Count("pk", filter=overdue)
-    load_rows = (records.filter(not_done, assignee__isnull=False).order_by()
-                 .values("assignee_id", "assignee__username", "assignee__first_name", "assignee__last_name")
-                 .annotate(**load_aggregates).order_by("-open", "assignee__username"))
-    load = [{"user_id": row["assignee_id"],
-             "name": f"{row['assignee__first_name']} {row['assignee__last_name']}".strip()
-             or row["assignee__username"],
-             "open": row["open"], "overdue": row.get("overdue")} for row in load_rows]
+        open_assigned = open_assigned.annotate(is_overdue=ExpressionWrapper(overdue, output_field=BooleanField()))
+        flags = ("is_overdue",)
+    rows, load_capped = selectors.bounded_groups(open_assigned, ["assignee_id"], flags, cap=cap)
+    names = selectors.member_names(schema.org)
+    load = [{"user_id": row["assignee_id"], "name": names.get(row["assignee_id"], ""), "open": row["n"],
+             "open_label": selectors.count_label(row["n"], load_capped, cap),
+             "overdue": row.get("is_overdue"),
+             "overdue_label": selectors.count_label(row["is_overdue"], load_capped, cap) if flags else ""}
+            for row in rows]
+    load.sort(key=lambda row: (-row["open"], row["name"].lower(), row["user_id"]))
 
     return {
         "module": module, "schema": schema, "has_due": overdue is not None,
-        "total": counts["total"], "open_requests": counts["open_requests"],
-        "unassigned": counts["unassigned"], "overdue": counts["overdue"],
-        "statuses": statuses, "has_done": bool(done),
+        "total": counts["total"], "total_label": selectors.count_label(counts["total"], cap=cap),
+        "open_requests": counts["open_requests"],
+        "open_requests_label": selectors.count_label(counts["open_requests"], cap=cap),
+        "unassigned": counts["unassigned"], "unassigned_label": selectors.count_label(counts["unassigned"], cap=cap),
+        "overdue": counts.get("overdue"),
+        "overdue_label": selectors.count_label(counts["overdue"], cap=cap) if overdue is not None else "",
+        "statuses": statuses, "has_done": bool(done), "load": load, "load_capped": load_capped,
         "cycle_median": cycle["median"], "cycle_average": cycle["average"], "cycle_count": cycle["count"],
-        "load": load,
+        "cycle_capped": cycle["count"] >= cap, "cap_label": number_format(cap, force_grouping=True),
     }
 
 

@@ -230,3 +230,28 @@ def test_queries_do_not_grow_with_records(case_studies, case_schema, marketing, 
     assert len(large.captured_queries) == len(small.captured_queries)
     with django_assert_max_num_queries(16):
         client.get(url)
+
+
+def test_counts_above_the_cap_read_cap_plus(case_studies, case_schema, marketing, manager, member, requester,
+                                            client_for, dashboard_url, settings):
+    """A module bigger than the count cap is not counted to the end: its figures say "3+"."""
+    settings.CRM_COUNT_CAP = 3
+    _add_records(8, case_studies, case_schema, manager, member, requester)
+    response = client_for(manager).get(dashboard_url(marketing))
+    (item,) = response.context["modules"]
+    assert item["total"] == 4 and item["total_label"] == "3+"  # read cap+1 rows, no more
+    assert item["open_requests_label"] == "3+" and item["overdue_label"] == "3+"
+    statuses = {s["value"]: s["count_label"] for s in item["statuses"]}
+    assert statuses["requested"] == "3+" and statuses["done"] == "2"  # records 0 and 4 are done
+    assert item["load_capped"] is False and item["load"][0]["open_label"] == "2"  # records 3 and 6
+    body = response.content.decode()
+    assert "3+ records" in body and "3+" in body
+
+
+def test_counts_at_or_below_the_cap_are_exact(case_studies, case_schema, marketing, manager, member, requester,
+                                              client_for, dashboard_url, settings):
+    settings.CRM_COUNT_CAP = 10
+    _add_records(8, case_studies, case_schema, manager, member, requester)
+    (item,) = client_for(manager).get(dashboard_url(marketing)).context["modules"]
+    assert (item["total"], item["total_label"]) == (8, "8")
+    assert item["open_requests_label"] == "6"  # 0 and 4 are done

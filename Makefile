@@ -6,7 +6,7 @@ PY         := $(VENV)/bin/python
 STAMP      := $(VENV)/.installed
 ARGS       ?=
 
-.PHONY: venv run test vendor messages bench
+.PHONY: venv run test vendor messages bench bench-pages
 
 venv: $(STAMP)
 
@@ -32,5 +32,9 @@ messages: venv
 	$(PY) manage.py makemessages -l zh_Hans --ignore .venv --ignore .data
 	$(PY) manage.py compilemessages --ignore .venv --ignore .data
 
+# Benchmarks print their figures (docs/benchmarks.md); pass options with ARGS="--accounts 20000".
 bench: venv
-	$(PY) bench/list_views.py
+	$(PY) bench/list_views.py $(ARGS)
+
+bench-pages: venv
+	$(PY) bench/pages.py $(ARGS)

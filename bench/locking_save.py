@@ -95,16 +95,18 @@ def save(admin, deal, n: int) -> None:
 
 
 class Stopwatch:
-    """Time spent inside locking's guard and after-write hook (wrapped where crm registered them)."""
+    """Time spent inside locking's guard and after-write hook (wrapped where they are registered:
+    guards in access.decisions, after-write hooks in crm.guards)."""
 
     def __init__(self) -> None:
+        from access import decisions
         from crm import guards
 
         from locking.actions import sync_rule_locks
         from locking.guards import locking_guard
 
         self.total = 0.0
-        for registry, function in ((guards._guards, locking_guard), (guards._after_write, sync_rule_locks)):
+        for registry, function in ((decisions._guards, locking_guard), (guards._after_write, sync_rule_locks)):
             registry[registry.index(function)] = self.wrap(function)
 
     def wrap(self, function):

@@ -4,9 +4,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.db.models import Func, TextField
 from django.db.models.functions import Upper
 from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
@@ -23,6 +25,19 @@ def trigram_index(field: str, name: str) -> GinIndex:
 
 # Lists and boards read live rows only; every index below is partial on this condition.
 LIVE = models.Q(deleted_at__isnull=True)
+
+
+class Bigrams(Func):
+    """crm_bigrams(text): every two-character substring of a text (SQL function of migration
+    crm 0008). A two-character term has no trigram, so pg_trgm cannot serve it; this can."""
+
+    function = "crm_bigrams"
+    output_field = ArrayField(TextField())
+
+
+def bigram_index(field: str, name: str) -> GinIndex:
+    """Two-character substring search, as `crm_bigrams(UPPER(col)) @> ARRAY[UPPER(q)]`."""
+    return GinIndex(Bigrams(Upper(field)), name=name, condition=LIVE)
 
 
 def sort_indexes(prefix: str, *fields: str) -> list[models.Index]:
@@ -90,6 +105,7 @@ class Account(Record):
         indexes = Record.Meta.indexes + [
             trigram_index("name", "account_name_trgm"),
             trigram_index("phone", "account_phone_trgm"),
+            bigram_index("name", "account_name_bigram"),
             *sort_indexes("account", "name", "industry", "employees", "website", "phone", "city", "country"),
             *board_indexes("account", "industry"),
         ]
@@ -115,6 +131,8 @@ class Contact(Record):
             trigram_index("first_name", "contact_first_trgm"),
             trigram_index("email", "contact_email_trgm"),
             trigram_index("phone", "contact_phone_trgm"),
+            bigram_index("first_name", "contact_first_bigram"),
+            bigram_index("last_name", "contact_last_bigram"),
             *sort_indexes("contact", "first_name", "last_name", "account", "title", "email", "phone"),
         ]
 
@@ -134,10 +152,14 @@ class Lead(Record):
 
     class Meta(Record.Meta):
         indexes = Record.Meta.indexes + [
+            trigram_index("first_name", "lead_first_trgm"),
             trigram_index("last_name", "lead_last_trgm"),
             trigram_index("company", "lead_company_trgm"),
             trigram_index("email", "lead_email_trgm"),
             trigram_index("phone", "lead_phone_trgm"),
+            bigram_index("first_name", "lead_first_bigram"),
+            bigram_index("last_name", "lead_last_bigram"),
+            bigram_index("company", "lead_company_bigram"),
             *sort_indexes("lead", "first_name", "last_name", "company", "email", "phone", "status", "source"),
             *board_indexes("lead", "status", "source"),
         ]
@@ -161,6 +183,7 @@ class Deal(Record):
             models.Index(fields=["org", "account"], name="deal_org_account"),
             models.Index(fields=["org", "stage"], name="deal_org_stage"),
             trigram_index("name", "deal_name_trgm"),
+            bigram_index("name", "deal_name_bigram"),
             *sort_indexes("deal", "name", "account", "stage", "amount", "discount", "close_date"),
             *board_indexes("deal", "stage"),
         ]
@@ -185,6 +208,7 @@ class Task(Record):
             models.Index(fields=["org", "assignee"], name="task_org_assignee"),
             models.Index(fields=["org", "related_type", "related_id"], name="task_org_related"),
             trigram_index("subject", "task_subject_trgm"),
+            bigram_index("subject", "task_subject_bigram"),
             *sort_indexes("task", "subject", "due_date", "status", "assignee"),
             *board_indexes("task", "status"),
         ]

@@ -6,31 +6,60 @@ import re
 from typing import Any
 
 from django.conf import settings
+from django.contrib.postgres.lookups import DataContains
 from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Func, Q, QuerySet, Value
+from django.db.models.functions import Upper
 from django.utils.formats import number_format
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 
+from .fieldspec import FieldSpec
 from .fieldtypes import normalize_phone
+from .models import Bigrams
 from .schema import BoundSchema
 
 PHONE_QUERY_RE = re.compile(r"^[+\d][\d\s\-().]{2,}$")
 
 
-def search(queryset: QuerySet, schema: BoundSchema, text: str, user: Any = None) -> QuerySet:
+# A term this short has no trigram, so pg_trgm would read its whole index: it is matched
+# through the bigram indexes instead (crm.models.bigram_index), on names only.
+BIGRAM_TERM_LENGTH = 2
+
+
+def search_fields(schema: BoundSchema, text: str, user: Any = None, *, core_only: bool = False) -> list[FieldSpec]:
+    """The fields a term is matched against: the module's search fields the user may see. A
+    two-character term matches names only (the text fields with a bigram index); `core_only`
+    leaves out custom fields, which have no search index."""
+    allowed = {f.key for f in schema.fields_for(user)} if user is not None else None
+    short = len(text) == BIGRAM_TERM_LENGTH
+    return [spec for spec in schema.search_fields
+            if (allowed is None or spec.key in allowed)
+            and not (spec.is_custom and (core_only or short))
+            and not (short and spec.type != "text")]
+
+
+def contains_bigram(column: str, text: str) -> DataContains:
+    """`crm_bigrams(UPPER(column)) @> ARRAY[UPPER(text)]`: the shape the bigram indexes serve."""
+    term = Func(Upper(Value(text)), template="ARRAY[%(expressions)s]", output_field=Bigrams.output_field)
+    return DataContains(Bigrams(Upper(column)), term)
+
+
+def search(queryset: QuerySet, schema: BoundSchema, text: str, user: Any = None, *,
+           core_only: bool = False) -> QuerySet:
     """Substring search over the module's search fields the user may see (trigram-indexed;
-    works for Chinese)."""
+    works for Chinese; two-character terms through the bigram indexes)."""
     text = (text or "").strip()
     if not text:
         return queryset
     phone_text = normalize_phone(text) if PHONE_QUERY_RE.match(text) else None
+    short = len(text) == BIGRAM_TERM_LENGTH
     condition = Q()
-    allowed = {f.key for f in schema.fields_for(user)} if user is not None else None
-    for spec in schema.search_fields:
-        if allowed is not None and spec.key not in allowed:
+    for spec in search_fields(schema, text, user, core_only=core_only):
+        if short:
+            condition |= Q(contains_bigram(spec.key, text))
             continue
         needle = phone_text if (spec.type == "phone" and phone_text) else text
         path = f"{spec.json_column}__{spec.key}__icontains" if spec.is_custom else f"{spec.key}__icontains"

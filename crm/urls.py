@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import settings_views, sharing_urls, views
+from . import search_views, settings_views, sharing_urls, views
 from .board_views import board_urlpatterns
 
 app_name = "crm"
@@ -13,6 +13,7 @@ urlpatterns = [
     path("settings/users/<int:membership_pk>/reassign/", settings_views.ReassignView.as_view(),
          name="settings_reassign"),
     path("settings/recycle-bin/", views.RecycleBinView.as_view(), name="recycle_bin"),
+    path("search/", search_views.SearchView.as_view(), name="search"),
     path("m/<slug:module>/", views.RecordListView.as_view(), name="list"),
     path("m/<slug:module>/new/", views.RecordFormView.as_view(), name="create"),
     path("m/<slug:module>/owner/", views.ChangeOwnerView.as_view(), name="bulk_owner"),

@@ -9,7 +9,7 @@ from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
 from access.models import Organization
-from crm.models import FieldDefinition
+from crm.models import FieldDefinition, bigram_index, trigram_index
 from crm.schema import pick_label
 
 
@@ -145,6 +145,9 @@ class TeamRecord(models.Model):
                            condition=models.Q(deleted_at__isnull=True))
               for name in ("title", "status", "owner", "assignee", "requested_by")],
             GinIndex(fields=["data"], opclasses=["jsonb_path_ops"], name="teamrecord_data_gin"),
+            # The global search and the list's search box (title is the team modules' search field).
+            trigram_index("title", "teamrecord_title_trgm"),
+            bigram_index("title", "teamrecord_title_bigram"),
         ]
 
     # The module key is per row; crm.actions resolves the schema through it.

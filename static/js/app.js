@@ -31,3 +31,16 @@ document.addEventListener("change", function (event) {
     event.target.form.requestSubmit();
   }
 });
+
+// "/" outside a text field jumps to the search box in the top bar.
+document.addEventListener("keydown", function (event) {
+  if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
+  var target = event.target;
+  if (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].indexOf(target.tagName) >= 0) return;
+  var box = document.querySelector("[data-global-search]");
+  if (box && box.offsetParent !== null) {
+    event.preventDefault();
+    box.focus();
+    box.select();
+  }
+});

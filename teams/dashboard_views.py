@@ -135,7 +135,7 @@ def module_figures(user: Any, schema: BoundSchema) -> dict[str, Any]:
         latest_done = records.filter(status__in=done).order_by("-modified_at", "-pk").values("pk")[:cap]
         days = DaysBetween(F("done_at"), F("created_at"))
         # Records never done have a NULL done_at, which the aggregates skip.
-        cycle = (TeamRecord.objects.filter(pk__in=latest_done).annotate(done_at=Subquery(first_done))
+        cycle = (records.filter(pk__in=latest_done).annotate(done_at=Subquery(first_done))
                  .aggregate(median=Median(days), average=Avg(days), count=Count("done_at")))
 
     # 4. Load per assignee (open records), one bounded GROUP BY query, then their names.

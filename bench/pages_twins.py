@@ -28,6 +28,7 @@ PER_PAGE = 25
 CARDS = 20
 REQUESTS = 50
 UNASSIGNED = 20
+LOOKUP = 20  # type-ahead matches
 
 
 @dataclass
@@ -156,6 +157,12 @@ def twins_for(kind: str, user: Any, bench: Any, path: str, sql: list[str]) -> li
         add("unassigned panel", _find(sql, starts=f'SELECT "{table}"."id", ', contains=(f'"{table}"."{person}" IS NULL',)),
             f"SELECT {select} FROM {table} {joined} WHERE {where} AND \"{table}\".{person} IS NULL "
             f'ORDER BY "{table}"."modified_at" DESC, "{table}"."id" DESC LIMIT {UNASSIGNED}')
+    elif kind == "lookup":
+        search = search_condition(schema, table, params.get("q", ""))
+        title = schema.title_field
+        add("matches", _find(sql, starts=f'SELECT "{table}"."id", ', contains=(f" LIMIT {LOOKUP}",)),
+            f'SELECT * FROM {table} WHERE {where}{search} ORDER BY "{table}"."{title}" ASC, "{table}"."id" ASC '
+            f"LIMIT {LOOKUP}")
     elif kind == "requests":
         mine = f'"{table}"."requested_by_id" = {user.pk}'
         add("own requests", _find(sql, starts=f'SELECT "{table}"."id", ', contains=(mine + ")",)),

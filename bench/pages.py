@@ -337,6 +337,8 @@ def main() -> None:
     pages_data.ensure_org(f"Pages Other Org{suffix}", f"pother{tag}",
                           pages_data.Sizes.for_accounts(args.accounts // 10, 1000))
     small = pages_data.ensure_org("Pages Small Org", "psmall", pages_data.Sizes.for_accounts(200, 200))
+    for bench in (large, small):
+        pages_data.build_field_indexes(bench)
     pages_data.vacuum_analyze()
     if args.build_only:
         return
@@ -383,6 +385,9 @@ def main() -> None:
                     result.twins.append((twin.label, m50, m95, h50, h95, note))
                     if not args.no_explain:
                         result.plans.append((twin.label, explain(twin.main_sql)))
+                if not result.twins and not args.no_explain and result.slowest[1].startswith(("SELECT", "(SELECT")):
+                    # No twin for this page (e.g. global search): the plan of its slowest statement.
+                    result.plans.append(("slowest statement", explain(result.slowest[1])))
                 print(f"  {role:<8} {page.name:<32} status {result.status} client p50/p95 "
                       f"{fmt(result.client[0])}/{fmt(result.client[1])} ms (SQL {fmt(result.in_sql)})"
                       + (f", http {fmt(result.http[0])}/{fmt(result.http[1])} ms" if result.http else "")

@@ -309,6 +309,21 @@ def ensure_org(name: str, prefix: str, sizes: Sizes) -> OrgBench:
                     account_id=account_id)
 
 
+def build_field_indexes(bench: OrgBench) -> None:
+    """The expression indexes of the custom and team fields, built now in this process by the
+    same code the Celery job runs (crm.field_indexes.sync; no worker runs during a bench), where
+    that code exists."""
+    try:
+        from crm import field_indexes
+    except ImportError:
+        return
+    for definition in FieldDefinition.objects.filter(org=bench.org, module__in=["accounts", bench.team_module.key]):
+        started = time.perf_counter()
+        state = field_indexes.sync(definition.pk)
+        print(f"Index of {definition.module}.{definition.api_name}: {state} "
+              f"({time.perf_counter() - started:.1f} s).", flush=True)
+
+
 def vacuum_analyze() -> None:
     """Fresh statistics and visibility maps, as in steady state."""
     with connection.cursor() as cursor:

@@ -64,9 +64,14 @@ def joins(schema: Any, table: str) -> tuple[str, str]:
 
 
 def search_condition(schema: Any, table: str, text: str) -> str:
-    """selectors.search written by hand: UPPER(field) LIKE UPPER('%text%') over the search fields."""
+    """selectors.search written by hand: UPPER(field) LIKE UPPER('%text%') over the search fields, or for a
+    two-character term the bigram containment over the name fields."""
     if not text:
         return ""
+    if len(text) == 2:  # no trigram: names only, through the bigram indexes (crm_bigrams)
+        return " AND (" + " OR ".join(
+            f'crm_bigrams(UPPER("{table}"."{spec.key}"::text)) @> ARRAY[UPPER({literal(text)})]'
+            for spec in schema.search_fields if spec.type == "text" and not spec.is_custom) + ")"
     like = literal("%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
     parts = []
     for spec in schema.search_fields:

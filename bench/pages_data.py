@@ -164,14 +164,23 @@ def _team(org: Organization, admin: User, standard: User, others: list[User], pr
 HASHED = """FROM generate_series(1, %(n)s) AS i,
              LATERAL (SELECT hashint4(i + %(salt)s)::bigint + 2147483648 AS h,
                              now() - i * (interval '1 year' / %(n)s) - mod(i * 31, 300) * interval '1 second' AS t) x"""
-RECORD_VALUES = """%(org)s, (%(owners)s::bigint[])[1 + mod(h, cardinality(%(owners)s::bigint[]))], 1,
+# The first rows (one per brand, see _pick) belong to the standard user, so that in the small org
+# too they see a match of every term in every module where the large org has one.
+RECORD_VALUES = """%(org)s, CASE WHEN i <= cardinality(%(brands)s::text[]) THEN (%(owners)s::bigint[])[1]
+                    ELSE (%(owners)s::bigint[])[1 + mod(h, cardinality(%(owners)s::bigint[]))] END, 1,
                t - interval '30 days', %(admin)s, t, %(admin)s,
                CASE WHEN mod(i, 50) = 0 THEN t END, CASE WHEN mod(i, 50) = 0 THEN %(admin)s END"""
 RECORD_COLUMNS = "org_id, owner_id, version, created_at, created_by_id, modified_at, modified_by_id, deleted_at, deleted_by_id"
 
 
-def _pick(array: str, divisor: int) -> str:
-    return f"(%({array})s::text[])[1 + mod(h / {divisor}, cardinality(%({array})s::text[]))]"
+def _pick(array: str, divisor: int, *, every_first: bool = False) -> str:
+    """An element picked by the row's hash; with `every_first`, rows 1, 2, ... take the elements
+    in order first, so that even a 40-row table holds every name part (the small org's pages then
+    find the same modules as the large org's: the same groups, the same number of queries)."""
+    hashed = f"(%({array})s::text[])[1 + mod(h / {divisor}, cardinality(%({array})s::text[]))]"
+    if not every_first:
+        return hashed
+    return f"CASE WHEN i <= cardinality(%({array})s::text[]) THEN (%({array})s::text[])[i] ELSE {hashed} END"
 
 
 def _insert_rows(bench_org: Organization, admin: User, owners: list[int], sizes: Sizes, score_key: str) -> None:
@@ -187,7 +196,8 @@ def _insert_rows(bench_org: Organization, admin: User, owners: list[int], sizes:
             SELECT {RECORD_VALUES},
                    CASE WHEN mod(h / 3, 10) = 0 THEN '{{}}'::jsonb
                         ELSE jsonb_build_object(%(score)s, mod(h / 11, 1000)) END,
-                   {_pick('cities', 7)} || {_pick('brands', 97)} || {_pick('suffixes', 9973)} || ' ' || i,
+                   {_pick('cities', 7, every_first=True)} || {_pick('brands', 97, every_first=True)}
+                       || {_pick('suffixes', 9973, every_first=True)} || ' ' || i,
                    {_pick('industries', 5)}, mod(h, 5000), 'https://example.com/' || i,
                    '+86138' || lpad(mod(i::bigint * 7919, 100000000)::text, 8, '0'),
                    {_pick('cities', 7)}, '', ''
@@ -205,7 +215,7 @@ def _insert_rows(bench_org: Organization, admin: User, owners: list[int], sizes:
             {HASHED}""", {**base, **accounts, "n": sizes.contacts, "salt": 1})
         cursor.execute(f"""
             INSERT INTO crm_deal ({RECORD_COLUMNS}, custom, name, account_id, stage, amount, discount, close_date)
-            SELECT {RECORD_VALUES}, '{{}}'::jsonb, {_pick('brands', 97)} || ' 订单 ' || i,
+            SELECT {RECORD_VALUES}, '{{}}'::jsonb, {_pick('brands', 97, every_first=True)} || ' 订单 ' || i,
                    %(low)s + mod(h / 17, %(span)s), {_pick('stages', 5)}, mod(h / 3, 1000000) / 10.0, NULL,
                    (t + interval '60 days')::date
             {HASHED}""", {**base, **accounts, "n": sizes.deals, "salt": 2})

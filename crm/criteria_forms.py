@@ -11,9 +11,13 @@ from typing import Any, Iterable
 from django import forms
 from django.utils.translation import gettext, gettext_lazy as _
 
-from access.models import Group, OrgRole, SharingRule
+from access.linked import linked_names
+from access.models import Group, OrgRole, SharingRule, User
 from access.settings_forms import RoleChoiceField, org_roles
-from config.params import load_json
+from config.params import load_json, optional_id
+
+from .modules import get_module
+from .widgets import TYPEAHEAD_TEXTS, picker_url
 
 OPERATOR_LABELS = {
     "eq": _("equals"), "ne": _("does not equal"), "in": _("is one of"), "not_in": _("is none of"),
@@ -29,6 +33,21 @@ NO_VALUE_OPS = {"is_empty", "is_not_empty"}
 
 # --- criteria as rows -----------------------------------------------------------------------------
 
+class CriteriaFieldSelect(forms.Select):
+    """A row's field: the fields whose value is a record or a member carry their type-ahead's URL,
+    so static/js/typeahead.js turns the row's value into a type-ahead when one is chosen."""
+
+    def __init__(self, pickers: dict[str, str]) -> None:
+        super().__init__()
+        self.pickers = pickers
+
+    def create_option(self, name: str, value: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(name, value, *args, **kwargs)
+        if value in self.pickers:
+            option["attrs"]["data-lookup-url"] = self.pickers[value]
+        return option
+
+
 class CriteriaRowsForm(forms.Form):
     """Criteria as rows of field / operator / value, or as JSON: the editor of sharing rules and
     lock rules. `check_condition` lets a form check each row where it can name the row."""
@@ -41,13 +60,40 @@ class CriteriaRowsForm(forms.Form):
         label=_("…or the criteria as JSON"), required=False, widget=forms.Textarea(attrs={"rows": 3}),
         help_text=_('For example {"all": [{"field": "stage", "op": "in", "value": ["won"]}]}'))
 
-    def add_criteria_fields(self, fields: Iterable[tuple[str, str]]) -> None:
+    def add_criteria_fields(self, fields: Iterable[tuple[str, str]], schema: Any = None) -> None:
+        """The rows over `fields` (key, label); with the module's bound `schema`, a row whose field
+        is a lookup or a user takes its value (ids) from a type-ahead."""
         field_choices = [("", "—"), *fields]
         op_choices = [("", "—"), *OPERATOR_LABELS.items()]
+        pickers = {spec.key: picker_url(spec) for spec in schema.fields if picker_url(spec)} if schema else {}
         for i in range(self.ROWS):
-            self.fields[f"c{i}_field"] = forms.ChoiceField(label=_("Field"), choices=field_choices, required=False)
+            self.fields[f"c{i}_field"] = forms.ChoiceField(label=_("Field"), choices=field_choices, required=False,
+                                                           widget=CriteriaFieldSelect(pickers))
             self.fields[f"c{i}_op"] = forms.ChoiceField(label=_("Operator"), choices=op_choices, required=False)
-            self.fields[f"c{i}_value"] = forms.CharField(label=_("Value"), required=False, max_length=500)
+            self.fields[f"c{i}_value"] = forms.CharField(label=_("Value"), required=False, max_length=500,
+                                                         widget=forms.TextInput(attrs=dict(TYPEAHEAD_TEXTS)))
+        if pickers:
+            self.name_picked_values(schema, pickers)
+
+    def name_picked_values(self, schema: Any, pickers: dict[str, str]) -> None:
+        """Rows whose value is ids of records or members start as type-aheads showing their names
+        (one query per such row; a record is named as `access.linked` names it)."""
+        for i in range(self.ROWS):
+            key, value = self[f"c{i}_field"].value(), self[f"c{i}_value"].value() or ""
+            if key not in pickers:
+                continue
+            attrs = self.fields[f"c{i}_value"].widget.attrs
+            attrs["data-lookup-url"] = pickers[key]
+            ids = [optional_id(part) for part in str(value).split(",") if part.strip()]
+            if not ids or None in ids:
+                continue  # not ids: shown as typed, and the criteria check says what is wrong
+            spec = schema.field(key)
+            if spec.type == "lookup":
+                names = linked_names(schema.org, get_module(spec.target, schema.org), ids)
+            else:
+                names = {u.pk: str(u) for u in User.objects.filter(memberships__org=schema.org, pk__in=ids)}
+            attrs["data-data"] = json.dumps([{"id": pk, "text": names.get(pk, str(pk))} for pk in ids],
+                                            ensure_ascii=False)
 
     def rows(self) -> list[dict[str, Any]]:
         return [{"field": self[f"c{i}_field"], "op": self[f"c{i}_op"], "value": self[f"c{i}_value"]}
@@ -141,7 +187,8 @@ class SharingRuleForm(CriteriaRowsForm):
     access = forms.ChoiceField(label=_("Access"), choices=SharingRule.Access.choices,
                                initial=SharingRule.Access.READ)
 
-    def __init__(self, *args: Any, org: Any, fields: list[tuple[str, str]], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, org: Any, fields: list[tuple[str, str]], schema: Any = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         queryset, labels = org_roles(org)
         groups = Group.objects.filter(org=org).order_by("name")
@@ -149,4 +196,4 @@ class SharingRuleForm(CriteriaRowsForm):
             self.fields[f"{prefix}_role"].queryset = queryset
             self.fields[f"{prefix}_role"].labels = labels
             self.fields[f"{prefix}_group"].queryset = groups
-        self.add_criteria_fields(fields)
+        self.add_criteria_fields(fields, schema)

@@ -8,9 +8,13 @@ import django_filters
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from access.visibility import visible
+
 from . import criteria
 from .forms import org_members
+from .modules import get_module
 from .schema import BoundSchema, FieldSpec
+from .widgets import lookup_widget, member_widget
 
 RANGE_TYPES = {"integer", "decimal", "currency", "percent", "date", "datetime"}
 TEXT_TYPES = {"text", "long_text", "email", "phone", "url"}
@@ -55,7 +59,7 @@ class CriteriaFilterSet(django_filters.FilterSet):
         if spec.type == "user":
             return {"field": key, "op": "in", "value": [u.pk for u in value]}
         if spec.type == "lookup":
-            return {"field": key, "op": "eq", "value": int(value)}
+            return {"field": key, "op": "eq", "value": value.pk}
         return None
 
 
@@ -63,7 +67,7 @@ def _json(spec: FieldSpec, value: Any) -> Any:
     return spec.field_type.to_json(value)
 
 
-def filters_for(spec: FieldSpec, org: Any) -> dict[str, django_filters.Filter]:
+def filters_for(spec: FieldSpec, org: Any, user: Any = None) -> dict[str, django_filters.Filter]:
     label = spec.label
     if spec.type in TEXT_TYPES:
         return {spec.key: django_filters.CharFilter(label=label)}
@@ -87,11 +91,14 @@ def filters_for(spec: FieldSpec, org: Any) -> dict[str, django_filters.Filter]:
     if spec.type == "boolean":
         return {spec.key: django_filters.BooleanFilter(label=label)}
     if spec.type == "lookup":
-        # Reached from a record's related lists ("All"): filter by the linked record's id.
-        return {spec.key: django_filters.NumberFilter(label=label, widget=forms.HiddenInput)}
+        # Also reached from a record's related lists ("All"). Only records the user may see can
+        # be chosen (the posted id is checked against this queryset, which is never listed).
+        target = get_module(spec.target, org)
+        return {spec.key: django_filters.ModelChoiceFilter(
+            label=label, queryset=visible(user, target, "view"), widget=lookup_widget(target.key))}
     if spec.type == "user":
         return {spec.key: django_filters.ModelMultipleChoiceFilter(
-            label=label, queryset=org_members(org), widget=forms.SelectMultiple(attrs={"size": 3}))}
+            label=label, queryset=org_members(org), widget=member_widget(multiple=True))}
     return {}
 
 
@@ -99,7 +106,7 @@ def build_filterset(schema: BoundSchema, data: Any, queryset: Any, user: Any = N
     """Filters for the fields the user may see (hidden fields cannot be probed by filtering)."""
     attrs: dict[str, Any] = {"schema": schema}
     for spec in (schema.fields_for(user) if user is not None else schema.fields):
-        attrs.update(filters_for(spec, schema.org))
+        attrs.update(filters_for(spec, schema.org, user))
     meta = type("Meta", (), {"model": schema.model, "fields": []})
     attrs["Meta"] = meta
     filterset_class = type("RecordFilterSet", (CriteriaFilterSet,), attrs)

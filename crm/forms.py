@@ -20,9 +20,16 @@ from .form_tokens import FIELD as FORM_TOKEN, FormTokenField
 from .fieldtypes import CUSTOM_FIELD_TYPES, type_choices
 from .modules import get_module
 from .schema import BoundSchema, FieldSpec
+from .widgets import lookup_widget, member_widget
 
 
 class MemberChoiceField(forms.ModelChoiceField):
+    """A member of the org, picked by typing part of a name (the queryset checks what is posted)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", member_widget())
+        super().__init__(*args, **kwargs)
+
     def label_from_instance(self, obj: User) -> str:
         return str(obj)
 
@@ -40,7 +47,7 @@ def form_field_for(spec: FieldSpec, schema: BoundSchema, actor: User) -> forms.F
     if spec.type == "lookup":
         target = get_module(spec.target, schema.org)
         queryset = visible(actor, target, "view").order_by(target.title_field)
-        return forms.ModelChoiceField(queryset=queryset, **kwargs)
+        return forms.ModelChoiceField(queryset=queryset, widget=lookup_widget(target.key), **kwargs)
     return spec.field_type.form_field(spec, **kwargs)
 
 
@@ -230,8 +237,12 @@ class OwnerForm(forms.Form):
     owner = MemberChoiceField(queryset=User.objects.none(), label=_("New owner"))
 
     def __init__(self, *args: Any, org: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "change-%s")  # list pages also have an owner filter (id_owner)
         super().__init__(*args, **kwargs)
         self.fields["owner"].queryset = org_members(org)
+        # Shown in a row of buttons on list and record pages, without a label of its own.
+        self.fields["owner"].widget.attrs.update({"class": "form-select form-select-sm", "style": "width: 16rem",
+                                                  "aria-label": self.fields["owner"].label})
 
 
 class FieldDefinitionForm(forms.Form):
@@ -284,7 +295,7 @@ class SchemaCriteriaForm(CriteriaRowsForm):
     schema: BoundSchema
 
     def add_criteria_fields(self) -> None:
-        super().add_criteria_fields((spec.key, spec.label) for spec in self.schema.fields)
+        super().add_criteria_fields([(spec.key, spec.label) for spec in self.schema.fields], self.schema)
 
     def check_condition(self, row: int, condition: dict[str, Any]) -> bool:
         try:

@@ -66,7 +66,7 @@ class SharingRuleCreateView(AdminView):
         module = _module(request.GET.get("module") or request.POST.get("module"))
         bound = module.bind(request.org)
         fields = [(f.key, f.label) for f in bound.fields]
-        return module, bound, SharingRuleForm(data, org=request.org, fields=fields)
+        return module, bound, SharingRuleForm(data, org=request.org, fields=fields, schema=bound)
 
     def render_form(self, request, module, form, status=200):
         return render(request, self.template_name, {"module": module, "form": form,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import search_views, settings_views, sharing_urls, views
+from . import lookup_views, search_views, settings_views, sharing_urls, views
 from .board_views import board_urlpatterns
 
 app_name = "crm"
@@ -14,7 +14,9 @@ urlpatterns = [
          name="settings_reassign"),
     path("settings/recycle-bin/", views.RecycleBinView.as_view(), name="recycle_bin"),
     path("search/", search_views.SearchView.as_view(), name="search"),
+    path("members/lookup/", lookup_views.MemberLookupView.as_view(), name="member_lookup"),
     path("m/<slug:module>/", views.RecordListView.as_view(), name="list"),
+    path("m/<slug:module>/lookup/", lookup_views.RecordLookupView.as_view(), name="lookup"),
     path("m/<slug:module>/new/", views.RecordFormView.as_view(), name="create"),
     path("m/<slug:module>/owner/", views.ChangeOwnerView.as_view(), name="bulk_owner"),
     path("m/<slug:module>/bulk-edit/", views.BulkEditView.as_view(), name="bulk_edit"),

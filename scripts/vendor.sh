@@ -19,6 +19,7 @@ BOOTSTRAP_ICONS_VERSION="1.13.2"
 HTMX_VERSION="2.0.11"
 SORTABLEJS_VERSION="1.15.7"
 CHARTJS_VERSION="4.6.1"
+TOM_SELECT_VERSION="2.6.2"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENDOR="$ROOT/static/vendor"
@@ -56,9 +57,10 @@ fetch bootstrap-icons "$BOOTSTRAP_ICONS_VERSION"
 fetch htmx.org "$HTMX_VERSION"
 fetch sortablejs "$SORTABLEJS_VERSION"
 fetch chart.js "$CHARTJS_VERSION"
+fetch tom-select "$TOM_SELECT_VERSION"
 
 # Start from a clean slate for the packages we manage.
-for pkg in bootstrap bootstrap-icons htmx.org sortablejs chart.js; do
+for pkg in bootstrap bootstrap-icons htmx.org sortablejs chart.js tom-select; do
     rm -rf "${VENDOR:?}/$pkg"
 done
 rm -f "$VENDOR/VERSIONS.txt"
@@ -94,13 +96,21 @@ put sortablejs LICENSE LICENSE
 put chart.js dist/chart.umd.min.js chart.umd.min.js
 put chart.js LICENSE.md LICENSE.md
 
+# tom-select: the "complete" build bundles its two dependencies (sifter, unicode-variants) and
+# its plugins; the Bootstrap 5 theme.
+put tom-select dist/js/tom-select.complete.min.js tom-select.complete.min.js
+put tom-select dist/css/tom-select.bootstrap5.min.css tom-select.bootstrap5.min.css
+put tom-select LICENSE LICENSE
+
 strip_sourcemap \
     "$VENDOR/bootstrap/css/bootstrap.min.css" \
     "$VENDOR/bootstrap/js/bootstrap.bundle.min.js" \
     "$VENDOR/bootstrap-icons/bootstrap-icons.min.css" \
     "$VENDOR/htmx.org/htmx.min.js" \
     "$VENDOR/sortablejs/Sortable.min.js" \
-    "$VENDOR/chart.js/chart.umd.min.js"
+    "$VENDOR/chart.js/chart.umd.min.js" \
+    "$VENDOR/tom-select/tom-select.complete.min.js" \
+    "$VENDOR/tom-select/tom-select.bootstrap5.min.css"
 
 # Sanity check: every url(...) in the icons CSS resolves to a vendored file.
 grep -o 'url("[^")]*")' "$VENDOR/bootstrap-icons/bootstrap-icons.min.css" \
@@ -118,6 +128,7 @@ grep -o 'url("[^")]*")' "$VENDOR/bootstrap-icons/bootstrap-icons.min.css" \
     printf '%s %s %s\n' htmx.org "$HTMX_VERSION" "$(cat "$TMP/htmx.org.sha256")"
     printf '%s %s %s\n' sortablejs "$SORTABLEJS_VERSION" "$(cat "$TMP/sortablejs.sha256")"
     printf '%s %s %s\n' chart.js "$CHARTJS_VERSION" "$(cat "$TMP/chart.js.sha256")"
+    printf '%s %s %s\n' tom-select "$TOM_SELECT_VERSION" "$(cat "$TMP/tom-select.sha256")"
 } > "$VENDOR/VERSIONS.txt"
 
 echo "vendored into ${VENDOR#"$ROOT"/}:"

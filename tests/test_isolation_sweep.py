@@ -68,9 +68,10 @@ SKIPPED = {
 }
 
 # Query strings a route needs to reach its object at all (see the control requests), or to show
-# anything (the global search: a term inside every org A name that is not the marker itself, as
-# the page repeats the term).
-QUERY_STRINGS: dict[str, str] = {"crm:search": "?q=cmesecre"}
+# anything: the global search and the type-aheads search for a term inside every org A name that
+# is not the marker itself (the search page repeats the term).
+QUERY_STRINGS: dict[str, str] = {"crm:search": "?q=cmesecre", "crm:lookup": "?q=cmesecre",
+                                 "crm:member_lookup": "?q=cmesecre"}
 
 MARK = "acmesecret"  # in every name of org A: org B must never see it
 HIDDEN = "acmesecrethidden"  # in the names of org A's objects the user of (b) may not see

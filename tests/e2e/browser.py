@@ -9,3 +9,12 @@ def login(page, base: str, username: str, password: str) -> None:
     page.fill("input[name=password]", password)
     page.click("form button:has-text('Log in')")
     page.wait_for_url(lambda url: "/login/" not in url)
+
+
+def choose(page, select: str, typed: str, option: str) -> None:
+    """Pick `option` in the type-ahead that replaced the <select> matched by `select`, by typing
+    `typed` into it as a person would."""
+    wrapper = page.locator(select).locator("xpath=following-sibling::div[contains(@class, 'ts-wrapper')][1]")
+    wrapper.locator(".ts-control").click()
+    wrapper.locator(".ts-control input").press_sequentially(typed)
+    wrapper.locator(".ts-dropdown .option", has_text=option).first.click()

@@ -14,7 +14,7 @@ from access.actions import do_add_user, do_set_membership_active, do_sign_up
 from access.visibility import bind_org
 from crm.actions import do_create_record
 from crm.models import Deal
-from tests.e2e.browser import login
+from tests.e2e.browser import choose, login
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -50,7 +50,7 @@ def test_reassign_a_leavers_open_deals(page, live_server):
     page.select_option("#reassign-form select[name=c0_field]", "stage")
     page.select_option("#reassign-form select[name=c0_op]", "not_in")
     page.fill("#reassign-form input[name=c0_value]", "won, lost")
-    page.select_option("#reassign-form select[name=owner]", str(olga.user.pk))
+    choose(page, "#reassign-form select[name=owner]", "olga", "Olga Heir")
     page.click("#reassign-form button:has-text('Count matching records')")
     expect(page.locator("[data-testid=reassign-preview]")).to_have_text("1 record would move.")
     assert Deal.objects.get(pk=open_deal.pk).owner_id == sam.user.pk

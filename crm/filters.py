@@ -6,6 +6,7 @@ from typing import Any
 
 import django_filters
 from django import forms
+from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
 from access.visibility import visible
@@ -93,7 +94,10 @@ def filters_for(spec: FieldSpec, org: Any, user: Any = None) -> dict[str, django
     if spec.type == "lookup":
         # Also reached from a record's related lists ("All"). Only records the user may see can
         # be chosen (the posted id is checked against this queryset, which is never listed).
-        target = get_module(spec.target, org)
+        try:
+            target = get_module(spec.target, org)
+        except Http404:  # the module it pointed to was retired: nothing left to choose from
+            return {}
         return {spec.key: django_filters.ModelChoiceFilter(
             label=label, queryset=visible(user, target, "view"), widget=lookup_widget(target.key))}
     if spec.type == "user":

@@ -270,3 +270,14 @@ def test_criteria_rows_over_lookups_and_users_are_type_aheads_showing_names(admi
     posted = ReassignForm({"owner": admin_user.pk, "joiner": "all", "c0_field": "account", "c0_op": "eq",
                            "c0_value": "not an id"}, org=admin_user.org, schema=schema, from_user=standard_user)
     assert not posted.is_valid() and "c0_value" in posted.errors
+
+
+def test_a_list_with_a_lookup_to_a_retired_module_still_opens(admin_user, client_for):
+    space = team_actions.do_create_space(admin_user.org, name_en="Ops", manager_ids=[admin_user.pk],
+                                         actor=admin_user)
+    jobs = team_actions.do_create_team_module(space, name_en="Jobs", statuses=STATUSES, actor=admin_user)
+    sites = team_actions.do_create_team_module(space, name_en="Sites", statuses=STATUSES, actor=admin_user)
+    actions.do_create_field(admin_user.org, jobs.key, api_name="site", label_en="Site", field_type="lookup",
+                            target=sites.key, actor=admin_user)
+    team_actions.do_set_team_module_retired(sites, True, actor=admin_user)
+    assert client_for(admin_user).get(reverse("crm:list", args=[jobs.key])).status_code == 200

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from access.actions import do_sign_up
+from access.actions import do_add_user, do_set_membership_active, do_sign_up
 from access.visibility import bind_org
 from crm.actions import do_create_record
 from crm.models import Deal
@@ -69,3 +69,41 @@ def test_choose_an_account_by_typing_in_english_and_in_chinese(page, live_server
     page.wait_for_url(re.compile(r"/m/deals/\d+/$"))
     assert Deal.objects.get(name="星辰续约").account_id == xingchen.pk
     expect(page.locator("[data-field=account]")).to_contain_text("上海星辰科技")
+
+
+def test_a_criteria_row_over_a_lookup_picks_records_by_name(page, live_server):
+    """Reassigning a leaver's deals on one account: the criteria row's value is chosen by name."""
+    from playwright.sync_api import expect
+
+    base = live_server.url
+    membership = do_sign_up(org_name="Starlight", username="ada", email="ada@starlight.test", password=PASSWORD,
+                            first_name="Ada", last_name="Admin")
+    org = membership.org
+    admin = bind_org(membership.user, org, membership)
+    sam = do_add_user(org, username="sam", email="sam@starlight.test", password=PASSWORD, role="standard",
+                      first_name="Sam", last_name="Leaver", actor=admin)
+    do_add_user(org, username="olga", email="olga@starlight.test", password=PASSWORD, role="standard",
+                first_name="Olga", last_name="Heir", actor=admin)
+    northwind = do_create_record("accounts", {"name": "Northwind Traders", "city": "Seattle"}, actor=admin)
+    contoso = do_create_record("accounts", {"name": "Contoso", "city": "Paris"}, actor=admin)
+    sam_user = bind_org(sam.user, org, sam)
+    for name, account in (("Northwind renewal", northwind), ("Contoso pilot", contoso)):
+        do_create_record("deals", {"name": name, "account": account.pk}, actor=sam_user)
+    do_set_membership_active(sam, False, actor=admin)
+
+    login(page, base, "ada", PASSWORD)
+    page.goto(f"{base}/settings/users/{sam.pk}/reassign/?module=deals")
+    value = "#reassign-form input[name=c0_value]"
+    page.select_option("#reassign-form select[name=c0_field]", "account")
+    page.select_option("#reassign-form select[name=c0_op]", "eq")
+    choose(page, value, "north", "Northwind Traders")
+    assert page.input_value(value) == str(northwind.pk)
+    choose(page, "#reassign-form select[name=owner]", "olga", "Olga Heir")
+    page.click("#reassign-form button:has-text('Count matching records')")
+    expect(page.locator("[data-testid=reassign-preview]")).to_have_text("1 record would move.")
+    # Shown again, the row names the account it holds.
+    expect(page.locator(f"{value} + .ts-wrapper")).to_contain_text("Northwind Traders")
+    # Another field: the value is plain text again, and empty.
+    page.select_option("#reassign-form select[name=c0_field]", "name")
+    expect(page.locator(f"{value} + .ts-wrapper")).to_have_count(0)
+    assert page.input_value(value) == ""

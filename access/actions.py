@@ -3,19 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from . import audit
 from .models import PERMISSIONS, Membership, Organization, OrgWideDefault, Profile, PublicField, User
-from .visibility import defaults_cache_key, is_org_admin
-
-
-def forget_org_defaults(org_id: int) -> None:
-    """Drop the cached org-wide defaults so every process reads the new ones."""
-    cache.delete(defaults_cache_key(org_id))
+from .visibility import is_org_admin
 
 
 def _require_admin(actor: User) -> None:
@@ -142,8 +136,6 @@ def do_set_org_default(org: Organization, module_key: str, level: str, *, actor:
     owd, _created = OrgWideDefault.objects.update_or_create(org=org, module=module_key, defaults={"level": level})
     audit.record(org, audit.Event.ORG_DEFAULT_CHANGED, actor=actor, object_type="module", object_id=module_key,
                  object_name=module_key, old={"level": old}, new={"level": level})
-    transaction.on_commit(lambda: forget_org_defaults(org.pk))
-    forget_org_defaults(org.pk)
     return owd
 
 

@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 from .context import request_id_var
+from .generations import access_changed
 from .models import AuditEntry, Organization
 
 Event = AuditEntry.Event
@@ -53,7 +54,10 @@ def record(org: Organization | int, event: str, *, actor: Any, obj: Any = None, 
            new: dict[str, Any] | None = None, only_changes: bool = True) -> AuditEntry | None:
     """Append one audit entry. `obj` (a model instance) gives the object's type, id and name unless
     they are given. With both `old` and `new`, only the changed keys are kept, and nothing is written
-    when nothing changed (saving a form unchanged is no configuration change)."""
+    when nothing changed (saving a form unchanged is no configuration change).
+
+    Every configuration change passes here, so this is also where the org's cached access
+    settings (`access.generations`) are marked stale."""
     if obj is not None:
         object_type = object_type or object_type_of(obj)
         object_id = object_id or obj.pk
@@ -66,6 +70,7 @@ def record(org: Organization | int, event: str, *, actor: Any, obj: Any = None, 
         old = _jsonable(old) if old is not None else None
         new = _jsonable(new) if new is not None else None
     is_user = actor is not None and getattr(actor, "is_authenticated", False)
+    access_changed(getattr(org, "pk", org))
     return AuditEntry.objects.create(
         org_id=getattr(org, "pk", org), event=event,
         actor=actor if is_user else None, actor_name=str(actor)[:200] if is_user else "",

@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from .generations import shares_changed
 from .models import AccessLog, Group, Membership, Organization, SharingRule, User
 from .shares import LEVEL_PERMISSIONS, ManualShare, permission_id, share_models
 from .visibility import current_membership
@@ -124,6 +125,7 @@ def do_share_record(org: Organization, module_key: str, record: Any, *, user: Us
     elif group.org_id != org.pk:
         raise ValidationError({"group": [_("Choose a group of this organisation.")]})
     _lock_record_shares(org, module_key, record.pk)
+    shares_changed(org.pk, type(record))
     rows, target = _rows_of(models_, record, user=user, group=group)
     rows.delete()  # sharing again replaces the access
     permissions = [permission_id(type(record), verb) for verb in LEVEL_PERMISSIONS[access]]
@@ -158,6 +160,7 @@ def do_revoke_share(share: ManualShare, *, actor: User) -> None:
     if not may_manage_shares(actor, org, record):
         raise _refuse()
     rows, _target = _rows_of(models_, record, user=share.user, group=share.group)
+    shares_changed(org.pk, type(record))
     if not rows.delete()[0]:
         raise PermissionDenied(_("Share not found."))
     _tell("unshared", record, actor, user=share.user, group=share.group, access=share.access)

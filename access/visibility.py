@@ -10,12 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from django.core.cache import cache
-from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, Q, QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
 
+from . import generations
 from .models import Membership, Organization, OrgWideDefault, User
 
 ACTIONS = ("view", "edit", "delete", "export")
@@ -48,6 +47,8 @@ def bind_org(user: User, org: Organization, membership: Membership | None = None
         membership = Membership.objects.select_related("profile", "org_role").filter(org=org, user=user).first()
     user.org = org
     user.membership = membership
+    user.__dict__.pop("_predicates", None)
+    user.__dict__.pop("_access_memo", None)
     return user
 
 
@@ -58,20 +59,26 @@ def current_membership(user: User) -> Membership | None:
     return membership
 
 
+def _remembered(holder: Any, key: str, scopes: list[str], load: Callable[[], Any]) -> Any:
+    """A value of the shared cache (`access.generations`), kept on `holder` (the request's user
+    or org object) for the rest of the request, and while the shared cache cannot be filled."""
+    memo = holder.__dict__.get("_access_memo")
+    if memo is None or memo[0] != generations.epoch():
+        memo = holder.__dict__["_access_memo"] = (generations.epoch(), {})
+    if key not in memo[1]:
+        memo[1][key] = generations.cached(key, scopes, load)
+    return memo[1][key]
+
+
 def defaults_cache_key(org_id: int) -> str:
     return f"access:org-defaults:{org_id}"
 
 
 def org_default(org: Organization, module: ModuleLike) -> str:
     """The module's org-wide default, cached in Redis (shared by every process) until changed."""
-    levels = cache.get(defaults_cache_key(org.pk))
-    if levels is None:
-        levels = dict(OrgWideDefault.objects.filter(org=org).values_list("module", "level"))
-        # Inside a transaction the rows may be uncommitted (and rolled back): don't share them.
-        if not connection.in_atomic_block:
-            cache.set(defaults_cache_key(org.pk), levels, timeout=3600)
+    levels = _remembered(org, defaults_cache_key(org.pk), [generations.org_scope(org.pk)],
+                         lambda: dict(OrgWideDefault.objects.filter(org=org).values_list("module", "level")))
     return levels.get(module.key, module.default_access)
-
 
 
 ACTION_PERMISSION = {"view": "view", "edit": "edit", "delete": "delete", "export": "export"}
@@ -164,7 +171,23 @@ def _field_label(module: ModuleLike, name: str) -> str:
 
 
 def access_predicate(user: User, module: ModuleLike, action: str) -> Q | None:
-    """The Q a user's rows must match for `action` (the named grants ORed); None means no rows."""
+    """The Q a user's rows must match for `action` (the named grants ORed); None means no rows.
+
+    Built once per bound user object (a request's user) and module: pages ask several times
+    (the list, its decisions, its counts). The memo goes with the user object, and is dropped
+    when this process changes access settings or shares (`generations.epoch`)."""
+    membership = current_membership(user)
+    key = (getattr(getattr(user, "org", None), "pk", None), membership and (membership.pk, membership.role, membership.profile_id,
+                                                           membership.org_role_id), module.key, action)
+    memo = user.__dict__.get("_predicates")
+    if memo is None or memo[0] != generations.epoch():
+        memo = user.__dict__["_predicates"] = (generations.epoch(), {})
+    if key not in memo[1]:
+        memo[1][key] = _build_predicate(user, module, action)
+    return memo[1][key]
+
+
+def _build_predicate(user: User, module: ModuleLike, action: str) -> Q | None:
     grants = named_grants(user, module, action)
     if grants is None:
         return None
@@ -202,20 +225,38 @@ def _user_groups(user: User, membership: Membership):
 
 
 def _rules_for(user: User, membership: Membership, module_key: str) -> list:
-    """The sharing rules whose target includes the user (one query per request and module)."""
+    """The sharing rules whose target includes the user: a rule shared with a role, group or
+    subordinates the user is not among cannot grant them anything and is left out. All modules'
+    rules in one query, cached until the org's access settings change."""
     from .models import SharingRule
 
-    cache_ = user.__dict__.setdefault("_sharing_rules", {})
-    if module_key not in cache_:
+    def load() -> dict[str, list]:
         role = membership.org_role
         targets = Q(target_kind="group", target_group__in=_user_groups(user, membership))
         if role is not None:
             ancestors = [int(pk) for pk in role.path.strip("/").split("/") if pk]
             targets |= Q(target_kind="role", target_role_id=role.pk)
             targets |= Q(target_kind="role_and_below", target_role_id__in=ancestors)
-        cache_[module_key] = list(SharingRule.objects.filter(targets, org=membership.org_id, module=module_key)
-                                  .select_related("owner_role", "owner_group"))
-    return cache_[module_key]
+        found: dict[str, list] = {}
+        for rule in (SharingRule.objects.filter(targets, org=membership.org_id)
+                     .select_related("owner_role", "owner_group").order_by("pk")):
+            found.setdefault(rule.module, []).append(rule)
+        return found
+
+    key = f"access:rules:{membership.org_id}:{user.pk}:{membership.org_role_id}"
+    return _remembered(user, key, [generations.org_scope(membership.org_id)], load).get(module_key, [])
+
+
+def _anyone_below(user: User, membership: Membership) -> bool:
+    """Whether any member holds a role below the user's (else the hierarchy grants nothing)."""
+    role = membership.org_role
+
+    def load() -> bool:
+        return (Membership.objects.filter(org=membership.org_id, org_role__path__startswith=role.path)
+                .exclude(org_role=role).exists())
+
+    return _remembered(user, f"access:below:{membership.org_id}:{role.pk}",
+                       [generations.org_scope(membership.org_id)], load)
 
 
 def sharing_grants(user: User, membership: Membership, module: ModuleLike, action: str) -> list[Grant]:
@@ -223,7 +264,7 @@ def sharing_grants(user: User, membership: Membership, module: ModuleLike, actio
     org = membership.org
     owner = module.access_user_fields[0] if module.access_user_fields else "owner"
     role = membership.org_role
-    if role is not None:  # the role hierarchy: records owned by users in roles below mine
+    if role is not None and _anyone_below(user, membership):  # records owned by users in roles below mine
         below = (Membership.objects.filter(org=org, org_role__path__startswith=role.path)
                  .exclude(org_role=role).values("user_id"))
         grants.append(Grant(_("Role hierarchy"), Q(**{f"{owner}__in": below}),
@@ -242,8 +283,35 @@ def sharing_grants(user: User, membership: Membership, module: ModuleLike, actio
     return grants
 
 
+def shares_held(user: User, membership: Membership, model: type) -> dict[str, bool]:
+    """Which kinds of manual share of `model` records the user holds, per share permission:
+    {"user:view": ..., "group:view": ..., "user:change": ..., "group:change": ...}. One query of
+    EXISTS probes on the share tables' unique indexes, cached until a share of the model or the
+    org's groups and roles change."""
+    from .shares import permission_id, share_models
+
+    user_model, group_model = share_models(model)
+    org_id = membership.org_id
+
+    def load() -> dict[str, bool]:
+        groups = _user_groups(user, membership).values("auth_group_id")
+        probes = {}
+        for verb in ("view", "change"):
+            permission = permission_id(model, verb)
+            probes[f"user:{verb}"] = Exists(user_model.objects.filter(org=org_id, user=user.pk,
+                                                                      permission=permission))
+            probes[f"group:{verb}"] = Exists(group_model.objects.filter(org=org_id, group__in=groups,
+                                                                        permission=permission))
+        return Organization.objects.filter(pk=org_id).values(**probes).first() or {}
+
+    key = f"access:shares-held:{org_id}:{model._meta.label_lower}:{user.pk}:{membership.org_role_id}"
+    scopes = [generations.org_scope(org_id), generations.shares_scope(org_id, model)]
+    return _remembered(user, key, scopes, load)
+
+
 def manual_share_grants(user: User, membership: Membership, module: ModuleLike, action: str) -> list[Grant]:
-    """Records shared by hand with the user or one of their groups (guardian permission rows).
+    """Records shared by hand with the user or one of their groups (guardian permission rows);
+    only the kinds of share the user holds on the module (`shares_held`).
 
     Written as `pk IN (SELECT ...)` rather than a correlated EXISTS: PostgreSQL estimates the
     uncorrelated subquery well and hashes it once, where EXISTS made it misjudge large counts."""
@@ -252,15 +320,22 @@ def manual_share_grants(user: User, membership: Membership, module: ModuleLike, 
     models_ = share_models(module.model)
     if models_ is None or action not in SHARE_PERMISSION:
         return []
-    permission = permission_id(module.model, SHARE_PERMISSION[action])
+    verb = SHARE_PERMISSION[action]
+    permission = permission_id(module.model, verb)
     if permission is None:
         return []
+    held = shares_held(user, membership, module.model)
     user_model, group_model = models_
-    mine = user_model.objects.filter(org=membership.org_id, user=user.pk, permission=permission)
-    groups = _user_groups(user, membership).values("auth_group_id")
-    ours = group_model.objects.filter(org=membership.org_id, group__in=groups, permission=permission)
-    return [Grant(_("Manual share"), Q(pk__in=mine.values("content_object_id")), kind="user_share"),
-            Grant(_("Manual share with a group"), Q(pk__in=ours.values("content_object_id")), kind="group_share")]
+    grants = []
+    if held.get(f"user:{verb}", True):
+        mine = user_model.objects.filter(org=membership.org_id, user=user.pk, permission=permission)
+        grants.append(Grant(_("Manual share"), Q(pk__in=mine.values("content_object_id")), kind="user_share"))
+    if held.get(f"group:{verb}", True):
+        groups = _user_groups(user, membership).values("auth_group_id")
+        ours = group_model.objects.filter(org=membership.org_id, group__in=groups, permission=permission)
+        grants.append(Grant(_("Manual share with a group"), Q(pk__in=ours.values("content_object_id")),
+                            kind="group_share"))
+    return grants
 
 
 def visible(user: User, module: ModuleLike, action: str = "view", *, deleted: bool = False) -> QuerySet:

@@ -2,21 +2,15 @@
 
 Every record write reads its module's configuration (the guard, then the after-write hook).
 It is kept in the shared cache (Redis) as a picklable `Snapshot`, so a save costs no query
-for it. Invalidation uses a generation number per (org, module): the configuration actions
-bump it immediately and again after commit, and a snapshot is used only when it was read under
-the current generation. A late fill from a transaction that read the old rows therefore lands
-under an old generation and is never used. A transaction that changed the configuration does
-not fill the cache (its rows may still roll back); `mark_changed` records that.
+for it, under a generation number per (org, module) that the configuration actions bump
+(`mark_changed`; the mechanism is `access.generations`, shared with the access caches).
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from django.core.cache import cache
-from django.db import connection, transaction
-
+from access import generations
 from access.visibility import current_membership
 
 SNAPSHOT_TTL = 24 * 3600
@@ -146,51 +140,19 @@ def _scope(row: Any) -> Scope:
 
 
 def _generation(org_id: int, module: str) -> int:
-    key = _gen_key(org_id, module)
-    cache.add(key, time.time_ns(), timeout=None)  # a lost key restarts from a fresh, larger number
-    return cache.get(key)
+    return generations.generation(_gen_key(org_id, module))
 
 
 def snapshot(org_id: int, module: str) -> Snapshot:
     """The module's configuration: one cache round trip when cached, else a load."""
-    gen_key, snap_key = _gen_key(org_id, module), _snap_key(org_id, module)
-    found = cache.get_many([gen_key, snap_key])
-    gen = found.get(gen_key)
-    if gen is None:
-        gen = _generation(org_id, module)
-    cached = found.get(snap_key)
-    if cached is not None and cached[0] == gen:
-        return cached[1]
-    data = load(org_id, module)
-    if (org_id, module) not in _changed_here():
-        cache.set(snap_key, (gen, data), timeout=SNAPSHOT_TTL)
-    return data
-
-
-def _changed_here() -> set:
-    return connection.__dict__.setdefault("_locking_changed", set())
+    return generations.cached(_snap_key(org_id, module), [_gen_key(org_id, module)],
+                              lambda: load(org_id, module), timeout=SNAPSHOT_TTL)
 
 
 def mark_changed(org_id: int, module: str) -> None:
     """Called by the configuration actions inside their transaction: readers see a new
     generation now, and again once the change commits."""
-    key = (org_id, module)
-    _changed_here().add(key)
-    _bump(org_id, module)
-
-    def committed() -> None:
-        _changed_here().discard(key)
-        _bump(org_id, module)
-
-    transaction.on_commit(committed)
-
-
-def _bump(org_id: int, module: str) -> None:
-    key = _gen_key(org_id, module)
-    try:
-        cache.incr(key)
-    except ValueError:
-        cache.set(key, time.time_ns(), timeout=None)
+    generations.mark_changed(_gen_key(org_id, module))
 
 
 # --- compiled predicates -----------------------------------------------------------------

@@ -154,7 +154,7 @@ def test_a_rolled_back_default_does_not_stick(org, admin_user, standard_user, ot
             raise Abandoned
     assert not OrgWideDefault.objects.filter(org=org).exists()
     assert visible(fresh(other_user, org), schema).filter(pk=account.pk).exists()  # still public read/write
-    assert cache.get(defaults_cache_key(org.pk)) == {}  # what is shared now is the committed state
+    assert cache.get(defaults_cache_key(org.pk))[1] == {}  # what is shared now is the committed state
     assert visible(fresh(other_user, org), schema).filter(pk=account.pk).exists()  # read through the cache
 
 

@@ -53,7 +53,7 @@ def cached(key: str, scopes: Iterable[str], load: Callable[[], Any], timeout: in
     found = cache.get_many([key, *scopes])
     gens = tuple(found.get(scope) or _start(scope) for scope in scopes)
     hit = found.get(key)
-    if hit is not None and hit[0] == gens:
+    if isinstance(hit, tuple) and len(hit) == 2 and hit[0] == gens:  # else a miss (or an older format)
         return hit[1]
     value = load()
     if not changed_here().intersection(scopes):

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable
 from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext as _
 
-from .visibility import can, current_membership, visible
+from .visibility import can_each, current_membership, visible
 
 # --- guards: checks every record write passes (run for real by actions, dry by `decide`) ----------
 
@@ -275,16 +275,11 @@ def _not_member(**kwargs: Any) -> Decision:
     return refuse(_("You are not an active member of this organisation."), quiet=True, **kwargs)
 
 
-def _reach(user: Any, schema: Any, record: Any) -> Callable[[str], bool]:
-    """Whether the record is visible to the user for an access action, asked once per action."""
-    known: dict[str, bool] = {}
-
-    def reaches(access_action: str) -> bool:
-        if access_action not in known:
-            known[access_action] = can(user, schema, record, access_action)
-        return known[access_action]
-
-    return reaches
+def _reach(user: Any, schema: Any, record: Any, actions: Iterable[str]) -> Callable[[str], bool]:
+    """Whether the record is visible to the user for the access actions the decision actions
+    need: asked all at once, in one query."""
+    known = can_each(user, schema, record, {"view", *(RECORD_ACTIONS[action][0] for action in actions)})
+    return known.__getitem__
 
 
 def decide_page(user: Any, record: Any, actions: Iterable[str] = PAGE_ACTIONS, *,
@@ -292,8 +287,9 @@ def decide_page(user: Any, record: Any, actions: Iterable[str] = PAGE_ACTIONS, *
     """The decisions for a record page's controls, sharing the visibility queries and field rules."""
     if not _acting(user):
         return {action: _not_member() for action in actions}
+    actions = tuple(actions)
     schema = schema or _schema_of(record, user)
-    reaches = _reach(user, schema, record)
+    reaches = _reach(user, schema, record, actions)
     hidden, read_only = field_rules(user, schema, record)
     for preloader in _preloaders:
         preloader(user, schema, [record])
@@ -317,7 +313,7 @@ def decide_each(user: Any, record: Any, writes: dict[str, list[dict[str, Any]]],
     if not _acting(user):
         return {action: [_not_member() for _change in changes] for action, changes in writes.items()}
     schema = schema or _schema_of(record, user)
-    reaches = _reach(user, schema, record)
+    reaches = _reach(user, schema, record, writes)
     result = {}
     for action, changes in writes.items():
         access_action, guard_action = RECORD_ACTIONS[action]

@@ -31,7 +31,7 @@ from .forms import (AttachmentForm, BulkEditForm, FieldValueForm, NoteForm, Owne
 from .models import Attachment, Note
 from .modules import detail_panels, get_module, header_panels, related_blocks
 from .sharing import sharing_context
-from .tables import build_table
+from .tables import build_table, read_for
 from .timeline import for_viewer
 
 PER_PAGE_CHOICES = (25, 50, 100)
@@ -83,14 +83,17 @@ class RecordListView(ModuleView):
     template_name = "crm/record_list.html"
 
     def get(self, request, module):
-        base = visible(request.user, self.schema, "view").select_related(*self.schema.select_related)
+        columns = self.chosen_columns()
+        related, fields = read_for(self.schema, columns)
+        base = visible(request.user, self.schema, "view").only(*fields)
+        if related:  # select_related() with no names would join every relation
+            base = base.select_related(*related)
         base = selectors.search(base, self.schema, request.GET.get("q", ""), request.user)
         filterset = build_filterset(self.schema, request.GET or None, base, request.user)
         # Valid filters apply; an invalid one is shown with its error and filters nothing.
         queryset = filterset.qs if filterset.is_bound else base
         # django-tables2 only sorts by its columns; this is the default order (and tie-break).
         queryset = queryset.order_by("-modified_at", "-pk")
-        columns = self.chosen_columns()
         table = build_table(self.schema, columns, selectors.member_names(request.org), queryset,
                             order_by=request.GET.get("sort") or "-modified_at")
         # django-tables2 reads page and per_page from the query itself: give it bounded ones.

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from django.db.models import BooleanField, Case, Exists, Q, QuerySet, Value, When
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import BooleanField, Case, F, IntegerField, Lookup, Q, QuerySet, Subquery, Value, When
 from django.http import Http404
 from django.utils.translation import gettext as _
 
@@ -283,25 +284,37 @@ def sharing_grants(user: User, membership: Membership, module: ModuleLike, actio
     return grants
 
 
-def shares_held(user: User, membership: Membership, model: type) -> dict[str, bool]:
-    """Which kinds of manual share of `model` records the user holds, per share permission:
-    {"user:view": ..., "group:view": ..., "user:change": ..., "group:change": ...}. One query of
-    EXISTS probes on the share tables' unique indexes, cached until a share of the model or the
-    org's groups and roles change."""
+# Up to this many shared records of one kind are listed as `pk = ANY(ARRAY(SELECT ...))`, beyond
+# as `pk IN (SELECT ...)` (see `_shared_ids`).
+FEW_SHARES = 100
+
+
+class _CappedCount(Subquery):
+    """How many rows a subquery sliced to `[:cap]` returns: `(SELECT count(*) FROM (...))`."""
+
+    template = "(SELECT count(*) FROM (%(subquery)s) AS capped)"
+    output_field = IntegerField()
+
+
+def shares_held(user: User, membership: Membership, model: type) -> dict[str, int]:
+    """How many manual shares of `model` records the user holds, by kind and share permission,
+    counted up to FEW_SHARES + 1: {"user:view": n, "group:view": n, "user:change": n,
+    "group:change": n}. One query over the share tables' unique indexes, cached until a share
+    of the model or the org's groups and roles change."""
     from .shares import permission_id, share_models
 
     user_model, group_model = share_models(model)
     org_id = membership.org_id
 
-    def load() -> dict[str, bool]:
+    def load() -> dict[str, int]:
         groups = _user_groups(user, membership).values("auth_group_id")
         probes = {}
         for verb in ("view", "change"):
             permission = permission_id(model, verb)
-            probes[f"user:{verb}"] = Exists(user_model.objects.filter(org=org_id, user=user.pk,
-                                                                      permission=permission))
-            probes[f"group:{verb}"] = Exists(group_model.objects.filter(org=org_id, group__in=groups,
-                                                                        permission=permission))
+            for kind, rows in (("user", user_model.objects.filter(org=org_id, user=user.pk, permission=permission)),
+                               ("group", group_model.objects.filter(org=org_id, group__in=groups,
+                                                                    permission=permission))):
+                probes[f"{kind}:{verb}"] = _CappedCount(rows.order_by().values("pk")[:FEW_SHARES + 1])
         return Organization.objects.filter(pk=org_id).values(**probes).first() or {}
 
     key = f"access:shares-held:{org_id}:{model._meta.label_lower}:{user.pk}:{membership.org_role_id}"
@@ -309,12 +322,34 @@ def shares_held(user: User, membership: Membership, model: type) -> dict[str, bo
     return _remembered(user, key, scopes, load)
 
 
+class AnyOf(Lookup):
+    """`lhs = ANY(rhs)`, for `pk = ANY(ARRAY(SELECT ...))`."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
+
+
+def _shared_ids(shares: QuerySet, held: int) -> Q:
+    """The records a share query lists. Both forms are uncorrelated and run once (a correlated
+    EXISTS is costed per row). `pk IN (SELECT ...)` is hashed, but the planner guesses it matches
+    half the table, so a standard user's count left the owner index for a sequential scan;
+    `pk = ANY(ARRAY(SELECT ...))` is estimated as a few rows (the list is planned on the owner
+    index ORed with a primary-key lookup) but searched linearly where it filters rows: used
+    while the user holds few shares of the kind."""
+    ids = shares.values("content_object_id")
+    if held <= FEW_SHARES:
+        return Q(AnyOf(F("pk"), ArraySubquery(ids)))
+    return Q(pk__in=ids)
+
+
 def manual_share_grants(user: User, membership: Membership, module: ModuleLike, action: str) -> list[Grant]:
     """Records shared by hand with the user or one of their groups (guardian permission rows);
-    only the kinds of share the user holds on the module (`shares_held`).
-
-    Written as `pk IN (SELECT ...)` rather than a correlated EXISTS: PostgreSQL estimates the
-    uncorrelated subquery well and hashes it once, where EXISTS made it misjudge large counts."""
+    only the kinds of share the user holds on the module (`shares_held`)."""
     from .shares import ACTION_PERMISSION as SHARE_PERMISSION, permission_id, share_models
 
     models_ = share_models(module.model)
@@ -327,14 +362,15 @@ def manual_share_grants(user: User, membership: Membership, module: ModuleLike, 
     held = shares_held(user, membership, module.model)
     user_model, group_model = models_
     grants = []
-    if held.get(f"user:{verb}", True):
-        mine = user_model.objects.filter(org=membership.org_id, user=user.pk, permission=permission)
-        grants.append(Grant(_("Manual share"), Q(pk__in=mine.values("content_object_id")), kind="user_share"))
-    if held.get(f"group:{verb}", True):
+    mine = held.get(f"user:{verb}", FEW_SHARES + 1)
+    if mine:
+        rows = user_model.objects.filter(org=membership.org_id, user=user.pk, permission=permission)
+        grants.append(Grant(_("Manual share"), _shared_ids(rows, mine), kind="user_share"))
+    ours = held.get(f"group:{verb}", FEW_SHARES + 1)
+    if ours:
         groups = _user_groups(user, membership).values("auth_group_id")
-        ours = group_model.objects.filter(org=membership.org_id, group__in=groups, permission=permission)
-        grants.append(Grant(_("Manual share with a group"), Q(pk__in=ours.values("content_object_id")),
-                            kind="group_share"))
+        rows = group_model.objects.filter(org=membership.org_id, group__in=groups, permission=permission)
+        grants.append(Grant(_("Manual share with a group"), _shared_ids(rows, ours), kind="group_share"))
     return grants
 
 

@@ -144,3 +144,16 @@ def test_the_why_page_still_names_every_grant(acme):
     labels = [str(g.label) for g in reader.grants]
     assert any("Partners" in label for label in labels) and "Manual share" in labels
     assert not rows[acme.admin.pk].notes and rows[acme.admin.pk].can_edit
+
+
+def test_few_shares_are_listed_as_an_array_many_as_a_subquery(acme, make_user, monkeypatch):
+    """Both forms give the same rows; the array form keeps the planner's estimate small."""
+    from access import visibility
+
+    monkeypatch.setattr(visibility, "FEW_SHARES", 1)
+    second = actions.do_create_record("accounts", {"name": "Hooli"}, actor=acme.owner)
+    do_share_record(acme.org, "accounts", acme.account, user=acme.reader, access="read", actor=acme.owner)
+    assert "array(select" in sql(acme.reader, acme) and sees(acme.reader, acme)
+    do_share_record(acme.org, "accounts", second, user=acme.reader, access="read", actor=acme.owner)
+    assert "array(select" not in sql(acme.reader, acme) and "in (select" in sql(acme.reader, acme)
+    assert set(visible(fresh(acme.reader), acme.schema).values_list("pk", flat=True)) == {acme.account.pk, second.pk}

@@ -285,8 +285,9 @@ def sharing_grants(user: User, membership: Membership, module: ModuleLike, actio
 
 
 # Up to this many shared records of one kind are listed as `pk = ANY(ARRAY(SELECT ...))`, beyond
-# as `pk IN (SELECT ...)` (see `_shared_ids`).
-FEW_SHARES = 100
+# as `pk IN (SELECT ...)` (see `_shared_ids`). Where the array filters rows it is searched
+# linearly: about 1 µs a row at 100 ids, 10 µs at 1,000, against 0.35 µs for the hashed IN.
+FEW_SHARES = 32
 
 
 class _CappedCount(Subquery):

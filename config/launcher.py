@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m config.launcher run                 # migrate, collectstatic, seed_demo, web + worker + beat
+    python -m config.launcher run                 # migrate, collectstatic, seed_demo, index_fields, web + worker + beat
     python -m config.launcher test [pytest args]  # run pytest against the resolved services
 
 Services are resolved like this:
@@ -619,6 +619,8 @@ def cmd_run() -> int:
     _run_step("migrate", [py, manage, "migrate", "--noinput"])
     _run_step("collectstatic", [py, manage, "collectstatic", "--noinput", "--verbosity", "0"])
     _run_step("seed_demo", [py, manage, "seed_demo"])
+    # Fields made before their indexes were built in the background: the worker builds them.
+    _run_step("index_fields", [py, manage, "index_fields"])
 
     commands = {
         "web": [py, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{port}", "--workers", "2",

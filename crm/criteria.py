@@ -44,6 +44,20 @@ class NumericCast(Func):
     output_field = models.DecimalField()
 
 
+# A cast of text to a date or a time depends on the session's DateStyle and TimeZone, so
+# PostgreSQL refuses it in an index. Stored values are ISO dates and UTC ISO times with their
+# offset, read alike under every setting: these IMMUTABLE wrappers (crm migration 0009) make
+# the typed value indexable (crm.field_indexes).
+class JsonDate(Func):
+    function = "crm_json_date"
+    output_field = models.DateField()
+
+
+class JsonDateTime(Func):
+    function = "crm_json_timestamptz"
+    output_field = models.DateTimeField()
+
+
 # --- validation --------------------------------------------------------------------
 
 def validate(criteria: dict, schema) -> dict:
@@ -182,7 +196,8 @@ def _node_q(node: dict, schema) -> Q:
 
 
 def field_expression(spec: FieldSpec):
-    """The SQL expression for a field's value, typed (the same one an expression index uses)."""
+    """The SQL expression for a field's value, typed: lists sort, filters compare and boards group
+    by it, and crm.field_indexes indexes exactly it, so PostgreSQL matches the index."""
     if not spec.is_custom:
         return F(spec.orm_path)
     data_column = spec.json_column
@@ -192,9 +207,9 @@ def field_expression(spec: FieldSpec):
     if spec.type in ("decimal", "currency", "percent"):
         return NumericCast(text)
     if spec.type == "date":
-        return Cast(text, models.DateField())
+        return JsonDate(text)
     if spec.type == "datetime":
-        return Cast(text, models.DateTimeField())
+        return JsonDateTime(text)
     if spec.type == "boolean":
         return Cast(text, models.BooleanField())
     if spec.type == "multi_select":

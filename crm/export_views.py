@@ -21,11 +21,10 @@ from access.share_actions import do_log_access
 from access.visibility import visible
 
 from . import selectors
-from .criteria import field_expression
 from .filters import build_filterset
 from .modules import get_module
 from .schema import BoundSchema, FieldSpec
-from .tables import order_path
+from .tables import orderable, ordering
 from .views import ModuleView
 
 CHUNK_SIZE = 2000
@@ -46,18 +45,13 @@ class _Echo:
 
 
 def export_ordering(schema: BoundSchema, fields: list[FieldSpec], sort: str) -> tuple[Any, ...]:
-    """The list page's order: its `sort` column if the user may see that field, else newest first."""
+    """The list page's order: its `sort` column if the user may see that field and the list
+    offers that sort, else newest first."""
     descending, key = sort.startswith("-"), sort.lstrip("-")
     spec = next((f for f in fields if f.key == key), None)
-    if spec is None:
+    if spec is None or not (spec.key == schema.title_field or orderable(schema, spec)):
         return ("-modified_at", "-pk")
-    if spec.is_custom:
-        expression = field_expression(spec)
-        if descending:
-            return expression.desc(nulls_last=True), "-pk"
-        return expression.asc(nulls_last=True), "pk"
-    path = spec.key if spec.key == schema.title_field else order_path(spec)
-    return (f"-{path}", "-pk") if descending else (path, "pk")
+    return ordering(spec, descending)
 
 
 def export_queryset(request: Any, schema: BoundSchema, fields: list[FieldSpec]) -> tuple[Any, dict[str, Any]]:

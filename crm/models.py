@@ -331,6 +331,14 @@ class TimelineEntry(AttachedToRecord):
 class FieldDefinition(models.Model):
     """An org-defined custom field of an org module, stored in the record's JSON `custom` column."""
 
+    class IndexState(models.TextChoices):
+        """Where the field's expression index stands (crm.field_indexes builds it in the background)."""
+
+        NONE = "none", _("none")
+        BUILDING = "building", _("building")
+        READY = "ready", _("ready")
+        FAILED = "failed", _("failed")
+
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     module = models.CharField(max_length=100)
     api_name = models.SlugField(_("API name"), max_length=60)
@@ -350,6 +358,8 @@ class FieldDefinition(models.Model):
     section = models.CharField(_("section"), max_length=100, blank=True)
     shown_to_requesters = models.BooleanField(_("shown to requesters"), default=False)
     in_list = models.BooleanField(_("shown in lists"), default=False)
+    index_state = models.CharField(max_length=10, choices=IndexState.choices, default=IndexState.NONE)
+    index_error = models.TextField(blank=True)  # why the last build failed
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["org", "module", "api_name"], name="uniq_field_api_name")]

@@ -83,6 +83,9 @@ class FieldListView(AdminView):
             actions.do_set_field_retired(definition, op == "retire", actor=request.user)
             messages.success(request, _("Field retired; its data is kept.") if op == "retire"
                              else _("Field restored."))
+        elif op == "reindex":
+            actions.do_rebuild_field_index(definition, actor=request.user)
+            messages.success(request, _("The index is being built again."))
         return redirect("crm:settings_fields", module=module)
 
 

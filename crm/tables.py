@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from access.linked import linked_names
 
 from .criteria import field_expression
+from .field_indexes import INDEXED_TYPES
 from .schema import BoundSchema, FieldSpec
 
 
@@ -89,15 +90,41 @@ class TitleColumn(SpecColumn):
         return format_html('<a href="{}">{}</a>', url, self.spec.display(record) or _("(no name)"))
 
 
-def order_path(spec: FieldSpec) -> str:
-    """The column a list sorts a standard field by: the record's own column, so that an
-    (org, field, pk) index serves the sort; a person or lookup column by the name people see
-    (a join: no index on this table can serve that order yet)."""
-    if spec.key == "owner" or spec.type == "user":
-        return f"{spec.key}__first_name"
-    if spec.type == "lookup":
-        return f"{spec.key}__{'name' if spec.target in ('accounts', 'deals') else 'last_name'}"
-    return spec.orm_path
+def orderable(schema: BoundSchema, spec: FieldSpec) -> bool:
+    """Whether a list offers to sort by the field: only where an index serves the order.
+    Long text and multi-select are not sorted (no order would mean anything); a JSON-stored
+    field by its expression index (crm.field_indexes). A person or linked record sorts by the
+    name people see, which an index serves only through an inner join: so only where it is
+    always set (the owner). Optional ones (an assignee, a contact's account) and JSON-stored
+    ones (ids, not names) are not sortable; they are filtered instead."""
+    if spec.is_reference:
+        return spec.type == "user" and not spec.is_custom and not schema.model._meta.get_field(spec.key).null
+    if spec.is_custom:
+        return spec.type in INDEXED_TYPES
+    return spec.type != "long_text"
+
+
+def order_path(spec: FieldSpec) -> tuple[str, ...]:
+    """The columns a list sorts a standard field by, before the pk tie-break: the record's own
+    column, so that an (org, field, id) index serves the sort. A person by the name people see
+    and then its id: PostgreSQL reads the users in name order (their (first, last, id) index)
+    and each one's records from the (org, owner, id) index, in a nested loop, sorting only
+    within one person's records by id (an incremental sort)."""
+    if spec.type == "user":
+        return f"{spec.key}__first_name", f"{spec.key}__last_name", f"{spec.key}_id"
+    return (spec.orm_path,)
+
+
+def ordering(spec: FieldSpec, descending: bool) -> tuple[Any, ...]:
+    """The ORDER BY of a list (or its export) sorted by an orderable field, pk last, every part
+    in the same direction so one index serves it forwards or backwards (empty values come last
+    ascending and first descending, as PostgreSQL's index order has them). A JSON-stored field
+    sorts by exactly the expression its index holds."""
+    if spec.is_custom:
+        expression = field_expression(spec)
+        return (expression.desc(), "-pk") if descending else (expression.asc(), "pk")
+    paths = (*order_path(spec), "pk")
+    return tuple(f"-{path}" for path in paths) if descending else paths
 
 
 def read_for(schema: BoundSchema, columns: list[FieldSpec]) -> tuple[list[str], list[str]]:
@@ -128,12 +155,11 @@ def build_table(schema: BoundSchema, columns: list[FieldSpec], user_names: dict[
         if spec.key == title.key:
             continue
         if spec.is_custom:
-            attrs[spec.key] = SpecColumn(spec, user_names)
+            attrs[spec.key] = SpecColumn(spec, user_names, orderable=orderable(schema, spec))
             attrs[f"order_{spec.key}"] = _custom_orderer(spec)
         else:
-            # Long text is not sortable: no index can hold it and the order would mean nothing.
-            attrs[spec.key] = SpecColumn(spec, user_names, order_by=(order_path(spec), "pk"),
-                                         orderable=spec.type != "long_text")
+            attrs[spec.key] = SpecColumn(spec, user_names, order_by=(*order_path(spec), "pk"),
+                                         orderable=orderable(schema, spec))
     meta = type("Meta", (), {"attrs": {"class": "table table-hover table-sm align-middle"}, "order_by": "-modified_at",
                              "sequence": ["select", title.key, "..."],
                              "template_name": "crm/includes/record_table.html"})
@@ -145,11 +171,7 @@ def build_table(schema: BoundSchema, columns: list[FieldSpec], user_names: dict[
 
 
 def _custom_orderer(spec: FieldSpec):
-    expression = field_expression(spec)
-
     def order(table, queryset, is_descending):
-        if is_descending:
-            return queryset.order_by(expression.desc(nulls_last=True), "-pk"), True
-        return queryset.order_by(expression.asc(nulls_last=True), "pk"), True
+        return queryset.order_by(*ordering(spec, is_descending)), True
 
     return order

@@ -228,6 +228,9 @@ class FieldsView(TeamView):
             crm_actions.do_move_field(definition, -1 if op == "up" else 1, actor=request.user)
         elif op in ("retire", "restore"):
             crm_actions.do_set_field_retired(definition, op == "retire", actor=request.user)
+        elif op == "reindex":
+            crm_actions.do_rebuild_field_index(definition, actor=request.user)
+            messages.success(request, _("The index is being built again."))
         return redirect("teams:fields", module_pk=self.module.pk)
 
 

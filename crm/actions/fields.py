@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from access import audit
 from access.models import User
 
+from .. import field_indexes
 from ..modules import get_module
 from .base import RecordValidationError, column_length_errors
 
@@ -116,6 +117,8 @@ def do_create_field(org: Any, module_key: str, *, api_name: str, label_en: str, 
                                  **{k: v for k, v in settings_.items() if k in FIELD_SETTINGS})
     definition.default = _clean_default(definition)
     definition.save()
+    if field_indexes.wants_index(definition):
+        field_indexes.schedule(definition)
     audit.record(org, audit.Event.FIELD_CREATED, actor=actor, obj=definition, object_name=_field_name(definition),
                  new=_field_values(definition))
     return definition
@@ -148,6 +151,7 @@ def do_update_field(definition: Any, *, label_en: str, label_zh: str = "", defau
 
     _require_field_admin(actor, definition.org, definition.module)
     before = _field_values(definition)
+    indexes_before = field_indexes.create_statements(definition)
     if not (label_en or "").strip():
         raise RecordValidationError({"label_en": [_("This field is required.")]})
     if field_type and field_type != definition.field_type:
@@ -173,6 +177,8 @@ def do_update_field(definition: Any, *, label_en: str, label_zh: str = "", defau
     definition.default = default
     definition.default = _clean_default(definition)
     definition.save()
+    if field_indexes.drop_changed(definition, indexes_before):
+        field_indexes.schedule(definition)
     audit.record(definition.org_id, audit.Event.FIELD_CHANGED, actor=actor, obj=definition,
                  object_name=_field_name(definition), old=before, new=_field_values(definition))
     return definition
@@ -185,10 +191,20 @@ def do_set_field_retired(definition: Any, retired: bool, *, actor: User) -> Any:
     was = definition.retired
     definition.retired = retired
     definition.save(update_fields=["retired"])
+    if was != retired and definition.field_type in field_indexes.INDEXED_TYPES:
+        field_indexes.schedule(definition)  # retired: dropped; restored: built again
     if was != retired:
         audit.record(definition.org_id, audit.Event.FIELD_RETIRED if retired else audit.Event.FIELD_RESTORED,
                      actor=actor, obj=definition, object_name=_field_name(definition), old={"retired": was},
                      new={"retired": retired})
+    return definition
+
+
+@transaction.atomic
+def do_rebuild_field_index(definition: Any, *, actor: User) -> Any:
+    """Try a field's index build again (after it failed); harmless when it is ready."""
+    _require_field_admin(actor, definition.org, definition.module)
+    field_indexes.schedule(definition)
     return definition
 
 

@@ -215,9 +215,7 @@ def test_a_real_worker_builds_the_index_after_the_field_is_committed(admin_user,
         redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1).ping()
     except redis.RedisError as exc:
         pytest.skip(f"no Redis broker at {settings.CELERY_BROKER_URL}: {exc}")
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    eager = app.conf.task_always_eager
-    app.conf.task_always_eager = False
+    app.conf.task_always_eager = False  # over the tests' eager setting, for this test only
     try:
         app.control.purge()  # this test's broker database: nothing of an earlier run left
         with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING"):
@@ -227,6 +225,6 @@ def test_a_real_worker_builds_the_index_after_the_field_is_committed(admin_user,
                 time.sleep(0.2)
                 score.refresh_from_db()
     finally:
-        app.conf.task_always_eager = eager
+        app.conf.changes.pop("task_always_eager", None)  # Django's settings rule again
     assert score.index_state == "ready"
     assert [valid for _sql, valid in indexes_of(score).values()] == [True]

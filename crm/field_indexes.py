@@ -7,14 +7,15 @@ the expression the queries use (`crm.criteria.field_expression`), so PostgreSQL 
 board's columns. Team records of every module share one table, so their indexes also hold the
 module's id in the condition. Indexes are named by the field's id and built with
 `CREATE INDEX CONCURRENTLY` (records stay writable meanwhile) by the Celery task
-`crm.tasks.sync_field_index`, which makes the database match the field: built while it is live
-and of an indexable type, dropped once it is retired. The field keeps the state to show it.
+`crm.tasks.sync_field_index` (enqueued by `crm.tasks.schedule_field_index` after the field's
+change commits), which makes the database match the field: built while it is live and of an
+indexable type, dropped once it is retired. The field keeps the state to show it.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from django.db import connection, models, transaction
+from django.db import connection, models
 from django.db.models import F, Q
 
 from .criteria import field_expression
@@ -84,8 +85,9 @@ def index_valid(name: str) -> bool | None:
 
 
 def _drop(name: str, concurrently: bool = True) -> None:
+    how = "CONCURRENTLY " if concurrently else ""
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP INDEX {'CONCURRENTLY ' if concurrently else ''}IF EXISTS {connection.ops.quote_name(name)}")
+        cursor.execute(f"DROP INDEX {how}IF EXISTS {connection.ops.quote_name(name)}")
 
 
 def sync(field_id: int) -> str:
@@ -116,19 +118,13 @@ def _set_state(field_id: int, state: str, error: str) -> None:
     FieldDefinition.objects.filter(pk=field_id).update(index_state=state, index_error=error)
 
 
-# --- called by the field actions, inside their transaction ------------------------------------
+# --- for the field actions, inside their transaction ------------------------------------------
 
-def schedule(definition: FieldDefinition) -> None:
-    """Show the field's index as building (or none) and sync it once the change is committed."""
-    from .tasks import sync_field_index
-
+def mark_scheduled(definition: FieldDefinition) -> None:
+    """Show the field's index as building (or none) until its job has run (crm.tasks.schedule_field_index)."""
     state = State.BUILDING if wants_index(definition) else State.NONE
     definition.index_state, definition.index_error = state, ""
     _set_state(definition.pk, state, "")
-    field_id = definition.pk
-    # robust: a broker that is down must not undo a saved field; its state stays "building" and
-    # `manage.py index_fields` (or the page's rebuild button) enqueues it again.
-    transaction.on_commit(lambda: sync_field_index.delay(field_id), robust=True)
 
 
 def drop_changed(definition: FieldDefinition, before: dict[str, str]) -> bool:

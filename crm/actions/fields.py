@@ -13,6 +13,7 @@ from access.models import User
 
 from .. import field_indexes
 from ..modules import get_module
+from ..tasks import schedule_field_index
 from .base import RecordValidationError, column_length_errors
 
 
@@ -118,7 +119,7 @@ def do_create_field(org: Any, module_key: str, *, api_name: str, label_en: str, 
     definition.default = _clean_default(definition)
     definition.save()
     if field_indexes.wants_index(definition):
-        field_indexes.schedule(definition)
+        schedule_field_index(definition)
     audit.record(org, audit.Event.FIELD_CREATED, actor=actor, obj=definition, object_name=_field_name(definition),
                  new=_field_values(definition))
     return definition
@@ -178,7 +179,7 @@ def do_update_field(definition: Any, *, label_en: str, label_zh: str = "", defau
     definition.default = _clean_default(definition)
     definition.save()
     if field_indexes.drop_changed(definition, indexes_before):
-        field_indexes.schedule(definition)
+        schedule_field_index(definition)
     audit.record(definition.org_id, audit.Event.FIELD_CHANGED, actor=actor, obj=definition,
                  object_name=_field_name(definition), old=before, new=_field_values(definition))
     return definition
@@ -192,7 +193,7 @@ def do_set_field_retired(definition: Any, retired: bool, *, actor: User) -> Any:
     definition.retired = retired
     definition.save(update_fields=["retired"])
     if was != retired and definition.field_type in field_indexes.INDEXED_TYPES:
-        field_indexes.schedule(definition)  # retired: dropped; restored: built again
+        schedule_field_index(definition)  # retired: dropped; restored: built again
     if was != retired:
         audit.record(definition.org_id, audit.Event.FIELD_RETIRED if retired else audit.Event.FIELD_RESTORED,
                      actor=actor, obj=definition, object_name=_field_name(definition), old={"retired": was},
@@ -204,7 +205,7 @@ def do_set_field_retired(definition: Any, retired: bool, *, actor: User) -> Any:
 def do_rebuild_field_index(definition: Any, *, actor: User) -> Any:
     """Try a field's index build again (after it failed); harmless when it is ready."""
     _require_field_admin(actor, definition.org, definition.module)
-    field_indexes.schedule(definition)
+    schedule_field_index(definition)
     return definition
 
 

@@ -29,6 +29,7 @@ CARDS = 20
 REQUESTS = 50
 UNASSIGNED = 20
 LOOKUP = 20  # type-ahead matches
+CANDIDATES = 200  # matches the type-ahead reads before sorting them by name
 
 
 @dataclass
@@ -89,9 +90,13 @@ def _order(schema: Any, table: str, sort: str) -> str:
         return f'"{table}"."modified_at" DESC, "{table}"."id" DESC'
     spec = schema.field(key) if schema.has_field(key) else None
     if spec is not None and spec.is_custom:
-        cast = {"integer": "bigint", "decimal": "numeric", "currency": "numeric", "date": "date"}.get(spec.type)
-        expression = f'("{table}"."{spec.json_column}" ->> {literal(spec.key)})' + (f"::{cast}" if cast else "")
-        return f'{expression} {direction} NULLS LAST, "{table}"."id" {direction}'
+        # As crm.criteria.field_expression writes it (and the field's index holds it); nulls in
+        # PostgreSQL's default place, so one index serves both directions.
+        text = f'("{table}"."{spec.json_column}" ->> {literal(spec.key)})'
+        expression = {"integer": f"{text}::bigint", "decimal": f"{text}::numeric", "currency": f"{text}::numeric",
+                      "date": f"crm_json_date({text})", "datetime": f"crm_json_timestamptz({text})"
+                      }.get(spec.type, text)
+        return f'{expression} {direction}, "{table}"."id" {direction}'
     return f'"{table}"."{key}" {direction}, "{table}"."id" {direction}'
 
 
@@ -142,7 +147,11 @@ def twins_for(kind: str, user: Any, bench: Any, path: str, sql: list[str]) -> li
             values = [choice.value for choice in spec.options]
             column = f'"{table}"."{spec.key}"'
             conditions = [f"{column} = {literal(v)}" for v in values]
-            conditions.append(f"({column} IS NULL OR {column} NOT IN ({', '.join(literal(v) for v in values)}))")
+            # The empty column: no value, or one outside the options (the ranges between them).
+            ordered = sorted(values)  # the bench database's collation is C, so Python's order is its order
+            gaps = [f"{column} < {literal(ordered[0])}", f"{column} > {literal(ordered[-1])}"]
+            gaps += [f"({column} > {literal(a)} AND {column} < {literal(b)})" for a, b in zip(ordered, ordered[1:])]
+            conditions.append(f"({column} IS NULL OR {' OR '.join(gaps)})")
             add(f"column counts by {spec.key}", _find(sql, starts="SELECT (SELECT count(*)", contains=(f'"{table}"',)),
                 "SELECT " + ", ".join(_bounded(table, f"{where} AND {c}", cap) for c in conditions))
             cards = " UNION ALL ".join(
@@ -165,8 +174,10 @@ def twins_for(kind: str, user: Any, bench: Any, path: str, sql: list[str]) -> li
     elif kind == "lookup":
         search = search_condition(schema, table, params.get("q", ""))
         title = schema.title_field
+        # The first CANDIDATES matches the search indexes give, sorted by name (crm.lookup_views).
         add("matches", _find(sql, starts=f'SELECT "{table}"."id", ', contains=(f" LIMIT {LOOKUP}",)),
-            f'SELECT * FROM {table} WHERE {where}{search} ORDER BY "{table}"."{title}" ASC, "{table}"."id" ASC '
+            f'SELECT * FROM {table} WHERE {where} AND "{table}"."id" IN (SELECT "{table}"."id" FROM {table} '
+            f'WHERE {where}{search} LIMIT {CANDIDATES}) ORDER BY "{table}"."{title}" ASC, "{table}"."id" ASC '
             f"LIMIT {LOOKUP}")
     elif kind == "requests":
         mine = f'"{table}"."requested_by_id" = {user.pk}'

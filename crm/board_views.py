@@ -11,12 +11,10 @@ provider (teams registers one: a manager assigns to the space's members).
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from django.core.exceptions import PermissionDenied
-from django.db import connection
 from django.db.models import BooleanField, CharField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Value
 from django.db.models import Case, When
 from django.db.models.lookups import GreaterThan, In, IsNull, LessThan
@@ -131,19 +129,11 @@ def column_q(spec: FieldSpec, value: str) -> Q:
 def gaps_between(expr: Any, values: list[str]) -> Q:
     """`expr NOT IN values` written as the open ranges between the values (in the database's
     order): each range is an index range scan, where NOT IN would read the whole module."""
-    ordered = db_order(tuple(values))
+    ordered = selectors.db_order(tuple(values))
     condition = Q(LessThan(expr, ordered[0])) | Q(GreaterThan(expr, ordered[-1]))
     for low, high in zip(ordered, ordered[1:]):
         condition |= Q(GreaterThan(expr, low)) & Q(LessThan(expr, high))
     return condition
-
-
-@functools.lru_cache(maxsize=256)
-def db_order(values: tuple[str, ...]) -> tuple[str, ...]:
-    """The values sorted by the database's collation (which Python's sort does not know)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT v FROM unnest(%s::text[]) AS v ORDER BY v", [list(values)])
-        return tuple(row[0] for row in cursor.fetchall())
 
 
 def column_of(spec: FieldSpec, record: Any) -> str:

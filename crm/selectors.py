@@ -1,6 +1,7 @@
 """Read helpers for record pages: search, estimates, related rows."""
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -79,6 +80,14 @@ def planner_estimate(queryset: QuerySet) -> int:
     if isinstance(plan, str):
         plan = json.loads(plan)
     return int(plan[0]["Plan"]["Plan Rows"])
+
+
+@functools.lru_cache(maxsize=256)
+def db_order(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Texts sorted by the database's collation (which Python's sort does not know)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT v FROM unnest(%s::text[]) AS v ORDER BY v", [list(values)])
+        return tuple(row[0] for row in cursor.fetchall())
 
 
 def count_cap() -> int:

@@ -38,6 +38,8 @@ NOT_WRITES: dict[str, str] = {
         "bounded counts: a SELECT of count(*) over LIMITed subqueries (reads only)",
     'crm/selectors.py: cursor.execute(f"SELECT {group}, {counts} FROM ({sql}) AS bounded GROUP BY {group}", params)':
         "bounded chart groups: a GROUP BY over a LIMITed subquery (reads only)",
+    'crm/selectors.py: cursor.execute("SELECT v FROM unnest(%s::text[]) AS v ORDER BY v", [list(values)])':
+        "sorting a few texts by the database's collation (reads nothing)",
     "locking/state.py: result.restricted_actions.add(restricted)": "a Python set of action names, not a relation",
 }
 

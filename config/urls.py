@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("crm.urls")),
     path("", include("teams.urls")),
     path("", include("locking.urls")),
+    path("", include("automation.urls")),
 ]

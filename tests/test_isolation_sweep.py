@@ -50,6 +50,7 @@ from access.actions import do_set_org_default, do_sign_up
 from access import sharing_actions
 from access.models import Group, Membership, Organization, OrgRole, Profile, SharingRule, User
 from access.visibility import bind_org, visible
+from automation.actions import do_notify
 from crm import actions as crm_actions
 from crm.models import Attachment, FieldDefinition, Note
 from crm.modules import get_module, org_modules
@@ -151,6 +152,7 @@ class World:
     lock_rule: LockRule | None = None
     field_lock: FieldLock | None = None
     lock_job: LockJob | None = None
+    notification: Any = None  # the owner's notification about their account
 
     def module_key(self, kind: str) -> str:
         return self.team_module.key if kind == TEAM else kind
@@ -195,6 +197,10 @@ def build_world(org: Organization, prefix: str, *, owner: User, admin: User, chi
     if children:
         deal = crm_actions.do_create_record("deals", {"name": f"{prefix}-deleted-deal"}, actor=owner)
         world.deleted = crm_actions.do_delete_record(deal, version=version_of(deal), actor=owner)
+        world.notification = do_notify(
+            org_id=org.pk, recipient_id=owner.pk, kind="owner_assigned", module="accounts",
+            record_id=world.records["accounts"].pk, key=f"{prefix}-notification", actor_id=admin.pk,
+            params={"record": f"{prefix}-notified-record"})
         # The owner may also request from the module, so the control reaches the request form.
         team_actions.do_set_requesters(world.team_module, [owner.pk], actor=owner)
         roles.forget(owner)
@@ -460,7 +466,8 @@ def post_body(user: User, a: World, **extra: Any) -> dict[str, Any]:
         "status": "open", "value": "done", "account": account.pk, "ids": [account.pk], "module": "deals",
         "pk": a.deleted.pk, "field": a.fields["accounts"].pk, "membership": a.owner_membership.pk,
         "user": a.owner_membership.user_id, "users": [a.owner_membership.user_id], "assignee": user.pk,
-        "org": a.org.pk, "role": "admin", "file": SimpleUploadedFile("probe.txt", b"probe"), **extra,
+        "org": a.org.pk, "role": "admin", "id": a.notification.pk,
+        "file": SimpleUploadedFile("probe.txt", b"probe"), **extra,
     }
 
 

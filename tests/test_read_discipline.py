@@ -33,6 +33,7 @@ ALLOWED: dict[str, str] = {
     "crm/forms.py": "the current value of a lookup the user may keep without seeing it",
     "teams/public.py": "the public fields of the accounts a team record looks up",
     "crm/settings_views.py": "administrators only: the records a departing user owns, to reassign them",
+    "automation/delivery.py": "whom to tell about a record event; each one is checked with access.can first",
 }
 
 

@@ -8,6 +8,7 @@ from django.http import Http404
 
 from access.models import Membership, Organization, User
 from access.visibility import bind_org, can
+from config.params import optional_id
 from crm.modules import get_module
 
 from . import messages
@@ -17,12 +18,8 @@ WATCHED = ("owner", "assignee", "status")
 
 
 def _user_id(value: Any) -> int | None:
-    if isinstance(value, dict):
-        value = value.get("id")
-    try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
+    """The user id of a change's new value (an id, or the {"id": ...} form)."""
+    return optional_id(value.get("id") if isinstance(value, dict) else value)
 
 
 def deliver(event_id: str, module: str, org_id: int, record_id: int, actor_id: int | None,

@@ -16,11 +16,11 @@ from access.visibility import visible
 from .forms import org_members
 from .modules import get_module
 from .schema import BoundSchema, FieldSpec
-from .selectors import search
+from .selectors import MAX_SEARCH_TEXT, search
 
 MAX_RESULTS = 20
 CANDIDATES = 200  # matches read before sorting by name; type more to narrow a larger set
-MAX_QUERY = 100  # characters: longer than any name worth typing
+MAX_QUERY = MAX_SEARCH_TEXT
 # The field that tells two records of the same name apart, first one the user may see wins.
 DETAIL_FIELDS = {
     "accounts": ("city",),

@@ -23,7 +23,7 @@ from . import selectors
 from .modules import all_modules
 
 MIN_TERM_LENGTH = 2  # one character matches nearly everything and says nothing
-MAX_TERM_LENGTH = 100
+MAX_TERM_LENGTH = selectors.MAX_SEARCH_TEXT
 TOP_MATCHES = 5
 # What is shown beside a match's name, so two "Zhang"s can be told apart.
 HINT_FIELDS = {"accounts": "city", "contacts": "email", "leads": "company", "deals": "stage", "tasks": "status"}

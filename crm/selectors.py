@@ -25,6 +25,9 @@ from .schema import BoundSchema
 PHONE_QUERY_RE = re.compile(r"^[+\d][\d\s\-().]{2,}$")
 
 
+# The longest search text the type-ahead and global search take: longer than any name worth typing.
+MAX_SEARCH_TEXT = 100
+
 # A term this short has no trigram, so pg_trgm would read its whole index: it is matched
 # through the bigram indexes instead (crm.models.bigram_index), on names only.
 BIGRAM_TERM_LENGTH = 2
@@ -179,8 +182,11 @@ class BoundedCountPaginator(Paginator):
         return count_label(self.count)
 
 
-def member_names(org: Any) -> dict[int, str]:
+def member_names(org: Any, ids: Any = None) -> dict[int, str]:
+    """{user id: name} of the org's members (only those of `ids` when given)."""
     from access.models import User
 
     users = User.objects.filter(memberships__org=org).only("id", "username", "first_name", "last_name")
+    if ids is not None:
+        users = users.filter(pk__in=ids)
     return {u.pk: str(u) for u in users}

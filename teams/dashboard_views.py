@@ -145,7 +145,7 @@ def module_figures(user: Any, schema: BoundSchema) -> dict[str, Any]:
         open_assigned = open_assigned.annotate(is_overdue=ExpressionWrapper(overdue, output_field=BooleanField()))
         flags = ("is_overdue",)
     rows, load_capped = selectors.bounded_groups(open_assigned, ["assignee_id"], flags, cap=cap)
-    names = selectors.member_names(schema.org)
+    names = selectors.member_names(schema.org, [row["assignee_id"] for row in rows]) if rows else {}
     load = [{"user_id": row["assignee_id"], "name": names.get(row["assignee_id"], ""), "open": row["n"],
              "open_label": selectors.count_label(row["n"], load_capped, cap),
              "overdue": row.get("is_overdue"),

@@ -6,7 +6,11 @@ class AutomationConfig(AppConfig):
 
     def ready(self) -> None:
         from crm.events import subscribe
+        from crm.timeline import register_path_labels
 
-        from .tasks import on_record_event
+        from . import pipeline, rule_kinds
+        from .tasks import notify_stage, record_event
 
-        subscribe(on_record_event)
+        subscribe(record_event, durable=True)
+        register_path_labels(rule_kinds.RULE_PREFIX, rule_kinds.path_labels)
+        pipeline.register_stage("notifications", notify_stage)

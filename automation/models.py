@@ -28,3 +28,6 @@ class Notification(models.Model):
             models.Index(fields=["org", "recipient"], name="notification_unread",
                          condition=models.Q(read_at__isnull=True)),
         ]
+
+
+from .run_models import PendingEvent, RuleRun  # noqa: E402,F401

@@ -1,32 +1,60 @@
 from __future__ import annotations
 
 import logging
-import uuid
 
 from celery import shared_task
+from django.db import transaction
 from kombu.exceptions import OperationalError
 
 from crm.events import RecordEvent
 
+from . import outbox, pipeline
 from .delivery import WATCHED, deliver
 
 logger = logging.getLogger(__name__)
 
 
+def record_event(event: RecordEvent) -> None:
+    """Durable listener of crm.events (inside the change's transaction): write the event to the
+    outbox and queue it once the change commits."""
+    pending_id = outbox.write(event)
+    transaction.on_commit(lambda: enqueue(pending_id))
+
+
+def enqueue(pending_id: int) -> None:
+    try:
+        process_event.delay(pending_id)
+    except (OSError, OperationalError):  # the broker is down: the sweeper queues it later
+        logger.exception("Could not queue record event %s", pending_id)
+
+
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, retry_backoff_max=300, max_retries=5)
-def deliver_record_event(event_id: str, module: str, org_id: int, record_id: int, actor_id: int | None,
-                         changes: dict) -> int:
-    return deliver(event_id, module, org_id, record_id, actor_id, changes)
+def process_event(pending_id: int) -> bool:
+    """Run every stage for one outbox event, then delete it. A retry (or a second delivery of the
+    same message) re-runs stages that key their work by the event id, so nothing happens twice."""
+    event = outbox.take(pending_id)
+    if event is None:  # handled already
+        return False
+    try:
+        pipeline.run_stages(event)
+    except Exception as exc:
+        outbox.failed(pending_id, repr(exc))
+        raise
+    outbox.done(pending_id)
+    return True
 
 
-def on_record_event(event: RecordEvent) -> None:
-    """Subscribed to record events (after commit): queue a task with ids, no more."""
+@shared_task
+def sweep_pending_events() -> int:
+    ids = outbox.stale()
+    for pending_id in ids:
+        enqueue(pending_id)
+    return len(ids)
+
+
+def notify_stage(event: RecordEvent) -> None:
+    """The notifications stage: owners, assignees and requesters told of what changed."""
     if event.kind not in ("owner_changed", "updated") or not any(k in event.changes for k in WATCHED):
         return
     changes = {k: v for k, v in event.changes.items() if k in WATCHED}
-    # The event's own id: every retry of the task carries it, so it notifies each person once.
-    try:
-        deliver_record_event.delay(uuid.uuid4().hex, event.module, event.org_id, event.record_id,
-                                   event.actor_id, changes)
-    except (OSError, OperationalError):  # the broker is down: the change is saved; losing its notification must not undo that
-        logger.exception("Could not queue the notifications of %s %s", event.module, event.record_id)
+    deliver(event.id, event.module, event.org_id, event.record_id, event.actor_id, changes)

@@ -1,10 +1,11 @@
 from django.urls import path
 
-from . import views
+from . import settings_urls, views
 
 app_name = "automation"
 urlpatterns = [
     path("notifications/", views.NotificationListView.as_view(), name="notifications"),
     path("notifications/bell/", views.BellView.as_view(), name="bell"),
     path("notifications/read/", views.MarkReadView.as_view(), name="mark_read"),
+    *settings_urls.urlpatterns,
 ]

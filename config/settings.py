@@ -160,4 +160,6 @@ LOGGING = {
 
 CELERY_BEAT_SCHEDULE = {
     "purge-recycle-bin": {"task": "crm.tasks.purge_recycle_bin", "schedule": 6 * 60 * 60},
+    # Record events whose task was lost (a process died after the commit, the broker was down).
+    "sweep-pending-events": {"task": "automation.tasks.sweep_pending_events", "schedule": 60},
 }

@@ -1,7 +1,7 @@
 """Timeline entries, written by actions only: one per logical change."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from django.contrib.contenttypes.models import ContentType
 
@@ -98,7 +98,31 @@ def for_viewer(record: Any, user: Any, module: Any, fields: Iterable[Any], limit
             return any(key in field_keys for key in item.changes)
         return True
 
-    return [item for item in entries if shown(item)][:limit]
+    result = [item for item in entries if shown(item)][:limit]
+    label_paths(record.org_id, result)
+    return result
+
+
+# Paths such as "rule:workflow:12" are named by the app that owns them (automation names its
+# rules): a resolver per prefix, given every such path of a page at once.
+PathLabels = Callable[[int, set[str]], dict[str, str]]
+_path_labels: dict[str, PathLabels] = {}
+
+
+def register_path_labels(prefix: str, resolver: PathLabels) -> None:
+    _path_labels[prefix] = resolver
+
+
+def label_paths(org_id: int, entries: list[TimelineEntry]) -> None:
+    """Set `path_label` on entries whose path a registered resolver names."""
+    for prefix, resolver in _path_labels.items():
+        paths = {item.path for item in entries if item.path.startswith(prefix)}
+        if not paths:
+            continue
+        labels = resolver(org_id, paths)
+        for item in entries:
+            if item.path in labels:
+                item.path_label = labels[item.path]
 
 
 def write_share_entry(kind: str, record: Any, actor: Any, details: dict) -> None:

@@ -26,6 +26,7 @@ WRITERS = {
     "teams/actions.py", "locking/actions.py", "automation/actions.py",
     "crm/timeline.py",  # timeline entries, written by the actions inside their transaction
     "access/audit.py",  # the org audit log, written by the configuration actions
+    "automation/outbox.py", "automation/runs.py",  # the event outbox and the rules' run log, for the tasks
     "crm/field_indexes.py",  # custom fields' expression indexes (DDL) and their state, for the field actions and task
 }
 # Lines that match a write pattern but write no row ("path: code" -> the reason).

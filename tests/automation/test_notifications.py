@@ -15,7 +15,9 @@ from automation.actions import do_mark_read, do_notify
 from automation.delivery import deliver
 from automation.messages import render
 from automation.models import Notification
-from automation.tasks import deliver_record_event
+from automation.models import PendingEvent
+from automation.tasks import process_event
+from crm.events import RecordEvent
 from crm import actions as crm_actions
 from teams import actions as team_actions
 from tests.teams.conftest import (STATUSES, case_studies, manager, marketing, member, outsider,  # noqa: F401
@@ -83,13 +85,25 @@ def test_nobody_is_told_about_a_record_they_cannot_open(case_studies, manager, r
     assert [n.kind for n in inbox(requester)] == [messages.REQUEST_ASSIGNED]
 
 
-def test_a_retried_task_notifies_once(admin_user, standard_user):
+def _pending(record, actor, changes, kind="owner_changed"):
+    """An outbox row as an action writes it, not yet handled."""
+    event = RecordEvent(kind=kind, module=record.MODULE_KEY, org_id=record.org_id, record_id=record.pk,
+                        actor_id=actor.pk, path="page", changes=changes)
+    return PendingEvent.objects.create(org_id=record.org_id, event_id=event.id, payload=event.as_json())
+
+
+def test_a_retried_event_notifies_once(admin_user, standard_user):
     account = crm_actions.do_create_record("accounts", {"name": "Initech"}, actor=admin_user, owner=standard_user)
-    args = (uuid.uuid4().hex, "accounts", account.org_id, account.pk, admin_user.pk,
-            {"owner": [admin_user.pk, standard_user.pk]})
-    assert deliver_record_event.apply(args=args).get() == 1
-    assert deliver_record_event.apply(args=args).get() == 0
-    assert len(inbox(standard_user)) == 1
+    changes = {"owner": [admin_user.pk, standard_user.pk]}
+    event = RecordEvent(kind="owner_changed", module="accounts", org_id=account.org_id, record_id=account.pk,
+                        actor_id=admin_user.pk, path="page", changes=changes)
+    assert deliver(event.id, "accounts", account.org_id, account.pk, admin_user.pk, changes) == 1
+    assert deliver(event.id, "accounts", account.org_id, account.pk, admin_user.pk, changes) == 0
+    pending = _pending(account, admin_user, changes)
+    assert process_event.apply(args=(pending.pk,)).get() is True
+    assert process_event.apply(args=(pending.pk,)).get() is False  # handled and gone
+    assert len(inbox(standard_user)) == 2  # one per event, not per delivery
+    assert not PendingEvent.objects.filter(pk=pending.pk).exists()
 
 
 def _notify(user, count, actor=None, org=None):
@@ -188,10 +202,9 @@ def test_a_real_worker_delivers_once(admin_user, make_user, settings):
     consume_from = queues._consume_from  # the worker narrows the app's queues; later workers need them back
     try:
         with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", queues=[queue]):
-            args = (uuid.uuid4().hex, "accounts", account.org_id, account.pk, admin_user.pk,
-                    {"owner": [admin_user.pk, rep.pk]})
+            pending = _pending(account, admin_user, {"owner": [admin_user.pk, rep.pk]})
             for _i in range(2):  # the same event delivered twice, as after a lost acknowledgement
-                deliver_record_event.apply_async(args=args, queue=queue)
+                process_event.apply_async(args=(pending.pk,), queue=queue)
             deadline = time.monotonic() + 30
             while not inbox(rep) and time.monotonic() < deadline:
                 time.sleep(0.2)

@@ -16,9 +16,11 @@ REQUEUE_AFTER = dt.timedelta(minutes=2)
 MAX_ATTEMPTS = 10
 
 
-def write(event: RecordEvent) -> int:
-    """Inside the change's transaction: the new row's id."""
-    return PendingEvent.objects.create(org_id=event.org_id, event_id=event.id, payload=event.as_json()).pk
+def write(events: list[RecordEvent]) -> list[int]:
+    """Inside the change's transaction, in one INSERT: the new rows' ids."""
+    rows = PendingEvent.objects.bulk_create(
+        [PendingEvent(org_id=event.org_id, event_id=event.id, payload=event.as_json()) for event in events])
+    return [row.pk for row in rows]
 
 
 def take(pending_id: int) -> RecordEvent | None:

@@ -14,11 +14,11 @@ from .delivery import WATCHED, deliver
 logger = logging.getLogger(__name__)
 
 
-def record_event(event: RecordEvent) -> None:
-    """Durable listener of crm.events (inside the change's transaction): write the event to the
-    outbox and queue it once the change commits."""
-    pending_id = outbox.write(event)
-    transaction.on_commit(lambda: enqueue(pending_id))
+def record_events(events: list[RecordEvent]) -> None:
+    """Durable listener of crm.events (inside the change's transaction): write the events to the
+    outbox and queue them once the change commits."""
+    pending_ids = outbox.write(events)
+    transaction.on_commit(lambda: [enqueue(pending_id) for pending_id in pending_ids])
 
 
 def enqueue(pending_id: int) -> None:

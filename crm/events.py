@@ -41,18 +41,19 @@ class RecordEvent:
 
 
 Listener = Callable[[RecordEvent], None]
+DurableListener = Callable[[list[RecordEvent]], None]  # given a batch, so it writes them at once
 _listeners: list[Listener] = []
-_durable: list[Listener] = []
+_durable: list[DurableListener] = []
 _cause: contextvars.ContextVar[tuple[str, int]] = contextvars.ContextVar("event_cause", default=("", 0))
 
 
-def subscribe(listener: Listener, *, durable: bool = False) -> None:
+def subscribe(listener: Listener | DurableListener, *, durable: bool = False) -> None:
     registry = _durable if durable else _listeners
     if listener not in registry:
         registry.append(listener)
 
 
-def unsubscribe(listener: Listener) -> None:
+def unsubscribe(listener: Listener | DurableListener) -> None:
     for registry in (_listeners, _durable):
         if listener in registry:
             registry.remove(listener)
@@ -69,10 +70,18 @@ def caused_by(cause: str, depth: int) -> Iterator[None]:
 
 
 def emit(event: RecordEvent) -> None:
+    emit_many([event])
+
+
+def emit_many(events: list[RecordEvent]) -> None:
+    """Emit a batch (a bulk action's events): durable listeners get it whole, in one call."""
     cause, depth = _cause.get()
     if cause:
-        event = RecordEvent(**{**event.__dict__, "cause": cause, "depth": depth})
-    for listener in list(_durable):
-        listener(event)
+        events = [RecordEvent(**{**event.__dict__, "cause": cause, "depth": depth}) for event in events]
+    if not events:
+        return
+    for durable in list(_durable):
+        durable(events)
     for listener in list(_listeners):
-        transaction.on_commit(lambda listener=listener: listener(event))
+        for event in events:
+            transaction.on_commit(lambda listener=listener, event=event: listener(event))

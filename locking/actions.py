@@ -21,7 +21,7 @@ from access.visibility import visible
 from crm import timeline
 from crm.actions import RecordValidationError, bound_schema
 from crm.criteria import CriteriaError, to_q, validate
-from crm.events import RecordEvent, emit
+from crm.events import RecordEvent, emit_many
 from crm.guards import WriteContext
 from crm.schema import BoundSchema
 
@@ -275,9 +275,8 @@ def _log(module_key: str, entries: Iterable[Any]) -> None:
     "lock_overridden"), delivered after commit like every record event, for automation."""
     entries = list(entries)
     timeline.write_many(entries)
-    for item in entries:
-        emit(RecordEvent(kind=item.kind, module=module_key, org_id=item.org_id, record_id=item.record_id,
-                         actor_id=item.actor_id, path=item.path, changes=item.changes))
+    emit_many([RecordEvent(kind=item.kind, module=module_key, org_id=item.org_id, record_id=item.record_id,
+                           actor_id=item.actor_id, path=item.path, changes=item.changes) for item in entries])
 
 
 def _write_unlocked(schema: BoundSchema, record_ids: list[int], rule: Any, *, actor: Any, path: str,

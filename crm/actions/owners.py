@@ -12,10 +12,11 @@ from access.models import Membership, User
 from access.visibility import is_org_admin, visible
 
 from .. import timeline
+from ..events import RecordEvent, emit_many
 from ..criteria import CriteriaError, to_q
 from ..guards import WriteContext, run_after_write, run_guards
 from ..schema import BoundSchema
-from .base import (RecordValidationError, _event, _owner_json, _require_member, bound_schema, check_version,
+from .base import (RecordValidationError, _owner_json, _require_member, bound_schema, check_version,
                    record_refusals)
 
 
@@ -70,8 +71,9 @@ def do_bulk_change_owner(module: Any, versions: dict[int, int], new_owner_id: in
                             for row, changes in entries)
         for row in changed:
             run_after_write(WriteContext("change_owner", schema, row, actor, path, {"owner": new_owner.pk}), row)
-        for row, changes in entries:
-            _event("owner_changed", schema, row, actor, path, {"owner": [c and c["id"] for c in changes["owner"]]})
+        emit_many([RecordEvent(kind="owner_changed", module=schema.key, org_id=row.org_id, record_id=row.pk,
+                               actor_id=actor.pk, path=path, changes={"owner": [c and c["id"] for c in changes["owner"]]})
+                   for row, changes in entries])
     return rows
 
 

@@ -77,7 +77,7 @@ def test_events_emitted_by_a_rule_carry_it_and_their_depth(admin_user):
     crm_actions.do_create_record("accounts", {"name": "Initech"}, actor=admin_user)
     with events.caused_by("rule:workflow:7", 2):
         crm_actions.do_create_record("accounts", {"name": "Hooli"}, actor=admin_user)
-    first, second = (events.RecordEvent.from_json(p) for p in
+    first, second = (events.RecordEvent.from_json(payload) for payload in
                      PendingEvent.objects.order_by("pk").values_list("payload", flat=True))
     assert (first.cause, first.depth) == ("", 0)
     assert (second.cause, second.depth) == ("rule:workflow:7", 2)
@@ -110,3 +110,18 @@ def test_the_automation_settings_open_to_admins_and_team_managers_only(admin_use
     assert client_for(admin_user).get("/settings/automation/failures/").status_code == 200
     foreign = client_for(other_org_user).get("/settings/automation/").content.decode()
     assert case_studies.key not in foreign
+
+
+def test_a_bulk_change_writes_its_events_in_one_statement(admin_user, standard_user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = []
+    for n in (2, 20):
+        accounts = [crm_actions.do_create_record("accounts", {"name": f"A{i}"}, actor=admin_user) for i in range(n)]
+        with CaptureQueriesContext(connection) as queries:
+            crm_actions.do_bulk_change_owner("accounts", {a.pk: a.version for a in accounts}, standard_user.pk,
+                                             actor=admin_user)
+        counts.append(sum('INSERT INTO "automation_pendingevent"' in q["sql"] for q in queries.captured_queries))
+    assert counts == [1, 1]
+    assert PendingEvent.objects.filter(payload__kind="owner_changed").count() == 22

@@ -1,8 +1,12 @@
 """Who is told about a record event: read the record as it is now, check that each recipient
-may open it, and write through `do_notify`."""
+may open it, and write through `do_notify`.
+
+`notify_users` is the one door for anyone who wants to tell people about a record (record
+events here, workflow rules elsewhere): it applies the may-open check and writes one
+notification per recipient, idempotently by key."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 from django.http import Http404
 
@@ -14,7 +18,11 @@ from crm.modules import get_module
 from . import messages
 from .actions import do_notify
 
-WATCHED = ("owner", "assignee", "status")
+# The record events that may concern someone, and the changes in them that do.
+EVENT_KINDS = ("owner_changed", "updated", "note_added", "note_edited")
+WATCHED = ("owner", "assignee", "status", "mentions")
+
+Wanted = tuple[int | None, str, dict]  # (recipient id, kind, params)
 
 
 def _user_id(value: Any) -> int | None:
@@ -22,20 +30,68 @@ def _user_id(value: Any) -> int | None:
     return optional_id(value.get("id") if isinstance(value, dict) else value)
 
 
-def deliver(event_id: str, module: str, org_id: int, record_id: int, actor_id: int | None,
-            changes: dict[str, list]) -> int:
-    """Write the event's notifications; returns how many were new."""
+def _ids(values: Any) -> set[int]:
+    return {i for i in (optional_id(v) for v in (values or [])) if i is not None}
+
+
+def relevant_changes(kind: str, changes: dict[str, list]) -> dict[str, list] | None:
+    """The part of a record event that may tell someone something, or None (nothing to queue)."""
+    if kind not in EVENT_KINDS:
+        return None
+    picked = {k: v for k, v in changes.items() if k in WATCHED}
+    if "mentions" in picked:
+        old, new = picked["mentions"]
+        if _ids(new) - _ids(old):
+            picked["note"] = changes.get("note")  # for the link to the note itself
+        else:
+            del picked["mentions"]
+    return picked or None
+
+
+def _target(org_id: int, module: str, record_id: int):
+    """(org, schema, record) as they are now, or None when any of them is gone."""
     org = Organization.objects.filter(pk=org_id).first()
     if org is None:
-        return 0
+        return None
     try:
         schema = get_module(module, org)
     except Http404:  # the module is gone since: nothing to point at
-        return 0
+        return None
     record = schema.base_queryset(org).filter(pk=record_id).first()
-    if record is None:
+    return None if record is None else (org, schema, record)
+
+
+def notify_users(org_id: int, user_ids: Iterable[int | None], kind: str, module: str, record_id: int,
+                 key_prefix: str, actor_id: int | None = None, params: dict | None = None, *,
+                 include_actor: bool = False) -> int:
+    """Tell each of `user_ids` about a record (kind from `messages`, e.g. RULE_NOTICE with
+    {"record", "rule", "message"}); returns how many notifications were new.
+
+    Only members who may open the record are told; the actor is not told of their own doing
+    unless `include_actor`. Idempotent: a notification's key is `key_prefix:user:kind`, so a
+    retried caller with the same prefix writes nothing twice."""
+    target = _target(org_id, module, record_id)
+    if target is None:
         return 0
-    wanted: list[tuple[int, str, dict]] = []  # (recipient, kind, params)
+    org, schema, record = target
+    params = {"record": str(record), **(params or {})}
+    return _send(org, schema, record_id, [(uid, kind, params) for uid in user_ids], key_prefix, actor_id,
+                 include_actor=include_actor)
+
+
+def deliver(event_id: str, module: str, org_id: int, record_id: int, actor_id: int | None,
+            changes: dict[str, list]) -> int:
+    """Write the event's notifications; returns how many were new."""
+    target = _target(org_id, module, record_id)
+    if target is None:
+        return 0
+    org, schema, record = target
+    return _send(org, schema, record_id, _wanted(record, changes), event_id, actor_id)
+
+
+def _wanted(record: Any, changes: dict[str, list]) -> list[Wanted]:
+    """Who is to be told what, from the record and the event's changes."""
+    wanted: list[Wanted] = []
     name = str(record)
     if "owner" in changes:
         wanted.append((_user_id(changes["owner"][1]), messages.OWNER, {"record": name}))
@@ -56,14 +112,29 @@ def deliver(event_id: str, module: str, org_id: int, record_id: int, actor_id: i
         wanted.append((record.requested_by_id, messages.REQUEST_DONE if done else messages.REQUEST_STATUS,
                        {"record": name, "status_en": label.get("label_en") or status,
                         "status_zh": label.get("label_zh", "")}))
+    if "mentions" in changes:
+        # Only the newly mentioned: editing a note does not tell its old mentions again.
+        old, new = changes["mentions"]
+        note_id = optional_id((changes.get("note") or [None, None])[1])
+        for user_id in sorted(_ids(new) - _ids(old)):
+            wanted.append((user_id, messages.MENTIONED, {"record": name, "note": note_id}))
+    return wanted
+
+
+def _send(org: Organization, schema, record_id: int, wanted: list[Wanted], key_prefix: str,
+          actor_id: int | None, *, include_actor: bool = False) -> int:
     written = 0
+    seen: set[tuple[int, str]] = set()
     for recipient_id, kind, params in wanted:
-        if recipient_id is None or recipient_id == actor_id:
+        recipient_id = optional_id(recipient_id)
+        if recipient_id is None or (recipient_id == actor_id and not include_actor):
             continue
-        if not _may_open(recipient_id, org, schema, record_id):
+        if (recipient_id, kind) in seen or not _may_open(recipient_id, org, schema, record_id):
             continue
-        row = do_notify(org_id=org_id, recipient_id=recipient_id, kind=kind, module=module,
-                        record_id=record_id, actor_id=actor_id, params=params, key=f"{event_id}:{recipient_id}:{kind}")
+        seen.add((recipient_id, kind))
+        row = do_notify(org_id=org.pk, recipient_id=recipient_id, kind=kind, module=schema.key,
+                        record_id=record_id, actor_id=actor_id, params=params,
+                        key=f"{key_prefix}:{recipient_id}:{kind}")
         written += row is not None
     return written
 

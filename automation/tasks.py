@@ -9,7 +9,7 @@ from kombu.exceptions import OperationalError
 from crm.events import RecordEvent
 
 from . import outbox, pipeline
-from .delivery import WATCHED, deliver
+from .delivery import deliver, relevant_changes
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,6 @@ def sweep_pending_events() -> int:
 
 def notify_stage(event: RecordEvent) -> None:
     """The notifications stage: owners, assignees and requesters told of what changed."""
-    if event.kind not in ("owner_changed", "updated") or not any(k in event.changes for k in WATCHED):
-        return
-    changes = {k: v for k, v in event.changes.items() if k in WATCHED}
-    deliver(event.id, event.module, event.org_id, event.record_id, event.actor_id, changes)
+    changes = relevant_changes(event.kind, event.changes)
+    if changes:
+        deliver(event.id, event.module, event.org_id, event.record_id, event.actor_id, changes)

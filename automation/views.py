@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.views import View
 
 from .actions import do_mark_read
+from .messages import path as record_path
 from .messages import render as render_text
 from .models import Notification
 
@@ -26,7 +27,7 @@ class NotificationListView(LoginRequiredMixin, View):
         rows = inbox(request.user).select_related("actor").order_by("-created_at", "-pk")
         page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
         items = [{"pk": n.pk, "text": render_text(n), "unread": n.read_at is None, "created_at": n.created_at,
-                  "url": reverse("crm:detail", args=[n.module, n.record_id])} for n in page.object_list]
+                  "url": record_path(n)} for n in page.object_list]
         return render(request, "automation/notifications.html", {"page": page, "items": items})
 
 

@@ -28,6 +28,15 @@ def _note_body(body: str) -> str:
     return body
 
 
+def _mentioned(body: str, org_id: int) -> list[User]:
+    """The active members of the org named by @username in the text."""
+    usernames = set(MENTION_RE.findall(body))
+    if not usernames:
+        return []
+    return list(User.objects.filter(username__in=usernames, memberships__org_id=org_id,
+                                    memberships__is_active=True).distinct())
+
+
 @record_refusals
 @transaction.atomic
 def do_add_note(record: Any, body: str, *, actor: User, path: str = "page") -> Note:
@@ -38,13 +47,14 @@ def do_add_note(record: Any, body: str, *, actor: User, path: str = "page") -> N
     current = _record_for(schema, record, actor, "view")
     run_guards(WriteContext("add_note", schema, current, actor, path, {"body": body}))
     note = Note.objects.create(org_id=current.org_id, record=current, author=actor, body=body)
-    usernames = set(MENTION_RE.findall(body))
-    if usernames:
-        note.mentions.set(User.objects.filter(username__in=usernames, memberships__org_id=current.org_id,
-                                              memberships__is_active=True))
+    mentioned = _mentioned(body, current.org_id)
+    if mentioned:
+        note.mentions.set(mentioned)
     # The body stays in the note (which has its own readers); the timeline records the event.
     timeline.write(current, kind="note_added", actor=actor, path=path, changes={"note": [None, note.pk]})
-    _event("note_added", schema, current, actor, path)
+    # The mentioned users' ids ride on the event, so listeners (notifications) need not re-parse the text.
+    _event("note_added", schema, current, actor, path,
+           changes={"note": [None, note.pk], "mentions": [[], sorted(u.pk for u in mentioned)]})
     return note
 
 
@@ -65,13 +75,16 @@ def do_update_note(note: Note, body: str, *, actor: User, path: str = "page") ->
     run_guards(WriteContext("update_note", schema, current, actor, path, {"note": stored}))
     if stored.body == body:
         return stored
+    before = sorted(stored.mentions.values_list("pk", flat=True))
     stored.body = body
     stored.save(update_fields=["body"])
-    stored.mentions.set(User.objects.filter(username__in=set(MENTION_RE.findall(body)),
-                                            memberships__org_id=current.org_id, memberships__is_active=True))
+    mentioned = _mentioned(body, current.org_id)
+    stored.mentions.set(mentioned)
     # As for a new note, the text stays in the note; the timeline records that it was edited.
     timeline.write(current, kind="note_edited", actor=actor, path=path, changes={"note": [stored.pk, stored.pk]})
-    _event("note_edited", schema, current, actor, path)
+    # Old and new mentions, so listeners can tell only the newly mentioned.
+    _event("note_edited", schema, current, actor, path,
+           changes={"note": [stored.pk, stored.pk], "mentions": [before, sorted(u.pk for u in mentioned)]})
     return stored
 
 

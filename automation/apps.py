@@ -8,9 +8,10 @@ class AutomationConfig(AppConfig):
         from crm.events import subscribe
         from crm.timeline import register_path_labels
 
-        from . import pipeline, rule_kinds
+        from . import assignment, pipeline, rule_kinds
         from .tasks import notify_stage, record_events
 
         subscribe(record_events, durable=True)
         register_path_labels(rule_kinds.RULE_PREFIX, rule_kinds.path_labels)
         pipeline.register_stage("notifications", notify_stage)
+        assignment.setup()

@@ -31,3 +31,4 @@ class Notification(models.Model):
 
 
 from .run_models import PendingEvent, RuleRun  # noqa: E402,F401
+from .assignment_models import AssignmentEntry, AssignmentJob, AssignmentRule  # noqa: E402,F401

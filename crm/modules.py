@@ -214,6 +214,25 @@ def module_links(user, module) -> list[dict]:
     return links
 
 
+# ... and actions a list page offers on its chosen records or on its whole filtered list (e.g.
+# "assign by rule"), beside "Change owner", so crm's list template names no other app's URL.
+_list_action_providers: list[Callable] = []
+
+
+def register_list_action_provider(provider: Callable) -> None:
+    """provider(user, schema) -> list of {"label": text, "url": url, "icon": bootstrap icon name,
+    "scope": "selected" (posted with the chosen rows' "ids") or "list" (opened with the page's query)}."""
+    if provider not in _list_action_providers:
+        _list_action_providers.append(provider)
+
+
+def list_actions(user, schema) -> list[dict]:
+    found: list[dict] = []
+    for provider in _list_action_providers:
+        found.extend(provider(user, schema) or [])
+    return found
+
+
 def get_module(key: str, org=None) -> ModuleSchema:
     """The schema for a module key, or 404 (unknown keys look like missing pages)."""
     if key in ORG_MODULES:

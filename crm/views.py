@@ -29,7 +29,7 @@ from .filters import build_filterset
 from .forms import (AttachmentForm, BulkEditForm, FieldValueForm, NoteForm, OwnerForm, RecordForm,
                     chosen_versions)
 from .models import Attachment, Note
-from .modules import detail_panels, get_module, header_panels, related_blocks
+from .modules import detail_panels, get_module, header_panels, list_actions, related_blocks
 from .sharing import sharing_context
 from .tables import build_table, read_for
 from .timeline import for_viewer
@@ -111,6 +111,7 @@ class RecordListView(ModuleView):
             can_bulk_edit=decide_module(request.user, self.schema, "bulk_edit").allowed,
             can_change_owner=decide_module(request.user, self.schema, "change_owner").allowed,
             count_capped=getattr(table.paginator, "capped", False),
+            list_actions=list_actions(request.user, self.schema),
         ))
 
     def chosen_columns(self):

@@ -34,6 +34,7 @@ ALLOWED: dict[str, str] = {
     "teams/public.py": "the public fields of the accounts a team record looks up",
     "crm/settings_views.py": "administrators only: the records a departing user owns, to reassign them",
     "automation/delivery.py": "whom to tell about a record event; each one is checked with access.can first",
+    "automation/rule_kinds.py": "reads rules (a registered rule model, not a record model) to name them",
 }
 
 

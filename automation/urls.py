@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import settings_urls, views
+from . import assignment_urls, settings_urls, views
 
 app_name = "automation"
 urlpatterns = [
@@ -8,4 +8,5 @@ urlpatterns = [
     path("notifications/bell/", views.BellView.as_view(), name="bell"),
     path("notifications/read/", views.MarkReadView.as_view(), name="mark_read"),
     *settings_urls.urlpatterns,
+    *assignment_urls.urlpatterns,
 ]

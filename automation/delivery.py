@@ -8,15 +8,21 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
 from django.http import Http404
 
 from access.models import Membership, Organization, User
 from access.visibility import bind_org, can
 from config.params import optional_id
+from crm.models import Note
 from crm.modules import get_module
 
 from . import messages
 from .actions import do_notify
+from .models import Channel, Notification
+from .notify_mail import queue_emails
+from .preferences import channels
 
 # The record events that may concern someone, and the changes in them that do.
 EVENT_KINDS = ("owner_changed", "updated", "note_added", "note_edited")
@@ -67,7 +73,8 @@ def notify_users(org_id: int, user_ids: Iterable[int | None], kind: str, module:
     """Tell each of `user_ids` about a record (kind from `messages`, e.g. RULE_NOTICE with
     {"record", "rule", "message"}); returns how many notifications were new.
 
-    Only members who may open the record are told; the actor is not told of their own doing
+    Only members who may open the record are told, each as their preference for the kind says
+    (in the app, by e-mail, both, or not at all); the actor is not told of their own doing
     unless `include_actor`. Idempotent: a notification's key is `key_prefix:user:kind`, so a
     retried caller with the same prefix writes nothing twice."""
     target = _target(org_id, module, record_id)
@@ -123,26 +130,70 @@ def _wanted(record: Any, changes: dict[str, list]) -> list[Wanted]:
 
 def _send(org: Organization, schema, record_id: int, wanted: list[Wanted], key_prefix: str,
           actor_id: int | None, *, include_actor: bool = False) -> int:
+    """Write what each recipient's preference for the kind asks for: an in-app notification, one
+    for e-mail only (not shown in the app), both, or nothing at all."""
     written = 0
     seen: set[tuple[int, str]] = set()
+    email_keys: list[str] = []
+    prefs: dict[str, dict[int, str]] = {}
     for recipient_id, kind, params in wanted:
         recipient_id = optional_id(recipient_id)
         if recipient_id is None or (recipient_id == actor_id and not include_actor):
             continue
-        if (recipient_id, kind) in seen or not _may_open(recipient_id, org, schema, record_id):
+        if (recipient_id, kind) in seen:
             continue
         seen.add((recipient_id, kind))
+        if kind not in prefs:
+            prefs[kind] = channels(org.pk, {uid for uid, k, _p in wanted if k == kind and uid is not None}, kind)
+        channel = prefs[kind].get(recipient_id, Channel.IN_APP)
+        if channel == Channel.NONE or not _may_open(recipient_id, org, schema, record_id):
+            continue
+        key = f"{key_prefix}:{recipient_id}:{kind}"
+        by_email = channel in (Channel.EMAIL, Channel.BOTH)
         row = do_notify(org_id=org.pk, recipient_id=recipient_id, kind=kind, module=schema.key,
-                        record_id=record_id, actor_id=actor_id, params=params,
-                        key=f"{key_prefix}:{recipient_id}:{kind}")
+                        record_id=record_id, actor_id=actor_id, params=params, key=key,
+                        in_app=channel != Channel.EMAIL, by_email=by_email)
         written += row is not None
+        if by_email:
+            email_keys.append(key)
+    if email_keys:
+        # Rows whose e-mail has not gone yet, new or left by an interrupted earlier try; the
+        # e-mail task sends each once, so queueing one twice costs nothing.
+        ids = list(Notification.objects.filter(org=org, key__in=email_keys, by_email=True, emailed_at__isnull=True)
+                   .values_list("pk", flat=True))
+        transaction.on_commit(lambda: queue_emails(ids))
     return written
+
+
+def what_they_may_read(user_id: int, org_id: int, module: str, record_id: int,
+                       note_id: int | None = None) -> tuple[bool, str]:
+    """(whether the user may open the record now, the text of the note if they may read it):
+    checked again when an e-mail goes, since it leaves the application."""
+    target = _target(org_id, module, record_id)
+    if target is None:
+        return False, ""
+    org, schema, record = target
+    user = _member(user_id, org)
+    if user is None or not can(user, schema, record_id, "view"):
+        return False, ""
+    if note_id is None:
+        return True, ""
+    notes = Note.objects.filter(org=org, pk=note_id, record_id=record_id,
+                                record_type=ContentType.objects.get_for_model(record))
+    body = schema.notes_for(notes, user).values_list("body", flat=True).first()
+    return True, body or ""
+
+
+def _member(user_id: int, org) -> User | None:
+    """The active member, bound to the org (as access expects), or None."""
+    membership = Membership.objects.select_related("user", "profile", "org_role").filter(
+        org=org, user_id=user_id, is_active=True).first()
+    if membership is None or not membership.user.is_active:
+        return None
+    return bind_org(membership.user, org, membership)
 
 
 def _may_open(user_id: int, org, schema, record_id: int) -> bool:
     """Never tell someone about a record they cannot open."""
-    membership = Membership.objects.select_related("user", "profile", "org_role").filter(
-        org=org, user_id=user_id, is_active=True).first()
-    if membership is None or not membership.user.is_active:
-        return False
-    return can(bind_org(membership.user, org, membership), schema, record_id, "view")
+    user = _member(user_id, org)
+    return user is not None and can(user, schema, record_id, "view")

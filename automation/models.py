@@ -3,6 +3,8 @@ from django.db import models
 
 from access.models import Organization
 
+from .preference_models import Channel, NotificationPreference  # noqa: F401
+
 
 class Notification(models.Model):
     """One message to one user about one record. The text is rendered from `kind` and `params`
@@ -20,13 +22,17 @@ class Notification(models.Model):
     key = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
     read_at = models.DateTimeField(null=True, blank=True)
+    # The recipient's preference when it was written: shown in the app, e-mailed (once: emailed_at).
+    in_app = models.BooleanField(default=True)
+    by_email = models.BooleanField(default=False)
+    emailed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["org", "key"], name="uniq_notification_key")]
         indexes = [
             models.Index(fields=["org", "recipient", "-created_at"], name="notification_inbox"),
             models.Index(fields=["org", "recipient"], name="notification_unread",
-                         condition=models.Q(read_at__isnull=True)),
+                         condition=models.Q(read_at__isnull=True, in_app=True)),
         ]
 
 

@@ -7,6 +7,7 @@ urlpatterns = [
     path("notifications/", views.NotificationListView.as_view(), name="notifications"),
     path("notifications/bell/", views.BellView.as_view(), name="bell"),
     path("notifications/read/", views.MarkReadView.as_view(), name="mark_read"),
+    path("notifications/preferences/", views.PreferencesView.as_view(), name="preferences"),
     *settings_urls.urlpatterns,
     *assignment_urls.urlpatterns,
 ]

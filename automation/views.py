@@ -2,24 +2,29 @@
 notifications of their current org (any other id is a 404)."""
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views import View
 
-from .actions import do_mark_read
+from .actions import do_mark_read, do_set_notification_preferences
 from .messages import path as record_path
 from .messages import render as render_text
-from .models import Notification
+from .models import Channel, Notification
+from .preferences import PreferencesForm, preferences_of
 
 PAGE_SIZE = 25
 COUNT_CAP = 99  # the bell shows "99+" above this
 
 
 def inbox(user):
-    return Notification.objects.filter(org=user.org, recipient=user)
+    """The user's in-app notifications in their current org (e-mail-only ones are not shown)."""
+    return Notification.objects.filter(org=user.org, recipient=user, in_app=True)
 
 
 class NotificationListView(LoginRequiredMixin, View):
@@ -55,3 +60,32 @@ class MarkReadView(LoginRequiredMixin, View):
         page = request.POST.get("page", "")
         url = reverse("automation:notifications")
         return redirect(f"{url}?page={page}" if page.isdigit() else url)
+
+
+class PreferencesView(LoginRequiredMixin, View):
+    """The user's own notification preferences in their current org: there is no way to name
+    another user here."""
+
+    template = "automation/notification_preferences.html"
+
+    def get(self, request):
+        form = PreferencesForm(initial=preferences_of(request.user))
+        return render(request, self.template, self._context(form))
+
+    def post(self, request):
+        form = PreferencesForm(request.POST, initial=preferences_of(request.user))
+        if form.is_valid():
+            try:
+                do_set_notification_preferences(request.user, form.cleaned_data, actor=request.user)
+            except ValidationError as exc:
+                for kind, errors in exc.message_dict.items():
+                    form.add_error(kind if kind in form.fields else None, errors)
+            else:
+                messages.success(request, _("Your notification preferences are saved."))
+                return redirect("automation:preferences")
+        return render(request, self.template, self._context(form), status=400)
+
+    @staticmethod
+    def _context(form) -> dict:
+        rows = [{"field": form[name], "choices": list(form[name])} for name in form.fields]
+        return {"form": form, "rows": rows, "channels": Channel.choices}

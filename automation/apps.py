@@ -15,3 +15,4 @@ class AutomationConfig(AppConfig):
         register_path_labels(rule_kinds.RULE_PREFIX, rule_kinds.path_labels)
         pipeline.register_stage("notifications", notify_stage)
         assignment.setup()
+        from . import mail_kind, webhook_kind  # noqa: F401  (registers the e-mail and webhook action kinds)

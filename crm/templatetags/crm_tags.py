@@ -14,6 +14,7 @@ KIND_LABELS = {
     "attachment_deleted": _("File removed"), "refused": _("Change refused"), "locked": _("Locked"),
     "unlocked": _("Unlocked"), "lock_overridden": _("Lock overridden"), "shared": _("Shared"),
     "unshared": _("Sharing removed"),
+    "email_sent": _("E-mail sent"),  # by a workflow rule (automation)
 }
 # How a change was made (TimelineEntry.path); unknown paths show as stored.
 PATH_LABELS = {
@@ -22,7 +23,7 @@ PATH_LABELS = {
 }
 EXTRA_LABELS = {"owner": _("Owner"), "file": _("File"), "related": _("Related to"), "action": _("Action"),
                 "reason": _("Reason"), "rule": _("Lock rule"), "shared_with": _("Shared with"),
-                "access": _("Access")}
+                "access": _("Access"), "email_to": _("To"), "email_subject": _("Subject")}
 
 
 @register.filter

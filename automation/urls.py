@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import assignment_urls, settings_urls, views
+from . import assignment_urls, settings_urls, views, wfaction_urls
 
 app_name = "automation"
 urlpatterns = [
@@ -10,4 +10,5 @@ urlpatterns = [
     path("notifications/preferences/", views.PreferencesView.as_view(), name="preferences"),
     *settings_urls.urlpatterns,
     *assignment_urls.urlpatterns,
+    *wfaction_urls.urlpatterns,
 ]

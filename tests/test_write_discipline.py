@@ -27,6 +27,7 @@ WRITERS = {
     "crm/timeline.py",  # timeline entries, written by the actions inside their transaction
     "access/audit.py",  # the org audit log, written by the configuration actions
     "automation/outbox.py", "automation/runs.py",  # the event outbox and the rules' run log, for the tasks
+    "automation/mail_actions.py", "automation/webhook_actions.py",  # e-mail templates, e-mails and webhook deliveries
     "crm/field_indexes.py",  # custom fields' expression indexes (DDL) and their state, for the field actions and task
 }
 # Lines that match a write pattern but write no row ("path: code" -> the reason).

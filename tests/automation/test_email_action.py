@@ -36,8 +36,10 @@ def template(actor, body="Deal {{ record.name }} of {{ record.owner }} closes {{
 
 @pytest.fixture
 def deal(admin_user):
-    return crm_actions.do_create_record("deals", {"name": "Big deal", "amount": "7777", "close_date": "2026-12-24",
+    deal = crm_actions.do_create_record("deals", {"name": "Big deal", "amount": "7777", "close_date": "2026-12-24",
                                                   "stage": "qualification"}, actor=admin_user)
+    deal.refresh_from_db()  # as the rule engine reads it
+    return deal
 
 
 def run_email(config, context, committed):
@@ -63,7 +65,7 @@ def test_merge_fields_render_and_unknown_ones_are_empty(admin_user, deal, commit
     assert result == "E-mail “Won: Big deal” to admin@acme.test"
     [mail] = mailoutbox
     assert mail.subject == "Won: Big deal" and mail.to == ["admin@acme.test"]
-    assert mail.body == (f"Hi Alice Admin: Big deal, 7,777, 12/24/2026 [] "
+    assert mail.body == (f"Hi Alice Admin: Big deal, 7,777.00, 12/24/2026 [] "
                          f"http://localhost:8000/m/deals/{deal.pk}/ Won deals")
 
 
@@ -272,3 +274,77 @@ def test_a_real_worker_sends_once(admin_user, settings):
     assert len(emails_on_timeline(deal)) == 1
     row.refresh_from_db()
     assert row.status == "sent" and row.attempts == 1
+
+
+# --- settings pages ------------------------------------------------------------------------------
+
+def test_an_admin_creates_edits_previews_and_deletes_templates(admin_user, deal, client_for):
+    client = client_for(admin_user)
+    assert 'data-testid="email-templates"' in client.get("/settings/automation/").content.decode()
+    form = client.get("/settings/automation/email-templates/new/?module=deals").content.decode()
+    assert "record.close_date" in form and "Close date" in form  # the fields a template may use
+    response = client.post("/settings/automation/email-templates/new/",
+                           {"name": "Won", "module": "deals", "subject": "Won: {{ record.name }}",
+                            "body": "<b>{{ record.name }}</b> for {{ record.amount }}"})
+    assert response.status_code == 302
+    tpl = EmailTemplate.objects.get(org=admin_user.org)
+    assert "Won" in client.get("/settings/automation/email-templates/").content.decode()
+    preview = client.get(f"/settings/automation/email-templates/{tpl.pk}/preview/?record={deal.pk}").content.decode()
+    assert "Won: Big deal" in preview
+    assert 'sandbox srcdoc="&lt;p&gt;&lt;b&gt;Big deal&lt;/b&gt; for 7,777.00&lt;/p&gt;"' in preview
+    client.post(f"/settings/automation/email-templates/{tpl.pk}/",
+                {"name": "Won deals", "module": "deals", "subject": "Hurray", "body": "x"})
+    tpl.refresh_from_db()
+    assert (tpl.name, tpl.subject) == ("Won deals", "Hurray")
+    assert client.post(f"/settings/automation/email-templates/{tpl.pk}/delete/").status_code == 302
+    assert not EmailTemplate.objects.exists()
+
+
+def test_bad_input_is_shown_on_the_form_and_nothing_is_written(admin_user, client_for):
+    client = client_for(admin_user)
+    response = client.post("/settings/automation/email-templates/new/",
+                           {"name": "", "module": "deals", "subject": "s", "body": "{% include 'base.html' %}"})
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert "This field is required." in page and "The tag “include” is not allowed in e-mail templates." in page
+    assert client.post("/settings/automation/email-templates/new/",
+                       {"name": "x", "module": "nope", "subject": "s", "body": "b"}).status_code == 400
+    assert not EmailTemplate.objects.exists()
+
+
+def test_people_who_may_not_manage_templates_get_404(admin_user, standard_user, other_org_user, deal, client_for):
+    tpl = template(admin_user)
+    urls = ["/settings/automation/email-templates/", "/settings/automation/email-templates/new/",
+            f"/settings/automation/email-templates/{tpl.pk}/",
+            f"/settings/automation/email-templates/{tpl.pk}/preview/"]
+    for user in (standard_user, other_org_user):
+        client = client_for(user)
+        for url in urls[2:] if user is other_org_user else urls:
+            assert client.get(url).status_code == 404, (user, url)
+        assert client.post(f"/settings/automation/email-templates/{tpl.pk}/delete/").status_code == 404
+        assert client.post(f"/settings/automation/email-templates/{tpl.pk}/",
+                           {"name": "Hacked", "module": "deals", "subject": "s", "body": "b"}).status_code == 404
+    assert "Hacked" not in client_for(other_org_user).get("/settings/automation/email-templates/").content.decode()
+    assert EmailTemplate.objects.get().name == tpl.name
+    with pytest.raises(Exception):
+        mail_actions.do_update_email_template(tpl, {"name": "x", "module": "deals", "subject": "s", "body": "b"},
+                                              actor=standard_user)
+
+
+def test_a_team_manager_manages_the_templates_of_their_team_modules_only(admin_user, case_studies, manager,
+                                                                         member, client_for):
+    org_wide = template(admin_user, module="")
+    client = client_for(manager)
+    assert client.post("/settings/automation/email-templates/new/",
+                       {"name": "Done", "module": case_studies.key, "subject": "{{ record.title }}",
+                        "body": "Done"}).status_code == 302
+    assert client.post("/settings/automation/email-templates/new/",
+                       {"name": "Any", "module": "", "subject": "s", "body": "b"}).status_code == 400
+    assert client.post("/settings/automation/email-templates/new/",
+                       {"name": "Deals", "module": "deals", "subject": "s", "body": "b"}).status_code == 400
+    page = client.get("/settings/automation/email-templates/").content.decode()
+    assert "Done" in page and org_wide.name not in page
+    assert client.get(f"/settings/automation/email-templates/{org_wide.pk}/").status_code == 404
+    team_tpl = EmailTemplate.objects.get(name="Done")
+    assert client_for(member).get(f"/settings/automation/email-templates/{team_tpl.pk}/").status_code == 404
+    assert client_for(admin_user).get(f"/settings/automation/email-templates/{team_tpl.pk}/").status_code == 200

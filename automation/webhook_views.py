@@ -1,0 +1,51 @@
+"""The webhook log (/settings/automation/webhooks/): deliveries of the rules of every module the
+user may automate, newest first (optionally of one rule), and one delivery's attempts. Anyone who
+may automate no module, and any other org's delivery, gets 404."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import render
+
+from .settings_views import AutomationSettingsView, configurable_modules
+from .webhook_models import WebhookDelivery
+
+PAGE_SIZE = 50
+
+
+def _modules(request) -> dict[str, Any]:
+    modules = {m.key: m for m in configurable_modules(request)}
+    if not modules:
+        raise Http404
+    return modules
+
+
+class WebhookLogView(AutomationSettingsView):
+    def get(self, request):
+        modules = _modules(request)
+        deliveries = WebhookDelivery.objects.filter(org=request.org, module__in=list(modules))
+        rule = request.GET.get("rule", "")
+        if rule.isdigit():
+            deliveries = deliveries.filter(rule_kind="workflow", rule_id=int(rule))
+        status = request.GET.get("status", "")
+        if status in WebhookDelivery.Status.values:
+            deliveries = deliveries.filter(status=status)
+        page = Paginator(deliveries.order_by("-created_at", "-pk"), PAGE_SIZE).get_page(request.GET.get("page"))
+        for delivery in page.object_list:
+            delivery.schema = modules.get(delivery.module)
+        return render(request, "automation/webhooks.html",
+                      {"page": page, "rule": rule if rule.isdigit() else "", "status": status,
+                       "statuses": WebhookDelivery.Status.choices})
+
+
+class WebhookDeliveryView(AutomationSettingsView):
+    def get(self, request, pk):
+        modules = _modules(request)
+        delivery = WebhookDelivery.objects.filter(org=request.org, pk=pk, module__in=list(modules)).first()
+        if delivery is None:
+            raise Http404
+        delivery.schema = modules.get(delivery.module)
+        attempts = delivery.attempt_rows.filter(org=request.org).order_by("number")
+        return render(request, "automation/webhook_delivery.html", {"delivery": delivery, "attempts": attempts})

@@ -135,14 +135,14 @@ def _log_sent(row: OutgoingEmail) -> None:
                        changes={"email_to": [None, row.recipient], "email_subject": [None, row.subject]})
 
 
-def do_fail_email(email_id: int, error: str) -> None:
+def do_fail_email(email_id: int, error: str, attempts: int) -> None:
     """Sending gave up: the row says why and the rule's run shows as failed to administrators."""
     with transaction.atomic():
         row = OutgoingEmail.objects.select_for_update().filter(pk=email_id).first()
         if row is None or row.status != OutgoingEmail.Status.QUEUED:
             return
-        row.status, row.error = OutgoingEmail.Status.FAILED, error[:4000]
-        row.save(update_fields=["status", "error"])
+        row.status, row.error, row.attempts = OutgoingEmail.Status.FAILED, error[:4000], attempts
+        row.save(update_fields=["status", "error", "attempts"])
         fail_run(row.org_id, row.run_id, _("E-mail to %(to)s not sent: %(error)s") % {"to": row.recipient,
                                                                                          "error": error})
 

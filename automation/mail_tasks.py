@@ -18,6 +18,6 @@ def send_rule_email(self, email_id: int) -> bool:
         return mail_actions.do_send_email(email_id)
     except (OSError, smtplib.SMTPException) as exc:
         if self.request.retries >= MAX_RETRIES:
-            mail_actions.do_fail_email(email_id, repr(exc))
+            mail_actions.do_fail_email(email_id, repr(exc), self.request.retries + 1)
             return False
         raise self.retry(exc=exc, countdown=min(30 * 2 ** self.request.retries, 3600))

@@ -121,18 +121,17 @@ def do_send_email(email_id: int) -> bool:
 
 
 def _log_sent(row: OutgoingEmail) -> None:
-    """The e-mail on the record's timeline, by the rule (its path) acting as its user."""
+    """The e-mail on the record's timeline, by the rule (its path) acting as its user. The entry
+    needs only the record's type and id, so the record is not read again."""
     from access.models import Organization
 
-    org = Organization.objects.get(pk=row.org_id)
     try:
-        schema = get_module(row.module, org)
-    except Http404:
+        schema = get_module(row.module, Organization(pk=row.org_id))
+    except Http404:  # the module is gone since
         return
-    record = schema.base_queryset(org).filter(pk=row.record_id).first()
-    if record is not None:
-        timeline.write(record, kind=EMAIL_SENT, actor=row.actor, path=row.path,
-                       changes={"email_to": [None, row.recipient], "email_subject": [None, row.subject]})
+    record = schema.model(pk=row.record_id, org_id=row.org_id)
+    timeline.write(record, kind=EMAIL_SENT, actor=row.actor, path=row.path,
+                   changes={"email_to": [None, row.recipient], "email_subject": [None, row.subject]})
 
 
 def do_fail_email(email_id: int, error: str, attempts: int) -> None:

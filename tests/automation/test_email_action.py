@@ -58,7 +58,7 @@ def emails_on_timeline(record):
 
 # --- rendering -----------------------------------------------------------------------------------
 
-def test_merge_fields_render_and_unknown_ones_are_empty(admin_user, deal, committed, mailoutbox):
+def test_merge_fields_render_and_unknown_ones_are_empty(admin_user, deal, committed, mailoutbox, settings):
     tpl = template(admin_user, body="Hi {{ record.owner }}: {{ record.name }}, {{ record.amount }}, "
                                     "{{ record.close_date }} [{{ record.no_such_field }}] {{ record.url }} {{ rule }}")
     result = run_email({"template": tpl.pk, "to": {"owner": True}}, context_for(deal, admin_user), committed)
@@ -66,7 +66,7 @@ def test_merge_fields_render_and_unknown_ones_are_empty(admin_user, deal, commit
     [mail] = mailoutbox
     assert mail.subject == "Won: Big deal" and mail.to == ["admin@acme.test"]
     assert mail.body == (f"Hi Alice Admin: Big deal, 7,777.00, 12/24/2026 [] "
-                         f"http://localhost:8000/m/deals/{deal.pk}/ Won deals")
+                         f"{settings.SITE_URL}/m/deals/{deal.pk}/ Won deals")
 
 
 def test_a_field_hidden_from_the_rules_actor_never_reaches_the_mail(admin_user, standard_user, committed,

@@ -16,3 +16,6 @@ class AutomationConfig(AppConfig):
         pipeline.register_stage("notifications", notify_stage)
         assignment.setup()
         from . import mail_kind, webhook_kind  # noqa: F401  (registers the e-mail and webhook action kinds)
+        from . import workflow, workflow_actions_builtin, workflow_tasks  # noqa: F401  (kinds, tasks)
+        pipeline.register_stage("workflow", workflow.workflow_stage)
+        rule_kinds.register_rule_kind("workflow", workflow.WorkflowRule)

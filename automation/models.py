@@ -40,3 +40,4 @@ from .run_models import PendingEvent, RuleRun  # noqa: E402,F401
 from .assignment_models import AssignmentEntry, AssignmentJob, AssignmentRule  # noqa: E402,F401
 from .mail_models import EmailTemplate, OutgoingEmail  # noqa: E402,F401
 from .webhook_models import WebhookAttempt, WebhookDelivery  # noqa: E402,F401
+from .workflow_models import ScheduledAction, WorkflowRule  # noqa: E402,F401

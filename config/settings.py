@@ -176,4 +176,7 @@ CELERY_BEAT_SCHEDULE = {
     "purge-recycle-bin": {"task": "crm.tasks.purge_recycle_bin", "schedule": 6 * 60 * 60},
     # Record events whose task was lost (a process died after the commit, the broker was down).
     "sweep-pending-events": {"task": "automation.tasks.sweep_pending_events", "schedule": 60},
+    # Date-based workflow rules and delayed workflow actions come due (computed from the data).
+    "workflow-dates": {"task": "automation.workflow_tasks.run_workflow_dates", "schedule": 60},
+    "workflow-scheduled-actions": {"task": "automation.workflow_tasks.run_scheduled_actions", "schedule": 60},
 }

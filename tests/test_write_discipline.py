@@ -28,6 +28,8 @@ WRITERS = {
     "access/audit.py",  # the org audit log, written by the configuration actions
     "automation/outbox.py", "automation/runs.py",  # the event outbox and the rules' run log, for the tasks
     "automation/mail_actions.py", "automation/webhook_actions.py",  # e-mail templates, e-mails and webhook deliveries
+    "automation/workflow_rule_actions.py",  # workflow rules' configuration
+    "automation/workflow.py", "automation/workflow_schedule.py",  # workflow runs: retries, schedule, date scans
     "crm/field_indexes.py",  # custom fields' expression indexes (DDL) and their state, for the field actions and task
 }
 # Lines that match a write pattern but write no row ("path: code" -> the reason).

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import assignment_urls, settings_urls, views, wfaction_urls
+from . import assignment_urls, settings_urls, views, wfaction_urls, workflow_urls
 
 app_name = "automation"
 urlpatterns = [
@@ -11,4 +11,5 @@ urlpatterns = [
     *settings_urls.urlpatterns,
     *assignment_urls.urlpatterns,
     *wfaction_urls.urlpatterns,
+    *workflow_urls.urlpatterns,
 ]

@@ -11,7 +11,7 @@ webhooks), each in a savepoint inside the run's transaction, as the user who act
 with the rule as the cause of the events they emit. A failing action is undone alone: the
 record change that triggered the rule was committed before, and the other actions still run.
 The failure is written in the run (a failed RuleRun is listed to administrators) and retried
-by `workflow_tasks.retry_workflow_run` with backoff; the run's action list says what is done,
+by `retry_workflow_run` (below) with backoff; the run's action list says what is done,
 and a retry locks the run's row, so a retried action never happens twice.
 
 Loop safety: an event caused by a rule never triggers that same rule, and a chain of rules
@@ -22,6 +22,7 @@ import datetime as dt
 import logging
 from typing import Any
 
+from celery import shared_task
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import Http404
@@ -38,7 +39,7 @@ from . import pipeline, runs
 from .run_models import RuleRun
 from .runas import RuleActorError, rule_actor, rule_path
 from .workflow_actions import FIELD_UPDATES, ActionContext, ActionError, action_kind, in_stage_order
-from .workflow_models import WorkflowRule
+from .workflow_models import ScheduledAction, WorkflowRule
 
 logger = logging.getLogger(__name__)
 
@@ -164,8 +165,6 @@ def execute(rule: WorkflowRule, schema: Any, record: Any, actor: Any, *, trigger
             actions: list[dict[str, Any]] | None = None) -> RuleRun | None:
     """Claim the run and do the rule's actions on the record (`actions`: instead of the rule's,
     e.g. one scheduled action). Delayed actions are scheduled from `base_time` (default now)."""
-    from .workflow_schedule import schedule_action
-
     actions = rule.actions if actions is None else actions
     base_time = base_time or timezone.now()
     with transaction.atomic():
@@ -190,6 +189,16 @@ def execute(rule: WorkflowRule, schema: Any, record: Any, actor: Any, *, trigger
                 record = do_one(rule, schema, record, actor, run, index, action, event, depth, entry)
             results[index] = entry
         return _finish(run, results)
+
+
+def schedule_action(rule: WorkflowRule, record: Any, run: RuleRun, index: int, action: dict[str, Any],
+                    due: dt.datetime, *, trigger: str, depth: int) -> ScheduledAction:
+    """Inside the run's transaction: the delayed action, once per run and action."""
+    row, _created = ScheduledAction.objects.get_or_create(
+        org_id=rule.org_id, key=action_key(run, index),
+        defaults={"rule": rule, "module": rule.module, "record_id": record.pk, "due_at": due,
+                  "action_index": index, "action": {**action, "delay": None}, "trigger": trigger, "depth": depth})
+    return row
 
 
 def delay_of(delay: dict[str, Any]) -> dt.timedelta:
@@ -260,8 +269,6 @@ def retry_delay(attempt: int) -> int:
 def schedule_retry(run_id: int, attempt: int) -> None:
     if attempt > MAX_RETRIES:
         return
-    from .workflow_tasks import retry_workflow_run
-
     try:
         retry_workflow_run.apply_async((run_id, attempt), countdown=retry_delay(attempt))
     except Exception:  # the broker is down: the run stays failed and listed
@@ -304,3 +311,12 @@ def retry_run(run_id: int) -> bool | None:
 def _stage(action: dict[str, Any]) -> int:
     kind = action_kind(action.get("type", ""))
     return kind.stage if kind is not None else 99
+
+
+@shared_task(acks_late=True)
+def retry_workflow_run(run_id: int, attempt: int = 1) -> bool | None:
+    """Retry the failed actions of a run; while some still fail, again later (with backoff)."""
+    outcome = retry_run(run_id)
+    if outcome is False:
+        schedule_retry(run_id, attempt + 1)
+    return outcome

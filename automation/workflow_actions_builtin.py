@@ -411,10 +411,10 @@ class AssignByRule:
     def _rule(self, rule_id: Any, org: Any, module: str) -> Any:
         from .rule_kinds import rule_model
 
-        model = rule_model("assignment")
-        if model is None or not str(rule_id or "").isdigit():
+        rule_class = rule_model("assignment")
+        if rule_class is None or not str(rule_id or "").isdigit():
             return None
-        return model.objects.filter(org=org, module=module, pk=int(rule_id)).first()
+        return rule_class.objects.filter(org=org, module=module, pk=int(rule_id)).first()
 
     def clean(self, config: dict[str, Any], schema: Any, org: Any) -> dict[str, Any]:
         rule = self._rule(config.get("rule"), org, schema.key)

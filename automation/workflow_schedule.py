@@ -31,7 +31,7 @@ from crm.criteria import CriteriaError, field_expression, to_q
 
 from .run_models import RuleRun
 from .runas import RuleActorError, rule_actor
-from .workflow import KIND, _schema, action_key, criteria_hold, execute, record_key
+from .workflow import KIND, _schema, criteria_hold, execute, record_key
 from .workflow_models import ScheduledAction, WorkflowRule
 
 logger = logging.getLogger(__name__)
@@ -42,16 +42,6 @@ DATE_TYPES = ("date", "datetime")
 
 
 # --- scheduled actions ----------------------------------------------------------------------------
-
-def schedule_action(rule: WorkflowRule, record: Any, run: RuleRun, index: int, action: dict[str, Any],
-                    due: dt.datetime, *, trigger: str, depth: int) -> ScheduledAction:
-    """Inside the run's transaction: the delayed action, once per run and action."""
-    row, _created = ScheduledAction.objects.get_or_create(
-        org_id=rule.org_id, key=action_key(run, index),
-        defaults={"rule": rule, "module": rule.module, "record_id": record.pk, "due_at": due,
-                  "action_index": index, "action": {**action, "delay": None}, "trigger": trigger, "depth": depth})
-    return row
-
 
 def run_due_actions(now: dt.datetime | None = None, batch: int = BATCH) -> int:
     """Do every scheduled action due by `now`; how many were taken."""

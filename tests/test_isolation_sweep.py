@@ -51,6 +51,8 @@ from access import sharing_actions
 from access.models import Group, Membership, Organization, OrgRole, Profile, SharingRule, User
 from access.visibility import bind_org, visible
 from automation.actions import do_notify
+from automation.workflow_models import WorkflowRule
+from automation.workflow_rule_actions import do_create_workflow_rule
 from crm import actions as crm_actions
 from crm.models import Attachment, FieldDefinition, Note
 from crm.modules import get_module, org_modules
@@ -153,6 +155,7 @@ class World:
     field_lock: FieldLock | None = None
     lock_job: LockJob | None = None
     notification: Any = None  # the owner's notification about their account
+    workflow_rule: Any = None  # a workflow rule of deals (automation settings)
 
     def module_key(self, kind: str) -> str:
         return self.team_module.key if kind == TEAM else kind
@@ -206,6 +209,9 @@ def build_world(org: Organization, prefix: str, *, owner: User, admin: User, chi
         roles.forget(owner)
         add_sharing_settings(world, admin, f"{org_prefix}-settings")
         add_locking_settings(world, admin, f"{org_prefix}-settings")
+        world.workflow_rule = do_create_workflow_rule(world.org, "deals", actor=admin, name=f"{org_prefix}-workflow",
+                                                      trigger="edit", criteria=None,
+                                                      actions=[{"type": "field_update", "field": "discount", "value": "1"}])
     return world
 
 
@@ -317,6 +323,7 @@ FILLERS: dict[str, Callable[[World, str, Route], Filled]] = {
     "lock_rule_pk": lambda world, kind, route: _obj(world.lock_rule),
     "field_lock_pk": lambda world, kind, route: _obj(world.field_lock),
     "job_pk": lambda world, kind, route: _obj(world.lock_job),
+    "workflow_rule_pk": lambda world, kind, route: _obj(world.workflow_rule),
     # A field of the module (inline edit): its title field, a key that is the same in every org.
     "field_key": lambda world, kind, route: Filled(get_module(world.module_key(kind), world.org).title_field),
 }
@@ -401,7 +408,7 @@ def visible_to(user: User, obj: Any) -> bool:
         return False
     if isinstance(obj, Membership):  # members' names are shown to the whole org (owner pickers)
         return True
-    if isinstance(obj, (Profile, OrgRole, Group, SharingRule, LockRule, FieldLock, LockJob)):
+    if isinstance(obj, (Profile, OrgRole, Group, SharingRule, LockRule, FieldLock, LockJob, WorkflowRule)):
         return True  # org configuration, named on record pages (a lock badge names its rule)
     if isinstance(obj, (Note, Attachment)):
         return visible_to(user, obj.record)

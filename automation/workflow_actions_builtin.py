@@ -19,6 +19,9 @@ from access.models import Membership, OrgRole, User
 from crm import actions as crm_actions
 from crm.modules import get_module
 
+from .assignment import assign_record
+from .delivery import notify_users
+from .messages import RULE_NOTICE
 from .workflow_actions import FIELD_UPDATES, MESSAGES_AND_RECORDS, ActionContext, ActionError, register_action
 
 EMPTY = (None, "", [])
@@ -131,36 +134,6 @@ class FieldUpdate:
 
 # --- in-app notification ------------------------------------------------------------------------
 
-def _notify(org_id: int, user_ids: list[int], module: str, record_id: int, key_prefix: str,
-            params: dict[str, Any]) -> int:
-    """`automation.delivery.notify_users` (each recipient told once per key, only if they may open
-    the record)."""
-    from . import delivery
-
-    notify_users = getattr(delivery, "notify_users", None)
-    if notify_users is not None:
-        return notify_users(org_id, user_ids, "rule_notice", module, record_id, key_prefix, actor_id=None,
-                            params=params)
-    return _notify_fallback(org_id, user_ids, module, record_id, key_prefix, params)
-
-
-def _notify_fallback(org_id: int, user_ids: list[int], module: str, record_id: int, key_prefix: str,
-                     params: dict[str, Any]) -> int:
-    from access.models import Organization
-
-    from .actions import do_notify
-    from .delivery import _may_open
-
-    org = Organization.objects.get(pk=org_id)
-    schema = get_module(module, org)
-    written = 0
-    for user_id in dict.fromkeys(user_ids):
-        if _may_open(user_id, org, schema, record_id):
-            written += do_notify(org_id=org_id, recipient_id=user_id, kind="rule_notice", module=module,
-                                 record_id=record_id, params=params, key=f"{key_prefix}:{user_id}") is not None
-    return written
-
-
 class Notify:
     """Tell chosen users, members of roles, the owner, the owner's manager (the members of the
     parent role of the owner's role) or the requester, in the app."""
@@ -230,7 +203,8 @@ class Notify:
         ids = self.recipients(config, context.record, context.schema.org)
         params = {"rule": context.rule.name, "message": merge(config.get("message", ""), context.schema, context.record),
                   "record": str(context.record)}
-        count = _notify(context.schema.org.pk, ids, context.schema.key, context.record.pk, context.key, params)
+        count = notify_users(context.schema.org.pk, ids, RULE_NOTICE, context.schema.key, context.record.pk,
+                             context.key, params=params)
         return _("%(count)d of %(total)d people notified") % {"count": count, "total": len(ids)}
 
 
@@ -433,11 +407,8 @@ class AssignByRule:
         if rule is None:
             raise ActionError(_("The assignment rule no longer exists."))
         try:
-            from .assignment import assign_record
-        except ImportError:
-            raise ActionError(_("Assignment rules are not available."))
-        try:
-            return str(assign_record(rule, context.record.pk, trigger="workflow", key=context.key) or "")
+            return str(assign_record(rule, context.record.pk, trigger="workflow", key=context.key,
+                                     depth=context.event.depth if context.event is not None else 0) or "")
         except (ValidationError, PermissionDenied) as exc:
             raise _as_refusal(exc)
 

@@ -3,9 +3,9 @@ from django.urls import path
 from . import workflow_views as views
 
 urlpatterns = [
-    path("settings/automation/<str:module>/workflow/", views.RuleListView.as_view(), name="workflow_rules"),
-    path("settings/automation/<str:module>/workflow/new/", views.RuleFormView.as_view(), name="workflow_rule_new"),
-    path("settings/automation/<str:module>/workflow/action-row/", views.ActionRowView.as_view(),
+    path("settings/automation/m/<slug:module>/workflow/", views.RuleListView.as_view(), name="workflow_rules"),
+    path("settings/automation/m/<slug:module>/workflow/new/", views.RuleFormView.as_view(), name="workflow_rule_new"),
+    path("settings/automation/m/<slug:module>/workflow/action-row/", views.ActionRowView.as_view(),
          name="workflow_action_row"),
     path("settings/automation/workflow/<int:workflow_rule_pk>/", views.RuleFormView.as_view(), name="workflow_rule"),
     path("settings/automation/workflow/<int:workflow_rule_pk>/delete/", views.RuleDeleteView.as_view(),

@@ -26,9 +26,9 @@ def form_data(**extra):
 
 def test_an_admin_creates_a_rule_from_the_form_inactive_until_activated(admin_user, client_for):
     client = client_for(admin_user)
-    page = client.get("/settings/automation/deals/workflow/new/")
+    page = client.get("/settings/automation/m/deals/workflow/new/")
     assert page.status_code == 200 and 'data-kind="notify"' in page.content.decode()
-    response = client.post("/settings/automation/deals/workflow/new/", form_data())
+    response = client.post("/settings/automation/m/deals/workflow/new/", form_data())
     assert response.status_code == 302
     rule = WorkflowRule.objects.get(org=admin_user.org)
     assert rule.trigger_fields == ["stage"] and rule.trigger_value == "won" and not rule.active
@@ -37,7 +37,7 @@ def test_an_admin_creates_a_rule_from_the_form_inactive_until_activated(admin_us
         {"type": "field_update", "field": "discount", "value": "3", "delay": None},
         {"type": "create_task", "subject": "Invoice {{name}}", "due_in_days": 3, "owner": "record_owner",
          "delay": {"amount": 2, "unit": "days"}}]
-    listing = client.get("/settings/automation/deals/workflow/").content.decode()
+    listing = client.get("/settings/automation/m/deals/workflow/").content.decode()
     assert "Won deals" in listing and "When Stage changes to “won”" in listing and "Inactive" in listing
     client.post(f"/settings/automation/workflow/{rule.pk}/active/", {"active": "1"})
     rule.refresh_from_db()
@@ -48,7 +48,7 @@ def test_an_admin_creates_a_rule_from_the_form_inactive_until_activated(admin_us
 
 def test_bad_input_names_the_field_and_writes_nothing(admin_user, client_for):
     client = client_for(admin_user)
-    response = client.post("/settings/automation/deals/workflow/new/", form_data(**{
+    response = client.post("/settings/automation/m/deals/workflow/new/", form_data(**{
         "name": "", "c0_value": "lots", "a0-field_update-field": "stage", "a0-field_update-value": "nonsense",
         "a1-create_task-subject": "About {{nope}}"}))
     assert response.status_code == 400
@@ -57,19 +57,19 @@ def test_bad_input_names_the_field_and_writes_nothing(admin_user, client_for):
     assert "name" in form.errors and "c0_value" in form.errors
     assert not WorkflowRule.objects.exists()
     # The row errors come from the kinds' clean once the rule's own fields are right.
-    response = client.post("/settings/automation/deals/workflow/new/", form_data(**{
+    response = client.post("/settings/automation/m/deals/workflow/new/", form_data(**{
         "a0-field_update-field": "stage", "a0-field_update-value": "nonsense",
         "a1-create_task-subject": "About {{nope}}"}))
     assert response.status_code == 400
     rows = response.context["rows"]
     assert "value" in rows[0].settings_form().errors and "subject" in rows[1].settings_form().errors
     assert not WorkflowRule.objects.exists()
-    response = client.post("/settings/automation/deals/workflow/new/", form_data(**{"a0-type": "", "a1-type": ""}))
+    response = client.post("/settings/automation/m/deals/workflow/new/", form_data(**{"a0-type": "", "a1-type": ""}))
     assert response.status_code == 400 and "Add at least one action." in response.content.decode()
 
 
 def test_an_action_row_is_added_with_htmx(admin_user, client_for):
-    response = client_for(admin_user).get("/settings/automation/deals/workflow/action-row/?index=2",
+    response = client_for(admin_user).get("/settings/automation/m/deals/workflow/action-row/?index=2",
                                           HTTP_HX_REQUEST="true")
     body = response.content.decode()
     assert response.status_code == 200 and 'name="a2-type"' in body and "index=3" in body
@@ -123,7 +123,7 @@ def test_who_may_open_an_org_modules_rules(who, status, admin_user, standard_use
     rule = make_rule(admin_user, "deals", name="Mine", actions=[update("discount", "5")])
     user = {"admin": admin_user, "standard": standard_user, "other_org": other_org_user}[who]
     client = client_for(user)
-    for url in ("/settings/automation/deals/workflow/", "/settings/automation/deals/workflow/new/",
+    for url in ("/settings/automation/m/deals/workflow/", "/settings/automation/m/deals/workflow/new/",
                 f"/settings/automation/workflow/{rule.pk}/", f"/settings/automation/workflow/{rule.pk}/dry-run/",
                 f"/settings/automation/workflow/{rule.pk}/log/"):
         expected = 200 if who == "other_org" and "deals/workflow" in url else status  # their own org's deals
@@ -136,17 +136,17 @@ def test_who_may_open_an_org_modules_rules(who, status, admin_user, standard_use
 
 def test_other_orgs_admin_sees_only_their_own_deals_rules(admin_user, other_org_user, client_for):
     make_rule(admin_user, "deals", name="Acme only", actions=[update("discount", "5")])
-    body = client_for(other_org_user).get("/settings/automation/deals/workflow/").content.decode()
+    body = client_for(other_org_user).get("/settings/automation/m/deals/workflow/").content.decode()
     assert "Acme only" not in body
 
 
 def test_a_team_manager_automates_their_team_module_only(case_studies, manager, member, client_for):
     key = case_studies.key
     manager_client, member_client = client_for(manager), client_for(member)
-    assert manager_client.get(f"/settings/automation/{key}/workflow/").status_code == 200
-    assert manager_client.get("/settings/automation/deals/workflow/").status_code == 404
-    assert member_client.get(f"/settings/automation/{key}/workflow/").status_code == 404
-    response = manager_client.post(f"/settings/automation/{key}/workflow/new/", {
+    assert manager_client.get(f"/settings/automation/m/{key}/workflow/").status_code == 200
+    assert manager_client.get("/settings/automation/m/deals/workflow/").status_code == 404
+    assert member_client.get(f"/settings/automation/m/{key}/workflow/").status_code == 404
+    response = manager_client.post(f"/settings/automation/m/{key}/workflow/new/", {
         "name": "Done", "trigger": "field_change", "trigger_fields": ["status"], "trigger_value": "done",
         "date_unit": "days", "date_before": "before", "once_per_record": "every", "joiner": "all",
         "a0-type": "notify", "a0-delay_unit": "days", "a0-notify-requester": "on", "a0-notify-message": "Done!"})

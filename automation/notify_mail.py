@@ -6,6 +6,7 @@ import logging
 from typing import Iterable
 
 from celery import shared_task
+from celery.exceptions import Retry
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.template.loader import render_to_string
@@ -64,10 +65,11 @@ def send_notification_email(notification_id: int) -> bool:
 
 
 def queue_emails(ids: Iterable[int]) -> None:
-    """Queue the e-mails (call after commit). A broker that is down loses the e-mail, never the
-    in-app notification, which is already written."""
+    """Queue the e-mails (call after commit). A broker that is down (or, with tasks run eagerly,
+    a mail server that is) costs the e-mail, never the in-app notification, which is already
+    written; a retried delivery queues the e-mails still unsent."""
     for pk in ids:
         try:
             send_notification_email.delay(pk)
-        except (OSError, OperationalError):
-            logger.exception("Could not queue the e-mail of notification %s", pk)
+        except (OSError, OperationalError, Retry):
+            logger.exception("Could not queue or send the e-mail of notification %s", pk)

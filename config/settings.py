@@ -142,6 +142,7 @@ CELERY_TIMEZONE = TIME_ZONE
 # smtp+tls://user:password@smtp.example.com:587. SITE_URL makes the absolute links in e-mails.
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="TeamCRM <noreply@localhost>")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)  # seconds: a hung mail server fails the task, which retries
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 NOTIFICATION_POLL_SECONDS = env.int("NOTIFICATION_POLL_SECONDS", default=30)  # how often the bell asks
 # Webhooks of workflow rules: POSTs to private, loopback and link-local addresses are refused

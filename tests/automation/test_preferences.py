@@ -129,6 +129,23 @@ def test_a_failing_mail_server_keeps_the_notification_and_a_retry_sends_once(adm
     assert len(mail.outbox) == 1
 
 
+def test_a_retried_delivery_sends_the_email_the_first_try_could_not(story, manager, member, settings,
+                                                                    committed):
+    prefer(member, "email", kind=messages.RULE_NOTICE)
+    args = (story.org_id, [member.pk], messages.RULE_NOTICE, story.module.key, story.pk, "rule:1:event-1")
+    params = {"rule": "Onboarding", "message": "Start"}
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2  # nothing listens
+    with committed():
+        assert notify_users(*args, actor_id=manager.pk, params=params) == 1
+    assert mail.outbox == [] and Notification.objects.get(recipient=member).emailed_at is None
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    for _try in range(2):  # the caller retries with the same key: nothing new, the e-mail goes once
+        with committed():
+            assert notify_users(*args, actor_id=manager.pk, params=params) == 0
+    assert len(mail.outbox) == 1
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_sends_an_email_once(admin_user, make_user, settings):
     redis = pytest.importorskip("redis")

@@ -1,16 +1,21 @@
 """Who is told about a record event: read the record as it is now, check that each recipient
-may open it, and write through `do_notify`.
+may open it, and write through `do_notify` what their preference for the kind asks for; then
+e-mail those who want e-mail, each by its own task.
 
 `notify_users` is the one door for anyone who wants to tell people about a record (record
-events here, workflow rules elsewhere): it applies the may-open check and writes one
-notification per recipient, idempotently by key."""
+events here, workflow rules elsewhere): it applies the may-open check and the preferences and
+writes one notification per recipient, idempotently by key."""
 from __future__ import annotations
 
+import logging
 from typing import Any, Iterable
 
+from celery import shared_task
+from celery.exceptions import Retry
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.http import Http404
+from kombu.exceptions import OperationalError
 
 from access.models import Membership, Organization, User
 from access.visibility import bind_org, can
@@ -19,10 +24,12 @@ from crm.models import Note
 from crm.modules import get_module
 
 from . import messages
-from .actions import do_notify
+from .actions import do_email_notification, do_notify
 from .models import Channel, Notification
-from .notify_mail import queue_emails
+from .notify_mail import compose
 from .preferences import channels
+
+logger = logging.getLogger(__name__)
 
 # The record events that may concern someone, and the changes in them that do.
 EVENT_KINDS = ("owner_changed", "updated", "note_added", "note_edited")
@@ -144,7 +151,7 @@ def _send(org: Organization, schema, record_id: int, wanted: list[Wanted], key_p
             continue
         seen.add((recipient_id, kind))
         if kind not in prefs:
-            prefs[kind] = channels(org.pk, {uid for uid, k, _p in wanted if k == kind and uid is not None}, kind)
+            prefs[kind] = channels(org.pk, {optional_id(uid) for uid, k, _p in wanted if k == kind} - {None}, kind)
         channel = prefs[kind].get(recipient_id, Channel.IN_APP)
         if channel == Channel.NONE or not _may_open(recipient_id, org, schema, record_id):
             continue
@@ -163,6 +170,36 @@ def _send(org: Organization, schema, record_id: int, wanted: list[Wanted], key_p
                    .values_list("pk", flat=True))
         transaction.on_commit(lambda: queue_emails(ids))
     return written
+
+
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, retry_backoff_max=600, max_retries=8)
+def send_notification_email(notification_id: int) -> bool:
+    """Send one notification's e-mail; a retry, or the same task twice, sends it once."""
+    return do_email_notification(notification_id, _email)
+
+
+def _email(notification: Notification) -> bool:
+    """Send the e-mail unless the recipient can no longer open the record (it leaves the
+    application) or has no address. Raises when the mail server fails, so the task retries."""
+    note_id = (notification.params or {}).get("note")
+    may_open, note = what_they_may_read(notification.recipient_id, notification.org_id, notification.module,
+                                        notification.record_id, note_id if isinstance(note_id, int) else None)
+    message = compose(notification, note) if may_open else None
+    if message is None:
+        return False
+    message.send()
+    return True
+
+
+def queue_emails(ids: Iterable[int]) -> None:
+    """Queue the e-mails (call after commit). A broker that is down (or, with tasks run eagerly,
+    a mail server that is) costs the e-mail, never the in-app notification, which is already
+    written; a retried delivery queues the e-mails still unsent."""
+    for pk in ids:
+        try:
+            send_notification_email.delay(pk)
+        except (OSError, OperationalError, Retry):
+            logger.exception("Could not queue or send the e-mail of notification %s", pk)
 
 
 def what_they_may_read(user_id: int, org_id: int, module: str, record_id: int,

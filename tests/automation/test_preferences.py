@@ -13,9 +13,8 @@ from django.urls import reverse
 from access.actions import do_set_language
 from automation import messages
 from automation.actions import do_notify, do_set_notification_preferences
-from automation.delivery import notify_users
+from automation.delivery import notify_users, send_notification_email
 from automation.models import Notification, NotificationPreference
-from automation.notify_mail import send_notification_email
 from crm import actions as crm_actions
 from teams import actions as team_actions
 from tests.teams.conftest import (STATUSES, case_studies, manager, marketing, member, outsider,  # noqa: F401

@@ -284,3 +284,35 @@ def test_changing_a_rule_checks_its_settings(admin_user):
     rule.refresh_from_db()
     assert rule.trigger == "create" and rule.actions[0]["value"] == "5"
     do_set_workflow_rule_active(rule, False, actor=admin_user)
+
+
+def test_the_workflow_stage_reads_the_record_once_however_many_rules(admin_user):
+    """Rules of one event share their author, the schema and the record until one acts: the
+    stage's queries do not grow with the number of active rules."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from automation import workflow
+    from crm.events import RecordEvent
+
+    from tests.automation.workflow_helpers import make_rule, update
+
+    account = crm_actions.do_create_record("accounts", {"name": "Initech"}, actor=admin_user)
+    counts = []
+    for total in (1, 10):
+        while len(workflow_rules(admin_user)) < total:
+            make_rule(admin_user, "accounts", name=f"Never {len(workflow_rules(admin_user))}", trigger="edit",
+                      criteria={"all": [{"field": "name", "op": "eq", "value": "Nobody"}]},
+                      actions=[update("city", "Paris")])
+        event = RecordEvent(kind="updated", module="accounts", org_id=account.org_id, record_id=account.pk,
+                            actor_id=admin_user.pk, path="page", changes={"name": ["Initech", "Initech"]})
+        with CaptureQueriesContext(connection) as queries:
+            workflow.workflow_stage(event)
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
+
+
+def workflow_rules(user):
+    from automation.workflow_models import WorkflowRule
+
+    return list(WorkflowRule.objects.filter(org=user.org, module="accounts"))

@@ -26,10 +26,12 @@ from .visibility import can_each, current_membership, visible
 class GuardRefusal(PermissionDenied):
     """A guard's "no", with a clear, translatable reason."""
 
-    def __init__(self, reason: str, *, guard: str = "", log: bool = True, quiet: bool = False) -> None:
+    def __init__(self, reason: str, *, guard: str = "", log: bool = True, quiet: bool = False,
+                 field: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
         self.guard = guard
+        self.field = field  # the field key the reason is about: a form shows it under that field
         self.log = log  # written to the record's timeline as a refused attempt
         self.quiet = quiet  # pages do not offer the control at all (e.g. someone else's note)
         self.context: "WriteContext | None" = None
@@ -135,6 +137,7 @@ class Decision:
     found: bool = True
     quiet: bool = False
     guard: str = ""  # the guard that refused ("" when the access rules refuse)
+    field: str = ""  # the field key the refusal is about, when a guard names one
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -240,7 +243,7 @@ def _decide_one(user: Any, schema: Any, record: Any, action: str, guard_action: 
             run_guards(context)
         except GuardRefusal as refusal:
             return refuse(str(refusal.reason), hidden=hidden, read_only=read_only, quiet=refusal.quiet,
-                          guard=refusal.guard or "guard")
+                          guard=refusal.guard or "guard", field=refusal.field)
         if guard_action == "update" and changes:
             bad = sorted(set(changes) & (set(hidden) | set(read_only)))
             if bad:

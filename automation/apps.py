@@ -19,3 +19,6 @@ class AutomationConfig(AppConfig):
         from . import workflow, workflow_actions_builtin, workflow_tasks  # noqa: F401  (kinds, tasks)
         pipeline.register_stage("workflow", workflow.workflow_stage)
         rule_kinds.register_rule_kind("workflow", workflow.WorkflowRule)
+        from . import rule_engine
+
+        rule_engine.register()

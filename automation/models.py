@@ -41,3 +41,4 @@ from .assignment_models import AssignmentEntry, AssignmentJob, AssignmentRule  #
 from .mail_models import EmailTemplate, OutgoingEmail  # noqa: E402,F401
 from .webhook_models import WebhookAttempt, WebhookDelivery  # noqa: E402,F401
 from .workflow_models import ScheduledAction, WorkflowRule  # noqa: E402,F401
+from .rule_models import LayoutRule, ValidationRule  # noqa: E402,F401  (validation and layout rules)

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import assignment_urls, settings_urls, views, wfaction_urls, workflow_urls
 
@@ -12,4 +12,5 @@ urlpatterns = [
     *assignment_urls.urlpatterns,
     *wfaction_urls.urlpatterns,
     *workflow_urls.urlpatterns,
+    path("", include("automation.rule_urls")),
 ]

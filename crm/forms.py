@@ -75,6 +75,27 @@ def read_only_help(spec: FieldSpec, reason: str) -> str:
                        '{}</span>{}', spec.key, reason, f" {spec.help_text}" if spec.help_text else "")
 
 
+# Form layouts: apps above crm (automation's layout rules) say which fields of a record's form are
+# hidden and which are required for the values in it. provider(user, schema, record) -> an object
+# with `state(data, offered) -> (hidden keys, required keys)` (data: posted values, or None for the
+# stored or default ones), `url` (where the form posts its values to be asked again) and
+# `controlled` (the keys whose state may change), or None when nothing applies to the module.
+_layout_providers: list[Any] = []
+
+
+def register_form_layout(provider: Any) -> None:
+    if provider not in _layout_providers:
+        _layout_providers.append(provider)
+
+
+def form_layout(user: Any, schema: BoundSchema, record: Any) -> Any:
+    for provider in _layout_providers:
+        layout = provider(user, schema, record)
+        if layout is not None:
+            return layout
+    return None
+
+
 VERSION_MISSING = _("The record's version is missing, so a change made meanwhile could not be detected. "
                     "Reload the page and try again.")
 
@@ -115,6 +136,43 @@ class RecordForm(forms.Form):
                 keep_hidden_link(field, spec, schema, record)
             if record is None and spec.default not in (None, ""):
                 field.initial = spec.default
+        self.apply_layout(actor)
+
+    def apply_layout(self, actor: User) -> None:
+        """Fields a layout hides (for the posted values, or the stored ones) are not offered and
+        their posted values are ignored (the stored value is kept); fields it requires are
+        required here too."""
+        self.layout = form_layout(actor, self.schema, self.record)
+        self.layout_hidden: frozenset[str] = frozenset()
+        self.layout_required: frozenset[str] = frozenset()
+        if self.layout is None:
+            return
+        offered = [key for key, field in self.fields.items() if self.schema.has_field(key) and not field.disabled]
+        hidden, required = self.layout.state(self.data if self.is_bound else None, offered)
+        self.layout_hidden, self.layout_required = frozenset(hidden), frozenset(required)
+        for key in self.layout_required - self.layout_hidden:
+            if key in self.fields and not self.fields[key].disabled:
+                self.fields[key].required = True
+        for key in self.layout_hidden:
+            if key in self.fields:
+                self.fields[key].required = False
+
+    def layout_json(self) -> str:
+        """The layout's state for the page's script (static/js/layout_rules.js)."""
+        import json
+
+        if self.layout is None:
+            return ""
+        controlled_hidden, controlled_required = self.layout.controlled
+        required = {key for key, field in self.fields.items() if field.required}
+        return json.dumps({"hidden": sorted(self.layout_hidden), "required": sorted(required),
+                           "controlled_hidden": sorted(controlled_hidden),
+                           "controlled_required": sorted(controlled_required)})
+
+    def add_refusal(self, exc: Exception) -> None:
+        """A refusal of the action, under the field it names (a guard's `field`), else above the form."""
+        key = getattr(exc, "field", "") or None
+        self.add_error(key if key in self.fields else None, str(exc))
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -132,7 +190,8 @@ class RecordForm(forms.Form):
     def changes(self) -> dict[str, Any]:
         """Cleaned values by field key, ready for the record actions (disabled fields left out)."""
         return {spec.key: self.cleaned_data.get(spec.key) for spec in self.schema.editable_fields
-                if spec.key in self.cleaned_data and not self.fields[spec.key].disabled}
+                if spec.key in self.cleaned_data and not self.fields[spec.key].disabled
+                and spec.key not in self.layout_hidden}
 
     def add_action_errors(self, errors: dict[str, list[str]]) -> None:
         for key, messages in errors.items():

@@ -349,7 +349,7 @@ class RecordFormView(ModuleView):
             except actions.ConflictError as exc:
                 form.add_error(None, str(exc))
             except PermissionDenied as exc:
-                form.add_error(None, str(exc))
+                form.add_refusal(exc)
         return render(request, self.template_name, self.context(form=form), status=400)
 
     def create(self, form: RecordForm, source: Any):
@@ -466,7 +466,10 @@ class BulkEditView(ModuleView):
             form.add_error(None, str(exc))
             return render(request, self.template_name, self.context(form=form, count=count), status=409)
         except PermissionDenied as exc:
-            self.refuse(exc)
+            if getattr(exc, "field", ""):  # a rule on the records' values (validation): shown under the value
+                form.add_error("value", str(exc))
+            else:
+                self.refuse(exc)
             return render(request, self.template_name, self.context(form=form, count=count), status=403)
         messages.success(request, _("“%(field)s” changed on %(count)d records.")
                          % {"field": form.spec.label, "count": len(rows)})

@@ -344,6 +344,7 @@ class RequestFormView(TeamView):
         for key in list(form.fields):
             if key not in allowed and key not in ("version", form_tokens.FIELD):
                 del form.fields[key]
+        form.layout_hidden = frozenset()  # this page shows every field it offers: none is left out of the post
         return form
 
     def get(self, request, module_pk):
@@ -365,7 +366,7 @@ class RequestFormView(TeamView):
                 form.add_action_errors(exc.message_dict)
             except PermissionDenied as exc:
                 once.release()
-                form.add_error(None, str(exc))
+                form.add_refusal(exc)
             except BaseException:
                 once.release()
                 raise

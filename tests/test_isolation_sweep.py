@@ -154,6 +154,8 @@ class World:
     lock_rule: LockRule | None = None
     field_lock: FieldLock | None = None
     lock_job: LockJob | None = None
+    validation_rule: Any = None  # automation's validation and layout rules of deals
+    layout_rule: Any = None
     notification: Any = None  # the owner's notification about their account
     workflow_rule: Any = None  # a workflow rule of deals (automation settings)
 
@@ -212,6 +214,7 @@ def build_world(org: Organization, prefix: str, *, owner: User, admin: User, chi
         world.workflow_rule = do_create_workflow_rule(world.org, "deals", actor=admin, name=f"{org_prefix}-workflow",
                                                       trigger="edit", criteria=None,
                                                       actions=[{"type": "field_update", "field": "discount", "value": "1"}])
+        add_rule_settings(world, admin, f"{org_prefix}-settings")
     return world
 
 
@@ -234,6 +237,18 @@ def add_locking_settings(world: World, admin: User, prefix: str) -> None:
     world.field_lock = locking_actions.do_save_field_lock(
         world.org, "deals", name=f"{prefix}-field-lock", fields=["amount"], locked_for="all", actor=admin)
     world.lock_job = locking_actions.do_start_apply_job(world.lock_rule, actor=admin)  # stays queued in a test
+
+
+def add_rule_settings(world: World, admin: User, prefix: str) -> None:
+    """A validation rule and a layout rule of deals that no record of the world matches."""
+    from automation import rule_actions
+
+    nothing = {"all": [{"field": "name", "op": "eq", "value": f"{prefix}-nothing"}]}
+    world.validation_rule = rule_actions.do_create_validation_rule(
+        world.org, "deals", name=f"{prefix}-validation-rule", criteria=nothing, message_en=f"{prefix}-message",
+        actor=admin)
+    world.layout_rule = rule_actions.do_create_layout_rule(
+        world.org, "deals", name=f"{prefix}-layout-rule", criteria=nothing, require_fields=["amount"], actor=admin)
 
 
 @dataclass
@@ -324,6 +339,8 @@ FILLERS: dict[str, Callable[[World, str, Route], Filled]] = {
     "field_lock_pk": lambda world, kind, route: _obj(world.field_lock),
     "job_pk": lambda world, kind, route: _obj(world.lock_job),
     "workflow_rule_pk": lambda world, kind, route: _obj(world.workflow_rule),
+    "validation_rule_pk": lambda world, kind, route: _obj(world.validation_rule),
+    "layout_rule_pk": lambda world, kind, route: _obj(world.layout_rule),
     # A field of the module (inline edit): its title field, a key that is the same in every org.
     "field_key": lambda world, kind, route: Filled(get_module(world.module_key(kind), world.org).title_field),
 }
@@ -410,6 +427,8 @@ def visible_to(user: User, obj: Any) -> bool:
         return True
     if isinstance(obj, (Profile, OrgRole, Group, SharingRule, LockRule, FieldLock, LockJob, WorkflowRule)):
         return True  # org configuration, named on record pages (a lock badge names its rule)
+    if type(obj).__name__ in ("ValidationRule", "LayoutRule"):
+        return True  # org configuration, whose messages every member editing a record may see
     if isinstance(obj, (Note, Attachment)):
         return visible_to(user, obj.record)
     if isinstance(obj, TeamSpace):

@@ -24,6 +24,7 @@ WRITERS = {
     "crm/actions/__init__.py", "crm/actions/base.py", "crm/actions/records.py", "crm/actions/owners.py",
     "crm/actions/notes.py", "crm/actions/attachments.py", "crm/actions/fields.py", "crm/actions/recycle_bin.py",
     "teams/actions.py", "locking/actions.py", "automation/actions.py", "automation/assignment_actions.py",
+    "automation/rule_actions.py",
     "crm/timeline.py",  # timeline entries, written by the actions inside their transaction
     "access/audit.py",  # the org audit log, written by the configuration actions
     "automation/outbox.py", "automation/runs.py",  # the event outbox and the rules' run log, for the tasks

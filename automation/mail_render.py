@@ -17,13 +17,11 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.template import Context, Engine, TemplateSyntaxError
 from django.template.base import Lexer, TokenType
-from django.utils.html import linebreaks
+from django.utils.html import escape, linebreaks, urlize
 from django.utils.translation import gettext as _
 
 ALLOWED_TAGS = {"if", "elif", "else", "endif", "for", "empty", "endfor", "firstof", "now", "comment", "endcomment"}
 # No loaders, no libraries, no context processors: a template can only read what it is given.
-_ENGINE_HTML = Engine(autoescape=True, libraries={}, loaders=[], builtins=["django.template.defaultfilters",
-                                                                          "django.template.defaulttags"])
 _ENGINE_TEXT = Engine(autoescape=False, libraries={}, loaders=[], builtins=["django.template.defaultfilters",
                                                                            "django.template.defaulttags"])
 
@@ -124,5 +122,8 @@ def render(subject: str, body: str, values: dict[str, str], rule_name: str = "")
     subject_text = _ENGINE_TEXT.from_string(subject).render(Context(context, autoescape=False))
     subject_text = " ".join(subject_text.split())[:255]  # one header line: no injected headers
     text = _ENGINE_TEXT.from_string(body).render(Context(context, autoescape=False))
-    html = linebreaks(_ENGINE_HTML.from_string(body).render(Context(context)), autoescape=False)
+    # The body is plain text: the HTML part is that text escaped in full (values and the
+    # template's own text alike, so neither a "<" typed by the author nor `|safe` on a value can
+    # put markup in the mail), with paragraphs and clickable links.
+    html = linebreaks(urlize(escape(text), nofollow=True))
     return Rendered(subject_text, text, html)

@@ -111,12 +111,12 @@ class EmailTemplateFormView(AutomationSettingsView):
                       {"template": template, "form": form, "merge_fields": _fields(request, module_key)},
                       status=status)
 
-    def get(self, request, pk=None):
-        template, form = self.setup_form(request, pk)
+    def get(self, request, template_pk=None):
+        template, form = self.setup_form(request, template_pk)
         return self.show(request, template, form)
 
-    def post(self, request, pk=None):
-        template, form = self.setup_form(request, pk, request.POST)
+    def post(self, request, template_pk=None):
+        template, form = self.setup_form(request, template_pk, request.POST)
         if form.is_valid():
             try:
                 if template is None:
@@ -132,8 +132,8 @@ class EmailTemplateFormView(AutomationSettingsView):
 
 
 class EmailTemplateDeleteView(AutomationSettingsView):
-    def post(self, request, pk):
-        template = _template(request, pk)
+    def post(self, request, template_pk):
+        template = _template(request, template_pk)
         mail_actions.do_delete_email_template(template, actor=request.user)
         messages.success(request, _("E-mail template “%(name)s” deleted.") % {"name": template.name})
         return redirect("automation:email_templates")
@@ -142,8 +142,8 @@ class EmailTemplateDeleteView(AutomationSettingsView):
 class EmailTemplatePreviewView(AutomationSettingsView):
     """The template rendered for one record the user may see, as the user sees it."""
 
-    def get(self, request, pk):
-        template = _template(request, pk)
+    def get(self, request, template_pk):
+        template = _template(request, template_pk)
         modules = [m for m in _modules(request) if not template.module or m.key == template.module]
         module_key = template.module or request.GET.get("module") or modules[0].key
         schema = next((m for m in modules if m.key == module_key), None)

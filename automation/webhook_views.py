@@ -41,9 +41,9 @@ class WebhookLogView(AutomationSettingsView):
 
 
 class WebhookDeliveryView(AutomationSettingsView):
-    def get(self, request, pk):
+    def get(self, request, delivery_pk):
         modules = _modules(request)
-        delivery = WebhookDelivery.objects.filter(org=request.org, pk=pk, module__in=list(modules)).first()
+        delivery = WebhookDelivery.objects.filter(org=request.org, pk=delivery_pk, module__in=list(modules)).first()
         if delivery is None:
             raise Http404
         delivery.schema = modules.get(delivery.module)

@@ -158,6 +158,9 @@ class World:
     layout_rule: Any = None
     notification: Any = None  # the owner's notification about their account
     workflow_rule: Any = None  # a workflow rule of deals (automation settings)
+    # Workflow rules' e-mail templates and webhook log (administrators' pages).
+    email_template: Any = None
+    webhook_delivery: Any = None
 
     def module_key(self, kind: str) -> str:
         return self.team_module.key if kind == TEAM else kind
@@ -215,7 +218,22 @@ def build_world(org: Organization, prefix: str, *, owner: User, admin: User, chi
                                                       trigger="edit", criteria=None,
                                                       actions=[{"type": "field_update", "field": "discount", "value": "1"}])
         add_rule_settings(world, admin, f"{org_prefix}-settings")
+        add_workflow_action_settings(world, admin, f"{org_prefix}-settings")
     return world
+
+
+def add_workflow_action_settings(world: World, admin: User, prefix: str) -> None:
+    """An org-wide e-mail template and a webhook delivery about the world's deal."""
+    from automation.mail_actions import do_create_email_template
+    from automation.webhook_actions import do_create_delivery
+
+    world.email_template = do_create_email_template(
+        {"name": f"{prefix}-template", "module": "", "subject": f"{prefix}-subject", "body": f"{prefix}-body"},
+        actor=admin)
+    world.webhook_delivery, _new = do_create_delivery(
+        org_id=world.org.pk, key=f"{prefix}-delivery", delivery_id=f"{prefix}-delivery"[:32], rule_kind="workflow",
+        rule_id=1, run_id=None, module="deals", record_id=world.records["deals"].pk,
+        url=f"https://example.com/{prefix}-hook", body=f'{{"{prefix}": 1}}', signature="")
 
 
 def add_sharing_settings(world: World, admin: User, prefix: str) -> None:
@@ -341,6 +359,8 @@ FILLERS: dict[str, Callable[[World, str, Route], Filled]] = {
     "workflow_rule_pk": lambda world, kind, route: _obj(world.workflow_rule),
     "validation_rule_pk": lambda world, kind, route: _obj(world.validation_rule),
     "layout_rule_pk": lambda world, kind, route: _obj(world.layout_rule),
+    "template_pk": lambda world, kind, route: _obj(world.email_template),
+    "delivery_pk": lambda world, kind, route: _obj(world.webhook_delivery),
     # A field of the module (inline edit): its title field, a key that is the same in every org.
     "field_key": lambda world, kind, route: Filled(get_module(world.module_key(kind), world.org).title_field),
 }

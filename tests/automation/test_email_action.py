@@ -91,11 +91,14 @@ def test_a_field_hidden_from_the_rules_actor_never_reaches_the_mail(admin_user, 
 def test_values_are_escaped_in_the_html_part(admin_user, committed, mailoutbox):
     deal = crm_actions.do_create_record("deals", {"name": "<script>x</script> & Co", "stage": "qualification"},
                                         actor=admin_user)
-    tpl = template(admin_user, body="<p>Deal: {{ record.name }}</p>")
+    tpl = template(admin_user, body="Deal <{{ record.name }}>, {{ record.name|safe }}\nSee {{ record.url }}")
     run_email({"template": tpl.pk, "to": {"owner": True}}, context_for(deal, admin_user), committed)
     html = mailoutbox[0].alternatives[0][0]
-    assert "&lt;script&gt;x&lt;/script&gt; &amp; Co" in html and "<script>" not in html
-    assert "<p>Deal:" in html  # the template's own markup is kept
+    # The body is plain text, escaped in full: values (even marked safe) and the author's "<" alike.
+    assert html.startswith("<p>Deal &lt;&lt;script&gt;x&lt;/script&gt; &amp; Co&gt;, &lt;script&gt;x&lt;/script&gt;")
+    assert "<script>" not in html
+    assert f'<a href="{deal.get_absolute_url()}' not in html and 'rel="nofollow"' in html  # the link is clickable
+    assert mailoutbox[0].body.startswith("Deal <<script>x</script> & Co>")  # the text part as written
 
 
 @pytest.mark.parametrize("body", ['{% include "base.html" %}', "{% debug %}", "{% load static %}",
@@ -286,13 +289,13 @@ def test_an_admin_creates_edits_previews_and_deletes_templates(admin_user, deal,
     assert "record.close_date" in form and "Close date" in form  # the fields a template may use
     response = client.post("/settings/automation/email-templates/new/",
                            {"name": "Won", "module": "deals", "subject": "Won: {{ record.name }}",
-                            "body": "<b>{{ record.name }}</b> for {{ record.amount }}"})
+                            "body": "{{ record.name }} for {{ record.amount }}"})
     assert response.status_code == 302
     tpl = EmailTemplate.objects.get(org=admin_user.org)
     assert "Won" in client.get("/settings/automation/email-templates/").content.decode()
     preview = client.get(f"/settings/automation/email-templates/{tpl.pk}/preview/?record={deal.pk}").content.decode()
     assert "Won: Big deal" in preview
-    assert 'sandbox srcdoc="&lt;p&gt;&lt;b&gt;Big deal&lt;/b&gt; for 7,777.00&lt;/p&gt;"' in preview
+    assert 'sandbox srcdoc="&lt;p&gt;Big deal for 7,777.00&lt;/p&gt;"' in preview
     client.post(f"/settings/automation/email-templates/{tpl.pk}/",
                 {"name": "Won deals", "module": "deals", "subject": "Hurray", "body": "x"})
     tpl.refresh_from_db()

@@ -51,6 +51,13 @@ class EmailAction:
     type = "email"
     stage = MESSAGES_AND_RECORDS
 
+    @property
+    def form_class(self) -> type:
+        """Its settings form in the workflow rule form."""
+        from .wfaction_forms import EmailSettingsForm
+
+        return EmailSettingsForm
+
     def label(self) -> str:
         return _("Send an e-mail")
 

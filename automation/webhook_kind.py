@@ -45,6 +45,13 @@ class WebhookAction:
     type = "webhook"
     stage = WEBHOOKS
 
+    @property
+    def form_class(self) -> type:
+        """Its settings form in the workflow rule form."""
+        from .wfaction_forms import WebhookSettingsForm
+
+        return WebhookSettingsForm
+
     def label(self) -> str:
         return _("Call a webhook")
 

@@ -352,3 +352,40 @@ def test_a_team_manager_manages_the_templates_of_their_team_modules_only(admin_u
     team_tpl = EmailTemplate.objects.get(name="Done")
     assert client_for(member).get(f"/settings/automation/email-templates/{team_tpl.pk}/").status_code == 404
     assert client_for(admin_user).get(f"/settings/automation/email-templates/{team_tpl.pk}/").status_code == 200
+
+
+# --- through a real workflow rule ----------------------------------------------------------------
+
+def test_a_won_deal_is_emailed_through_a_real_rule_once_with_a_timeline_entry(admin_user, standard_user,
+                                                                             django_capture_on_commit_callbacks,
+                                                                             mailoutbox, client_for):
+    from automation.run_models import RuleRun as Run
+    from automation.workflow_models import WorkflowRule
+    from tests.automation.workflow_helpers import runs_of
+    from tests.helpers import version_of
+
+    tpl = template(admin_user, subject="Won: {{ record.name }}", body="{{ record.owner }} won {{ record.name }}.")
+    # Made from the rule form, as an administrator would: the e-mail action's own settings form.
+    client = client_for(admin_user)
+    response = client.post("/settings/automation/m/deals/workflow/new/", {
+        "name": "Won deals", "trigger": "field_change", "trigger_fields": ["stage"], "trigger_value": "won",
+        "date_unit": "days", "date_before": "before", "once_per_record": "every", "joiner": "all",
+        "a0-type": "email", "a0-delay_unit": "days", "a0-email-template": str(tpl.pk), "a0-email-owner": "on",
+        "a0-email-addresses": "finance@example.test"})
+    assert response.status_code == 302, response.content.decode()[:3000]
+    rule = WorkflowRule.objects.get(org=admin_user.org)
+    assert rule.actions[0]["template"] == tpl.pk and rule.actions[0]["to"]["addresses"] == ["finance@example.test"]
+    assert 'name="a0-email-template"' in client.get(f"/settings/automation/workflow/{rule.pk}/").content.decode()
+    client.post(f"/settings/automation/workflow/{rule.pk}/active/", {"active": "1"})
+    deal = crm_actions.do_create_record("deals", {"name": "Initech renewal", "stage": "qualification"},
+                                        actor=standard_user)
+    with django_capture_on_commit_callbacks(execute=True):
+        crm_actions.do_update_record(deal, {"stage": "won"}, version=version_of(deal), actor=standard_user)
+    assert sorted(m.to[0] for m in mailoutbox) == ["finance@example.test", "sam@example.test"]
+    assert {m.subject for m in mailoutbox} == {"Won: Initech renewal"}
+    [run] = runs_of(rule)
+    assert run.status == Run.Status.DONE and run.actions[0]["result"].startswith("E-mail “Won: Initech renewal”")
+    entries = emails_on_timeline(deal)
+    assert len(entries) == 2 and {e.path for e in entries} == {f"rule:workflow:{rule.pk}"}
+    page = client.get(f"/m/deals/{deal.pk}/").content.decode()
+    assert "E-mail sent" in page and "Won deals" in page  # by rule “Won deals”

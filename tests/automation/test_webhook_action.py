@@ -335,3 +335,29 @@ def test_a_real_worker_retries_with_backoff_and_succeeds_once(admin_user, settin
     body = receiver.requests[-1]["body"]
     assert receiver.requests[-1]["headers"]["X-CRM-Signature"] == (
         "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest())
+
+
+def test_a_real_rule_posts_its_webhook_signed(admin_user, local, django_capture_on_commit_callbacks):
+    from automation.run_models import RuleRun as Run
+    from tests.automation.workflow_helpers import make_rule, runs_of
+    from tests.helpers import version_of
+
+    with Receiver(statuses=(500, 200)) as receiver:
+        rule = make_rule(admin_user, "deals", name="Won deals", trigger="field_change", trigger_fields=["stage"],
+                         trigger_value="won", actions=[{"type": "webhook", "url": receiver.url, "secret": SECRET,
+                                                        "fields": ["name", "stage"]}])
+        deal = crm_actions.do_create_record("deals", {"name": "Initech renewal", "stage": "qualification"},
+                                            actor=admin_user)
+        with django_capture_on_commit_callbacks(execute=True):
+            crm_actions.do_update_record(deal, {"stage": "won"}, version=version_of(deal), actor=admin_user)
+    assert attempts() == [(1, 500), (2, 200)]
+    body = receiver.requests[-1]["body"]
+    assert receiver.requests[-1]["headers"]["X-CRM-Signature"] == (
+        "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest())
+    payload = json.loads(body)
+    assert payload["rule"] == {"id": rule.pk, "name": "Won deals"} and payload["event"] == "updated"
+    assert payload["record"] == {"id": deal.pk, "fields": {"name": "Initech renewal", "stage": "won"}}
+    [run] = runs_of(rule)
+    assert run.status == Run.Status.DONE
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.rule_id, delivery.run_id, delivery.status) == (rule.pk, run.pk, "succeeded")

@@ -84,6 +84,18 @@ def _fields(request, module_key: str) -> list[Any]:
     return available_fields(schema, request.user) if schema is not None else generic_fields()
 
 
+class TemplateView(AutomationSettingsView):
+    """A page of one template: the template is looked up before the method is, so a template
+    someone may not manage is 404 whatever the method (never 405)."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if (request.user.is_authenticated and getattr(request, "org", None) is not None
+                and kwargs.get("template_pk") is not None):
+            _modules(request)
+            _template(request, kwargs["template_pk"])
+        return super().dispatch(request, *args, **kwargs)
+
+
 class EmailTemplateListView(AutomationSettingsView):
     def get(self, request):
         modules = {m.key: m for m in _modules(request)}
@@ -94,7 +106,7 @@ class EmailTemplateListView(AutomationSettingsView):
         return render(request, "automation/email_templates.html", {"templates": templates})
 
 
-class EmailTemplateFormView(AutomationSettingsView):
+class EmailTemplateFormView(TemplateView):
     """New (no pk) or existing template."""
 
     def setup_form(self, request, pk: Any, data=None):
@@ -131,7 +143,7 @@ class EmailTemplateFormView(AutomationSettingsView):
         return self.show(request, template, form, status=400)
 
 
-class EmailTemplateDeleteView(AutomationSettingsView):
+class EmailTemplateDeleteView(TemplateView):
     def post(self, request, template_pk):
         template = _template(request, template_pk)
         mail_actions.do_delete_email_template(template, actor=request.user)
@@ -139,7 +151,7 @@ class EmailTemplateDeleteView(AutomationSettingsView):
         return redirect("automation:email_templates")
 
 
-class EmailTemplatePreviewView(AutomationSettingsView):
+class EmailTemplatePreviewView(TemplateView):
     """The template rendered for one record the user may see, as the user sees it."""
 
     def get(self, request, template_pk):

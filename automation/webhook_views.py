@@ -41,11 +41,19 @@ class WebhookLogView(AutomationSettingsView):
 
 
 class WebhookDeliveryView(AutomationSettingsView):
+    def dispatch(self, request, *args, **kwargs):
+        # The delivery is looked up before the method is: one that is not the user's is 404 for
+        # every method (never 405).
+        if request.user.is_authenticated and getattr(request, "org", None) is not None:
+            self.modules = _modules(request)
+            self.delivery = (WebhookDelivery.objects
+                             .filter(org=request.org, pk=kwargs["delivery_pk"], module__in=list(self.modules)).first())
+            if self.delivery is None:
+                raise Http404
+        return super().dispatch(request, *args, **kwargs)
+
     def get(self, request, delivery_pk):
-        modules = _modules(request)
-        delivery = WebhookDelivery.objects.filter(org=request.org, pk=delivery_pk, module__in=list(modules)).first()
-        if delivery is None:
-            raise Http404
+        modules, delivery = self.modules, self.delivery
         delivery.schema = modules.get(delivery.module)
         attempts = delivery.attempt_rows.filter(org=request.org).order_by("number")
         return render(request, "automation/webhook_delivery.html", {"delivery": delivery, "attempts": attempts})

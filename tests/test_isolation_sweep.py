@@ -51,6 +51,8 @@ from access import sharing_actions
 from access.models import Group, Membership, Organization, OrgRole, Profile, SharingRule, User
 from access.visibility import bind_org, visible
 from automation.actions import do_notify
+from automation.mail_models import EmailTemplate
+from automation.webhook_models import WebhookDelivery
 from automation.workflow_models import WorkflowRule
 from automation.workflow_rule_actions import do_create_workflow_rule
 from crm import actions as crm_actions
@@ -449,6 +451,8 @@ def visible_to(user: User, obj: Any) -> bool:
         return True  # org configuration, named on record pages (a lock badge names its rule)
     if type(obj).__name__ in ("ValidationRule", "LayoutRule"):
         return True  # org configuration, whose messages every member editing a record may see
+    if isinstance(obj, (EmailTemplate, WebhookDelivery)):  # on the automation settings pages only
+        return False
     if isinstance(obj, (Note, Attachment)):
         return visible_to(user, obj.record)
     if isinstance(obj, TeamSpace):

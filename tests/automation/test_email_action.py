@@ -326,6 +326,8 @@ def test_people_who_may_not_manage_templates_get_404(admin_user, standard_user, 
         for url in urls[2:] if user is other_org_user else urls:
             assert client.get(url).status_code == 404, (user, url)
         assert client.post(f"/settings/automation/email-templates/{tpl.pk}/delete/").status_code == 404
+        assert client.get(f"/settings/automation/email-templates/{tpl.pk}/delete/").status_code == 404  # not 405
+        assert client.post(f"/settings/automation/email-templates/{tpl.pk}/preview/").status_code == 404
         assert client.post(f"/settings/automation/email-templates/{tpl.pk}/",
                            {"name": "Hacked", "module": "deals", "subject": "s", "body": "b"}).status_code == 404
     assert "Hacked" not in client_for(other_org_user).get("/settings/automation/email-templates/").content.decode()

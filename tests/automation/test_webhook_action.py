@@ -361,3 +361,13 @@ def test_a_real_rule_posts_its_webhook_signed(admin_user, local, django_capture_
     assert run.status == Run.Status.DONE
     delivery = WebhookDelivery.objects.get()
     assert (delivery.rule_id, delivery.run_id, delivery.status) == (rule.pk, run.pk, "succeeded")
+
+
+def test_a_delivery_that_is_not_theirs_is_404_for_every_method(admin_user, standard_user, other_org_user, deal,
+                                                               local, committed, client_for):
+    with Receiver() as receiver:
+        fire(receiver.url, context_for(deal, admin_user), committed)
+    url = f"/settings/automation/webhooks/{WebhookDelivery.objects.get().pk}/"
+    for user in (standard_user, other_org_user):
+        assert client_for(user).post(url).status_code == 404
+    assert client_for(admin_user).post(url).status_code == 405

@@ -25,7 +25,7 @@ YES = forms.BooleanField
 
 class WorkflowRuleForm(SchemaCriteriaForm):
     name = forms.CharField(label=_("Name"), max_length=100)
-    trigger = forms.ChoiceField(label=_("When"), choices=WorkflowRule.Trigger.choices)
+    trigger = forms.ChoiceField(label=_("Trigger"), choices=WorkflowRule.Trigger.choices)
     trigger_fields = forms.MultipleChoiceField(label=_("Fields"), required=False,
                                                widget=forms.SelectMultiple(attrs={"size": 5}))
     trigger_value = forms.CharField(label=_("Changes to (leave empty for any change)"), required=False,

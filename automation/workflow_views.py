@@ -21,7 +21,7 @@ from django.views import View
 from access.settings_forms import apply_errors
 from access.visibility import visible
 from config.params import optional_id
-from crm.criteria import criteria_problem, to_q
+from crm.criteria import CriteriaError, criteria_problem, to_q
 from crm.criteria_forms import OPERATOR_LABELS, describe_criteria
 
 from . import workflow_rule_actions as rule_actions
@@ -29,6 +29,7 @@ from .run_models import RuleRun
 from .runas import rule_path
 from .settings_views import AutomationSettingsView, configurable_schema
 from .workflow_actions import ActionContext, action_kind
+from .workflow_actions_builtin import show_value
 from .workflow_forms import ActionRow, WorkflowRuleForm, action_rows
 from .workflow_models import WorkflowRule
 from .workflow_schedule import moment, offset_of
@@ -49,7 +50,8 @@ def describe_trigger(rule: WorkflowRule, schema: Any) -> str:
     if rule.trigger == WorkflowRule.Trigger.FIELD_CHANGE:
         fields = ", ".join(label(key) for key in rule.trigger_fields)
         if rule.trigger_value is not None:
-            return _("When %(fields)s changes to “%(value)s”") % {"fields": fields, "value": rule.trigger_value}
+            return _("When %(fields)s changes to “%(value)s”") % {"fields": fields, "value": shown_trigger_value(rule,
+                                                                                                              schema)}
         return _("When %(fields)s changes") % {"fields": fields}
     if rule.trigger == WorkflowRule.Trigger.DATE:
         unit = WorkflowRule.Unit(rule.date_unit).label
@@ -60,6 +62,20 @@ def describe_trigger(rule: WorkflowRule, schema: Any) -> str:
             text += f" · {WorkflowRule.Repeat(rule.repeat).label}"
         return text
     return str(WorkflowRule.Trigger(rule.trigger).label)
+
+
+def shown_trigger_value(rule: WorkflowRule, schema: Any) -> str:
+    """The value a field-change rule waits for, as people read it (a picklist's label)."""
+    key = (rule.trigger_fields or [""])[0]
+    if not schema.has_field(key):
+        return str(rule.trigger_value)
+    spec = schema.field(key)
+    if spec.options:
+        return spec.option_label(str(rule.trigger_value))
+    try:
+        return show_value(schema, spec, spec.field_type.clean(rule.trigger_value, spec))
+    except ValidationError:
+        return str(rule.trigger_value)
 
 
 def describe_actions(rule: WorkflowRule) -> list[str]:
@@ -223,6 +239,14 @@ class DryRunView(WorkflowView):
         problem = criteria_problem(rule.criteria, schema)
         if rule.criteria and not problem and next(iter(rule.criteria.values()), None):
             records = records.filter(to_q(rule.criteria, schema))
+        waits_for = (rule.trigger == WorkflowRule.Trigger.FIELD_CHANGE and rule.trigger_value is not None
+                     and schema.has_field((rule.trigger_fields or [""])[0]))
+        if waits_for:  # the records already at the value the rule waits for
+            condition = {"field": rule.trigger_fields[0], "op": "eq", "value": rule.trigger_value}
+            try:
+                records = records.filter(to_q({"all": [condition]}, schema))
+            except CriteriaError:  # a kind of field "equals" does not apply to (a multi-select)
+                pass
         date_spec = schema.field(rule.date_field) if rule.trigger == "date" and schema.has_field(rule.date_field) \
             else None
         if date_spec is not None:

@@ -176,12 +176,15 @@ def do_create_workflow_rule(org: Any, module_key: str, *, actor: User, **values:
 
 @transaction.atomic
 def do_update_workflow_rule(rule: WorkflowRule, *, actor: User, **values: Any) -> WorkflowRule:
-    """Change a rule. An active rule keeps running, as its author, with the new settings."""
+    """Change a rule. An active rule keeps running with the new settings, from now on as the
+    person who changed it (a rule never acts with more rights than whoever set what it does)."""
     schema = _own(rule, actor)
     cleaned = clean_rule(schema, rule.org, **values)
     rule = WorkflowRule.objects.select_for_update().get(pk=rule.pk)
     for key, value in cleaned.items():
         setattr(rule, key, value)
+    if rule.active:
+        rule.run_as = actor
     rule.save()
     return rule
 

@@ -316,3 +316,12 @@ def workflow_rules(user):
     from automation.workflow_models import WorkflowRule
 
     return list(WorkflowRule.objects.filter(org=user.org, module="accounts"))
+
+
+def test_changing_an_active_rule_makes_it_act_as_the_person_who_changed_it(admin_user, make_user):
+    other = make_user(admin_user.org, role="admin", username="otto")
+    rule = make_rule(admin_user, "deals", name="R", actions=[update("discount", "5")])
+    do_update_workflow_rule(rule, actor=other, name="R", trigger="create", criteria=None,
+                            actions=[update("discount", "6")])
+    rule.refresh_from_db()
+    assert rule.active and rule.run_as_id == other.pk and rule.actions[0]["value"] == "6"

@@ -38,7 +38,7 @@ def test_an_admin_creates_a_rule_from_the_form_inactive_until_activated(admin_us
         {"type": "create_task", "subject": "Invoice {{name}}", "due_in_days": 3, "owner": "record_owner",
          "delay": {"amount": 2, "unit": "days"}}]
     listing = client.get("/settings/automation/m/deals/workflow/").content.decode()
-    assert "Won deals" in listing and "When Stage changes to “won”" in listing and "Inactive" in listing
+    assert "Won deals" in listing and "When Stage changes to “Closed won”" in listing and "Inactive" in listing
     client.post(f"/settings/automation/workflow/{rule.pk}/active/", {"active": "1"})
     rule.refresh_from_db()
     assert rule.active and rule.run_as_id == admin_user.pk and rule.activated_at is not None

@@ -86,3 +86,21 @@ def test_demo_accounts_are_private_with_the_sharing_rules_the_readme_describes()
     for reader in ("mark", "emily", "sven", "simon"):  # marketing and service read through the rules
         assert sees(reader) and not sees_any(reader, "edit")
     assert sees("admin", "edit")
+
+
+def test_the_demo_rules_act_on_what_people_do_next(django_capture_on_commit_callbacks):
+    from automation.models import PendingEvent, RuleRun
+
+    call_command("seed_demo", scale=0.2)
+    org = Organization.objects.get(name="Zylker")
+    assert not RuleRun.objects.filter(org=org).exists()  # the demo's own records were handled first
+    assert not PendingEvent.objects.filter(org=org).exists()
+    sally = member(org, "sally")
+    with django_capture_on_commit_callbacks(execute=True):
+        leads = [actions.do_create_record("leads", {"last_name": f"Walk-in {i}"}, actor=sally) for i in range(4)]
+    owners = {Lead.objects.get(pk=lead.pk).owner.username for lead in leads}
+    assert len(owners) == 4 and owners <= {"sam", "sally", "sergio", "sofia"}  # round robin over the reps
+    deal = Deal.objects.filter(org=org, owner__username="sally", ).exclude(stage__in=["won", "lost"]).first()
+    with pytest.raises(PermissionDenied) as refused:
+        actions.do_update_record(deal, {"discount": "45"}, version=version_of(deal), actor=sally)
+    assert "30%" in str(refused.value) and refused.value.field == "discount"

@@ -39,6 +39,16 @@ FIRST = ["Li", "Wei", "Anna", "John", "Maria", "Chen", "Priya", "Omar", "Yuki", 
 LAST = ["Wang", "Zhang", "Smith", "Garcia", "Kumar", "Tanaka", "Schmidt", "Ali", "Brown", "Zhou", "Novak"]
 
 
+def handle_pending_events(org) -> None:
+    """Run the automation pipeline on the org's outstanding record events, here and now (as a
+    worker would; a worker given them later finds them handled)."""
+    from automation.models import PendingEvent
+    from automation.tasks import process_event
+
+    for pending_id in PendingEvent.objects.filter(org=org).order_by("pk").values_list("pk", flat=True):
+        process_event.run(pending_id)
+
+
 class Command(BaseCommand):
     help = "Create the demo organisation Zylker with users and records (idempotent)."
 
@@ -50,10 +60,15 @@ class Command(BaseCommand):
             self.stdout.write("Demo organisation already present; nothing added.")
             return
         with transaction.atomic():
-            self.seed(scale)
+            org, admin, users = self.seed(scale)
+        # The demo's own records are handled now, before the rules exist, so the rules act only on
+        # what people do next (not reassigning every demo lead, nor acting on every won deal).
+        handle_pending_events(org)
+        with transaction.atomic():
+            self.seed_automation(org, admin, users)
         self.stdout.write(self.style.SUCCESS(f"Demo organisation {ORG_NAME} created. Password for all: {PASSWORD}"))
 
-    def seed(self, scale: float) -> None:
+    def seed(self, scale: float) -> tuple:
         rng = random.Random(2026)
         username, first, last, department, _role = USERS[0]
         membership = do_sign_up(org_name=ORG_NAME, username=username, email=f"{username}@zylker.example",
@@ -124,6 +139,7 @@ class Command(BaseCommand):
             mention = rng.choice(users)
             actions.do_add_note(deal, f"Spoke to the buyer; @{mention.username} please prepare a case study.",
                                 actor=author, path="system")
+        return org, admin, users
 
     def seed_teams(self, org, admin, users, accounts, rng) -> None:
         """Team spaces and the case-study story: Marketing takes requests from Sales."""
@@ -186,6 +202,31 @@ class Command(BaseCommand):
                 status = rng.choice(["in_progress", "review", "done"])
                 actions.do_update_record(request, {"status": status}, version=request.version, actor=mark,
                                          schema=schema)
+
+    def seed_automation(self, org, admin, users) -> None:
+        """Rules made after the demo records, so they act on what people do next: new leads go
+        round robin to the sales reps; a discount above 30% is refused; a won deal tells the
+        admin to invoice and gives its owner a task to hand over to service."""
+        from automation import assignment_actions, rule_actions
+        from automation.workflow_rule_actions import do_create_workflow_rule, do_set_workflow_rule_active
+
+        sales = [u.pk for u in users if u.membership.department == "Sales"]
+        rule = assignment_actions.do_create_assignment_rule(org, "leads", name="New leads to the sales reps",
+                                                           actor=admin)
+        assignment_actions.do_add_assignment_entry(rule, actor=admin, criteria=None, method="round_robin",
+                                                   pool="users", pool_users=sales)
+        assignment_actions.do_activate_assignment_rule(rule, actor=admin)
+        rule_actions.do_create_validation_rule(
+            org, "deals", name="Discount at most 30%", field="discount",
+            criteria={"all": [{"field": "discount", "op": "gt", "value": "30"}]},
+            message_en="A discount above 30% is not allowed.", message_zh="折扣不能超过 30%。", actor=admin)
+        won = do_create_workflow_rule(
+            org, "deals", actor=admin, name="Won deal: invoice and hand over", trigger="field_change",
+            trigger_fields=["stage"], trigger_value="won", criteria=None, actions=[
+                {"type": "notify", "users": [admin.pk], "message": "Please invoice {{name}} ({{amount}})"},
+                {"type": "create_task", "subject": "Hand {{name}} over to Customer Success", "due_in_days": 3,
+                 "owner": "record_owner"}])
+        do_set_workflow_rule_active(won, True, actor=admin)
 
     def seed_account_sharing(self, org, admin, heads) -> None:
         """Accounts as a sales organisation keeps them: private (a rep sees their own; the head of

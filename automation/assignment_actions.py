@@ -14,7 +14,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from access.models import Group, Membership, OrgRole, User
+from access.models import Group, OrgRole, User
 from access.visibility import can, visible
 from crm import actions as crm_actions
 from crm.actions import ConflictError, RecordValidationError, column_length_errors
@@ -68,11 +68,14 @@ def _check_user(org_id: int, user_id: Any, schema: Any, field: str, errors: dict
 
 
 def _clean_rule(org_id: int, schema: Any, *, name: str, fallback_user_id: Any, status_field: str,
-                closed_values: Iterable[str]) -> dict[str, Any]:
+                closed_values: Iterable[str], rule_id: int | None = None) -> dict[str, Any]:
     name = (name or "").strip()
     errors = column_length_errors(AssignmentRule, {"name": name})
     if not name:
         errors["name"] = [_("This field is required.")]
+    elif (AssignmentRule.objects.filter(org_id=org_id, module=schema.key, name__iexact=name)
+          .exclude(pk=rule_id).exists()):
+        errors["name"] = [_("This module already has an assignment rule named “%(name)s”.") % {"name": name}]
     fallback = _check_user(org_id, fallback_user_id, schema, "fallback_user", errors)
     status_field, closed = (status_field or "").strip(), [str(v) for v in closed_values or []]
     if assignment.is_team(schema):
@@ -183,7 +186,7 @@ def do_update_assignment_rule(rule: AssignmentRule, *, name: str, fallback_user_
                               actor: User) -> AssignmentRule:
     schema = configurable(rule.org_id, rule.module, actor)
     values = _clean_rule(rule.org_id, schema, name=name, fallback_user_id=fallback_user_id,
-                         status_field=status_field, closed_values=closed_values)
+                         status_field=status_field, closed_values=closed_values, rule_id=rule.pk)
     for key, value in values.items():
         setattr(rule, key, value)
     rule.save()

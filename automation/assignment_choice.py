@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from django.db.models import Count, Q
-from django.utils.translation import gettext as _
 
 from access.models import Group, Membership, User
 from access.visibility import visible
@@ -268,14 +267,6 @@ def dry_run(rule: AssignmentRule, schema: Any, viewer: Any, limit: int = DRY_RUN
 
 def user_names(user_ids: Iterable[int | None]) -> dict[int, str]:
     return {user.pk: str(user) for user in User.objects.filter(pk__in=[pk for pk in user_ids if pk])}
-
-
-def describe_choice(choice_json: dict[str, Any], names: dict[int, str]) -> str:
-    """A logged assignment in the reader's language."""
-    who = names.get(choice_json.get("user_id"), "#%s" % choice_json.get("user_id"))
-    if choice_json.get("via") == "fallback":
-        return _("Given to %(user)s, the fallback (no entry matched or had anyone free)") % {"user": who}
-    return _("Given to %(user)s by entry %(number)s") % {"user": who, "number": choice_json.get("entry")}
 
 
 def path_of(rule: AssignmentRule) -> str:

@@ -40,9 +40,10 @@ def list_actions(user: Any, schema: Any) -> list[dict[str, Any]]:
         return []
     try:
         return [
-            {"label": _("Assign by rule “%(name)s”") % {"name": rule.name}, "icon": "person-check",
-             "url": reverse("automation:assignment_run_selected", args=[schema.key]), "scope": "selected"},
-            {"label": _("Assign the whole list by rule"), "icon": "people",
+            {"label": _("Assign by rule"), "title": _("Assign by rule “%(name)s”") % {"name": rule.name},
+             "icon": "person-check", "url": reverse("automation:assignment_run_selected", args=[schema.key]),
+             "scope": "selected"},
+            {"label": _("Assign all by rule"), "title": _("Assign the whole list by rule"), "icon": "people",
              "url": reverse("automation:assignment_run_list", args=[schema.key]), "scope": "list"},
         ]
     except NoReverseMatch:
@@ -170,8 +171,12 @@ def rule_page(view: AssignmentView, *, form=None, status: int = 200, errors: lis
     runs = (RuleRun.objects.filter(org=request.org, rule_kind=KIND, rule_id=rule.pk)
             .order_by("-started_at", "-pk"))
     page = Paginator(runs, PAGE_SIZE).get_page(request.GET.get("page"))
+    ids = [run.record_id for run in page.object_list if run.record_id]
+    # Names of the records the viewer may see (one query); the others show as their number.
+    names = {record.pk: str(record) for record in visible(request.user, schema, "view").filter(pk__in=ids)}
     for run in page.object_list:
         run.done = [describe_run_action(a) for a in run.actions or []]
+        run.record_name = names.get(run.record_id, "")
     other = (AssignmentRule.objects.filter(org=request.org, module=rule.module, active=True)
              .exclude(pk=rule.pk).first())
     return view.render_page("rule.html", status=status, form=form, entries=entries_of(rule, schema), runs=page,

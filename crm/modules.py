@@ -220,8 +220,9 @@ _list_action_providers: list[Callable] = []
 
 
 def register_list_action_provider(provider: Callable) -> None:
-    """provider(user, schema) -> list of {"label": text, "url": url, "icon": bootstrap icon name,
-    "scope": "selected" (posted with the chosen rows' "ids") or "list" (opened with the page's query)}."""
+    """provider(user, schema) -> list of {"label": text, "title": longer text (optional), "url": url,
+    "icon": bootstrap icon name, "scope": "selected" (posted with the chosen rows' "ids") or "list"
+    (opened with the page's query)}."""
     if provider not in _list_action_providers:
         _list_action_providers.append(provider)
 

@@ -9,7 +9,6 @@ from django.urls import reverse
 from access.actions import do_set_membership_active
 from access.sharing_actions import do_create_group, do_create_role, do_set_user_role
 from automation import assignment
-from automation import assignment_choice
 from automation import assignment_actions as actions
 from automation.assignment import assign_record
 from automation.messages import OWNER
@@ -21,9 +20,7 @@ from crm.actions import RecordValidationError
 from crm.models import Lead, TimelineEntry
 from teams import actions as team_actions
 from teams.models import TeamRecord
-from tests.helpers import version_of
-from tests.teams.conftest import (STATUSES, case_studies, manager, marketing, member, outsider,  # noqa: F401
-                                  participant, requester)
+from tests.teams.conftest import case_studies, manager, marketing, member, participant, requester  # noqa: F401
 
 
 @pytest.fixture
@@ -273,3 +270,6 @@ def test_one_active_rule_per_module_and_none_empty(admin_user, reps):
     with pytest.raises(RecordValidationError) as caught:
         actions.do_activate_assignment_rule(second, actor=admin_user)
     assert "First" in str(caught.value)
+    with pytest.raises(RecordValidationError) as caught:
+        actions.do_create_assignment_rule(admin_user.org, "leads", name="first", actor=admin_user)
+    assert "name" in caught.value.message_dict

@@ -250,7 +250,7 @@ def dry_run(rule: AssignmentRule, schema: Any, viewer: Any, limit: int = DRY_RUN
         if not entries:
             return {"rows": [], "error": "", "limit": limit}
         records = records.filter(wanted)
-    records = records.select_related(*schema.select_related).order_by("-created_at", "-pk")[:limit]
+    records = records.select_related(*schema.select_related).order_by("-pk")[:limit]  # newest first, on the pk index
     state = DryState(rule, schema, viewer)
     rows = []
     for record in records:

@@ -65,15 +65,15 @@ class AssignmentView(AutomationSettingsView):
         if getattr(request, "org", None) is None:
             raise Http404
         self.rule = self.entry = self.job = None
-        if "entry_pk" in kwargs:
+        if "assignment_entry_pk" in kwargs:
             self.entry = get_object_or_404(AssignmentEntry.objects.select_related("rule"), org=request.org,
-                                           pk=kwargs["entry_pk"])
+                                           pk=kwargs["assignment_entry_pk"])
             self.rule = self.entry.rule
-        elif "rule_pk" in kwargs:
-            self.rule = get_object_or_404(AssignmentRule, org=request.org, pk=kwargs["rule_pk"])
-        elif "job_pk" in kwargs:
+        elif "assignment_rule_pk" in kwargs:
+            self.rule = get_object_or_404(AssignmentRule, org=request.org, pk=kwargs["assignment_rule_pk"])
+        elif "assignment_job_pk" in kwargs:
             self.job = get_object_or_404(AssignmentJob.objects.select_related("rule"), org=request.org,
-                                         pk=kwargs["job_pk"])
+                                         pk=kwargs["assignment_job_pk"])
             kwargs["module"] = self.job.module
         if self.rule is not None:
             kwargs["module"] = self.rule.module
@@ -327,7 +327,7 @@ class RunSelectedView(AssignmentView):
             job = actions.do_start_assignment_job(rule, trigger="selected", record_ids=ids, actor=request.user)
         except PermissionDenied:
             raise Http404
-        return redirect("automation:assignment_job", job_pk=job.pk)
+        return redirect("automation:assignment_job", assignment_job_pk=job.pk)
 
 
 MAX_SELECTED = 1000
@@ -341,7 +341,9 @@ class RunListView(AssignmentView):
         return {key: values for key, values in request.GET.lists() if key not in LIST_KEYS_IGNORED}
 
     def get(self, request, **kwargs):
-        rule = _active_rule_or_404(request, self.schema)
+        rule = active_rule(request.org.pk, self.schema.key)
+        if rule is None:  # deactivated since the list page was drawn: say so
+            return self.render_page("run_list.html", active=None, query=request.GET.urlencode())
         rows = list_queryset(self.schema, request.user, self.filters(request))
         count = bounded_count(rows)
         return self.render_page("run_list.html", active=rule, count=count, count_text=count_label(count),
@@ -356,7 +358,7 @@ class RunListView(AssignmentView):
                                                   total=min(count, count_cap()), total_capped=count > count_cap())
         except PermissionDenied:
             raise Http404
-        return redirect("automation:assignment_job", job_pk=job.pk)
+        return redirect("automation:assignment_job", assignment_job_pk=job.pk)
 
 
 class JobView(AssignmentView):

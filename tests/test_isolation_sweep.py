@@ -55,6 +55,7 @@ from automation.mail_models import EmailTemplate
 from automation.webhook_models import WebhookDelivery
 from automation.workflow_models import WorkflowRule
 from automation.workflow_rule_actions import do_create_workflow_rule
+from automation.models import AssignmentEntry, AssignmentJob, AssignmentRule
 from crm import actions as crm_actions
 from crm.models import Attachment, FieldDefinition, Note
 from crm.modules import get_module, org_modules
@@ -163,6 +164,7 @@ class World:
     # Workflow rules' e-mail templates and webhook log (administrators' pages).
     email_template: Any = None
     webhook_delivery: Any = None
+    assignment: tuple = (None, None, None)  # an assignment rule of deals, its entry and a queued job
 
     def module_key(self, kind: str) -> str:
         return self.team_module.key if kind == TEAM else kind
@@ -221,6 +223,7 @@ def build_world(org: Organization, prefix: str, *, owner: User, admin: User, chi
                                                       actions=[{"type": "field_update", "field": "discount", "value": "1"}])
         add_rule_settings(world, admin, f"{org_prefix}-settings")
         add_workflow_action_settings(world, admin, f"{org_prefix}-settings")
+        world.assignment = add_assignment_settings(world, admin, f"{org_prefix}-settings")
     return world
 
 
@@ -269,6 +272,17 @@ def add_rule_settings(world: World, admin: User, prefix: str) -> None:
         actor=admin)
     world.layout_rule = rule_actions.do_create_layout_rule(
         world.org, "deals", name=f"{prefix}-layout-rule", criteria=nothing, require_fields=["amount"], actor=admin)
+def add_assignment_settings(world: World, admin: User, prefix: str) -> tuple:
+    """An inactive assignment rule of deals with one entry, and a job of it (it stays queued)."""
+    from automation import assignment_actions
+
+    rule = assignment_actions.do_create_assignment_rule(world.org, "deals", name=f"{prefix}-assignment-rule",
+                                                        actor=admin)
+    entry = assignment_actions.do_add_assignment_entry(rule, criteria=None, method="user", user_id=admin.pk,
+                                                       actor=admin)
+    job = assignment_actions.do_start_assignment_job(rule, trigger="selected", record_ids=[world.records["deals"].pk],
+                                                     actor=admin)
+    return rule, entry, job
 
 
 @dataclass
@@ -363,6 +377,9 @@ FILLERS: dict[str, Callable[[World, str, Route], Filled]] = {
     "layout_rule_pk": lambda world, kind, route: _obj(world.layout_rule),
     "template_pk": lambda world, kind, route: _obj(world.email_template),
     "delivery_pk": lambda world, kind, route: _obj(world.webhook_delivery),
+    "assignment_rule_pk": lambda world, kind, route: _obj(world.assignment[0]),
+    "assignment_entry_pk": lambda world, kind, route: _obj(world.assignment[1]),
+    "assignment_job_pk": lambda world, kind, route: _obj(world.assignment[2]),
     # A field of the module (inline edit): its title field, a key that is the same in every org.
     "field_key": lambda world, kind, route: Filled(get_module(world.module_key(kind), world.org).title_field),
 }
@@ -447,7 +464,8 @@ def visible_to(user: User, obj: Any) -> bool:
         return False
     if isinstance(obj, Membership):  # members' names are shown to the whole org (owner pickers)
         return True
-    if isinstance(obj, (Profile, OrgRole, Group, SharingRule, LockRule, FieldLock, LockJob, WorkflowRule)):
+    if isinstance(obj, (Profile, OrgRole, Group, SharingRule, LockRule, FieldLock, LockJob, WorkflowRule,
+                        AssignmentRule, AssignmentEntry, AssignmentJob)):
         return True  # org configuration, named on record pages (a lock badge names its rule)
     if type(obj).__name__ in ("ValidationRule", "LayoutRule"):
         return True  # org configuration, whose messages every member editing a record may see

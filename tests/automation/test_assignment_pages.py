@@ -159,3 +159,34 @@ def test_running_the_rule_on_a_whole_filtered_list_in_batches(admin_user, reps, 
     # Run again (a redelivered batch): nothing assigned twice.
     assignment_tasks.run_assignment_job.apply(args=(job.pk,))
     assert TimelineEntry.objects.filter(kind="owner_changed").count() == 5
+
+
+def test_a_failed_run_is_shown_in_the_log_and_among_failed_runs(admin_user, reps, make_user, client_for):
+    from access.actions import do_set_membership_active
+    from automation.assignment import assign_record
+
+    rule = rule_with_entry(admin_user, reps)
+    lead = crm_actions.do_create_record("leads", {"last_name": "Stuck"}, actor=admin_user)
+    other_admin = make_user(admin_user.org, role="admin")
+    do_set_membership_active(admin_user.membership, False, actor=other_admin)  # the rule's author leaves
+    assign_record(rule, lead.pk, trigger="selected", key="manual-1")
+    client = client_for(other_admin)
+    failures = client.get(reverse("automation:failures")).content.decode()
+    assert "no longer an active member" in failures and f"#{lead.pk}" in failures
+    page = client.get(reverse("automation:assignment_rule", args=[rule.pk])).content.decode()
+    assert "no longer an active member" in page and "Chosen records" in page
+
+
+def test_a_team_manager_sets_up_a_rule_for_their_module_in_the_pages(case_studies, manager, member,  # noqa: F811
+                                                                     client_for):
+    client = client_for(manager)
+    response = client.post(reverse("automation:assignment_rule_new", args=[case_studies.key]), {"name": "Studies"})
+    rule = AssignmentRule.objects.get()
+    assert response.status_code == 302 and rule.module == case_studies.key
+    response = client.post(reverse("automation:assignment_entry_new", args=[rule.pk]), {
+        "joiner": "all", "method": "load_balance", "pool": "team", "pool_space": case_studies.space_id})
+    assert response.status_code == 302
+    assert client.post(reverse("automation:assignment_rule_activate", args=[rule.pk])).status_code == 302
+    assert client_for(member).post(reverse("automation:assignment_rule_deactivate", args=[rule.pk])).status_code == 404
+    rule.refresh_from_db()
+    assert rule.active and rule.run_as_id == manager.pk

@@ -220,7 +220,8 @@ def test_a_real_worker_builds_the_index_after_the_field_is_committed(admin_user,
         app.control.purge()  # this test's broker database: nothing of an earlier run left
         with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING"):
             score = make_field(admin_user, "accounts", "integer")
-            deadline = time.monotonic() + 30
+            # CREATE INDEX CONCURRENTLY waits for older transactions: generous on a busy machine.
+            deadline = time.monotonic() + 120
             while score.index_state != "ready" and time.monotonic() < deadline:
                 time.sleep(0.2)
                 score.refresh_from_db()

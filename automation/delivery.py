@@ -94,13 +94,14 @@ def notify_users(org_id: int, user_ids: Iterable[int | None], kind: str, module:
 
 
 def deliver(event_id: str, module: str, org_id: int, record_id: int, actor_id: int | None,
-            changes: dict[str, list]) -> int:
-    """Write the event's notifications; returns how many were new."""
+            changes: dict[str, list], *, include_actor: bool = False) -> int:
+    """Write the event's notifications; returns how many were new. `include_actor` for changes a
+    rule made acting as its author: the author did not make them by hand, so is told too."""
     target = _target(org_id, module, record_id)
     if target is None:
         return 0
     org, schema, record = target
-    return _send(org, schema, record_id, _wanted(record, changes), event_id, actor_id)
+    return _send(org, schema, record_id, _wanted(record, changes), event_id, actor_id, include_actor=include_actor)
 
 
 def _wanted(record: Any, changes: dict[str, list]) -> list[Wanted]:

@@ -9,6 +9,7 @@ from kombu.exceptions import OperationalError
 from crm.events import RecordEvent
 
 from . import outbox, pipeline
+from .rule_kinds import RULE_PREFIX
 from .delivery import deliver, relevant_changes
 
 logger = logging.getLogger(__name__)
@@ -56,4 +57,5 @@ def notify_stage(event: RecordEvent) -> None:
     """The notifications stage: owners, assignees and requesters told of what changed."""
     changes = relevant_changes(event.kind, event.changes)
     if changes:
-        deliver(event.id, event.module, event.org_id, event.record_id, event.actor_id, changes)
+        deliver(event.id, event.module, event.org_id, event.record_id, event.actor_id, changes,
+                include_actor=event.path.startswith(RULE_PREFIX))

@@ -56,6 +56,10 @@ def queue(broker):
     yield name
     for key in ("task_always_eager", "task_default_queue"):
         app.conf.changes.pop(key, None)
+    # The app caches its queues and router from the default queue: later tests need them rebuilt.
+    for cached in ("default_queue", "queues", "router"):
+        app.amqp.__dict__.pop(cached, None)
+    app.amqp.flush_routes()
     broker.delete(name)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 
 import pytest
 from celery import signals
@@ -215,10 +216,15 @@ def test_a_real_worker_builds_the_index_after_the_field_is_committed(admin_user,
         redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1).ping()
     except redis.RedisError as exc:
         pytest.skip(f"no Redis broker at {settings.CELERY_BROKER_URL}: {exc}")
+    queue = f"index-test-{uuid.uuid4().hex[:8]}"  # its own queue, whatever other tests left in the app
     app.conf.task_always_eager = False  # over the tests' eager setting, for this test only
+    app.conf.task_routes = {"crm.tasks.sync_field_index": {"queue": queue}}
+    app.amqp.flush_routes()
+    app.amqp.__dict__.pop("router", None)
+    queues = app.amqp.queues
+    consume_from = queues._consume_from
     try:
-        app.control.purge()  # this test's broker database: nothing of an earlier run left
-        with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING"):
+        with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", queues=[queue]):
             score = make_field(admin_user, "accounts", "integer")
             # CREATE INDEX CONCURRENTLY waits for older transactions: generous on a busy machine.
             deadline = time.monotonic() + 120
@@ -227,5 +233,10 @@ def test_a_real_worker_builds_the_index_after_the_field_is_committed(admin_user,
                 score.refresh_from_db()
     finally:
         app.conf.changes.pop("task_always_eager", None)  # Django's settings rule again
+        app.conf.changes.pop("task_routes", None)
+        app.amqp.flush_routes()
+        app.amqp.__dict__.pop("router", None)
+        queues._consume_from = consume_from
+        queues.pop(queue, None)
     assert score.index_state == "ready"
     assert [valid for _sql, valid in indexes_of(score).values()] == [True]

@@ -25,6 +25,7 @@ from crm.modules import get_module
 
 from . import assignment_choice as assignment
 from . import runs
+from .configure import configurable_schema
 from .assignment_models import AssignmentEntry, AssignmentJob, AssignmentRule
 from .run_models import RuleRun
 from .runas import RuleActorError, rule_actor
@@ -35,22 +36,6 @@ MAX_CAP = 1_000_000
 
 
 # --- permission and checks ------------------------------------------------------------------------
-
-def configurable(org: Any, module: str, actor: User) -> Any:
-    """The module's bound schema if the actor may configure it; else PermissionDenied."""
-    from .settings_views import may_configure
-
-    org_id = getattr(org, "pk", org)
-    if getattr(actor, "org", None) is None or actor.org.pk != org_id:
-        raise PermissionDenied(_("You may not configure this module."))
-    try:
-        schema = get_module(module, actor.org).bind(actor.org)
-    except Http404:
-        raise PermissionDenied(_("You may not configure this module."))
-    if not may_configure(actor, schema):
-        raise PermissionDenied(_("You may not configure this module."))
-    return schema
-
 
 def _check_user(org_id: int, user_id: Any, schema: Any, field: str, errors: dict[str, list[str]]) -> int | None:
     if user_id in (None, ""):
@@ -174,7 +159,7 @@ def do_create_assignment_rule(org: Any, module: str, *, name: str, fallback_user
                               status_field: str = "", closed_values: Iterable[str] = (),
                               actor: User) -> AssignmentRule:
     """A new rule, inactive until activated (after a dry run, typically)."""
-    schema = configurable(org, module, actor)
+    schema = configurable_schema(org, module, actor)
     values = _clean_rule(schema.org.pk, schema, name=name, fallback_user_id=fallback_user_id,
                          status_field=status_field, closed_values=closed_values)
     return AssignmentRule.objects.create(org_id=schema.org.pk, module=schema.key, created_by=actor, **values)
@@ -184,7 +169,7 @@ def do_create_assignment_rule(org: Any, module: str, *, name: str, fallback_user
 def do_update_assignment_rule(rule: AssignmentRule, *, name: str, fallback_user_id: Any = None,
                               status_field: str = "", closed_values: Iterable[str] = (),
                               actor: User) -> AssignmentRule:
-    schema = configurable(rule.org_id, rule.module, actor)
+    schema = configurable_schema(rule.org_id, rule.module, actor)
     values = _clean_rule(rule.org_id, schema, name=name, fallback_user_id=fallback_user_id,
                          status_field=status_field, closed_values=closed_values, rule_id=rule.pk)
     for key, value in values.items():
@@ -196,7 +181,7 @@ def do_update_assignment_rule(rule: AssignmentRule, *, name: str, fallback_user_
 @transaction.atomic
 def do_delete_assignment_rule(rule: AssignmentRule, *, actor: User) -> None:
     """Its runs stay in the log (the timeline then says "by a rule (since deleted)")."""
-    configurable(rule.org_id, rule.module, actor)
+    configurable_schema(rule.org_id, rule.module, actor)
     rule.delete()
 
 
@@ -204,7 +189,7 @@ def do_delete_assignment_rule(rule: AssignmentRule, *, actor: User) -> None:
 def do_activate_assignment_rule(rule: AssignmentRule, *, actor: User) -> AssignmentRule:
     """From now on the rule assigns the module's new records, acting as `actor`. A module has
     one active rule at a time."""
-    schema = configurable(rule.org_id, rule.module, actor)
+    schema = configurable_schema(rule.org_id, rule.module, actor)
     rule = AssignmentRule.objects.select_for_update().get(pk=rule.pk, org_id=rule.org_id)
     other = (AssignmentRule.objects.filter(org_id=rule.org_id, module=rule.module, active=True)
              .exclude(pk=rule.pk).first())
@@ -228,7 +213,7 @@ def do_activate_assignment_rule(rule: AssignmentRule, *, actor: User) -> Assignm
 
 @transaction.atomic
 def do_deactivate_assignment_rule(rule: AssignmentRule, *, actor: User) -> AssignmentRule:
-    configurable(rule.org_id, rule.module, actor)
+    configurable_schema(rule.org_id, rule.module, actor)
     rule.active = False
     rule.save(update_fields=["active", "modified_at"])
     return rule
@@ -239,7 +224,7 @@ def do_deactivate_assignment_rule(rule: AssignmentRule, *, actor: User) -> Assig
 @transaction.atomic
 def do_add_assignment_entry(rule: AssignmentRule, *, actor: User, **values: Any) -> AssignmentEntry:
     """A new entry at the end of the rule: criteria (None: every record) -> a user or a pool."""
-    schema = configurable(rule.org_id, rule.module, actor)
+    schema = configurable_schema(rule.org_id, rule.module, actor)
     AssignmentRule.objects.select_for_update().filter(pk=rule.pk).first()  # one writer of the order at a time
     cleaned = _clean_entry(rule, schema, **values)
     if rule.entries.count() >= MAX_ENTRIES:
@@ -251,7 +236,7 @@ def do_add_assignment_entry(rule: AssignmentRule, *, actor: User, **values: Any)
 
 @transaction.atomic
 def do_update_assignment_entry(entry: AssignmentEntry, *, actor: User, **values: Any) -> AssignmentEntry:
-    schema = configurable(entry.org_id, entry.rule.module, actor)
+    schema = configurable_schema(entry.org_id, entry.rule.module, actor)
     cleaned = _clean_entry(entry.rule, schema, **values)
     changed_pool = any(getattr(entry, key) != value for key, value in cleaned.items() if key.startswith("pool"))
     for key, value in cleaned.items():
@@ -264,14 +249,14 @@ def do_update_assignment_entry(entry: AssignmentEntry, *, actor: User, **values:
 
 @transaction.atomic
 def do_delete_assignment_entry(entry: AssignmentEntry, *, actor: User) -> None:
-    configurable(entry.org_id, entry.rule.module, actor)
+    configurable_schema(entry.org_id, entry.rule.module, actor)
     entry.delete()
 
 
 @transaction.atomic
 def do_move_assignment_entry(entry: AssignmentEntry, step: int, *, actor: User) -> None:
     """Move an entry one place up (-1) or down (+1); entries are tried in this order."""
-    configurable(entry.org_id, entry.rule.module, actor)
+    configurable_schema(entry.org_id, entry.rule.module, actor)
     entries = list(AssignmentEntry.objects.select_for_update().filter(rule_id=entry.rule_id).order_by("order", "pk"))
     index = next(i for i, e in enumerate(entries) if e.pk == entry.pk)
     target = index + (1 if step > 0 else -1)
@@ -405,7 +390,7 @@ def do_start_assignment_job(rule: AssignmentRule, *, trigger: str, actor: User, 
                             total_capped: bool = False) -> AssignmentJob:
     """Queue a run of `rule` over the chosen records ("selected") or the records a list page's
     filters match ("list"), as `actor` sees them; the job is processed in batches by Celery."""
-    configurable(rule.org_id, rule.module, actor)
+    configurable_schema(rule.org_id, rule.module, actor)
     if trigger not in ("selected", "list"):
         raise RecordValidationError({"trigger": [_("Unknown kind of run.")]})
     ids = sorted({int(pk) for pk in record_ids})

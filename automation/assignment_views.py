@@ -27,7 +27,8 @@ from .assignment_forms import EntryForm, RuleForm
 from .assignment_models import AssignmentEntry, AssignmentJob, AssignmentRule
 from .assignment_tasks import list_queryset
 from .run_models import RuleRun
-from .settings_views import AutomationSettingsView, may_configure
+from .configure import may_configure
+from .settings_views import AutomationSettingsView
 
 
 def list_actions(user: Any, schema: Any) -> list[dict[str, Any]]:

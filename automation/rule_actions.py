@@ -14,12 +14,12 @@ from django.db.models import Max
 from django.utils.translation import gettext as _
 
 from access.models import User
-from access.visibility import current_membership
-from crm.actions import RecordValidationError, bound_schema
+from crm.actions import RecordValidationError
 from crm.criteria import CriteriaError, validate
 from crm.schema import BoundSchema
 
 from . import rule_engine
+from .configure import configurable_schema
 from .rule_models import MESSAGE_MAX, NAME_MAX, LayoutRule, ValidationRule
 
 MAX_RULES_PER_MODULE = 50
@@ -27,25 +27,10 @@ MAX_RULES_PER_MODULE = 50
 
 # --- checks -----------------------------------------------------------------------------------
 
-def may_configure(user: Any, schema: Any) -> bool:
-    """Org administrators; team managers for their team modules."""
-    return current_membership(user) is not None and schema.can_configure(user)
-
-
-def config_schema(org: Any, module_key: str, actor: User) -> BoundSchema:
-    """The module's schema in the actor's org, if the actor may configure its rules."""
-    if getattr(actor, "org", None) is None or actor.org.pk != org.pk:
-        raise PermissionDenied(_("Module not found."))
-    schema = bound_schema(module_key, org)
-    if not may_configure(actor, schema):
-        raise PermissionDenied(_("You may not change the rules of this module."))
-    return schema
-
-
 def _own(rule: Any, actor: User) -> BoundSchema:
     if getattr(actor, "org", None) is None or rule.org_id != actor.org.pk:
         raise PermissionDenied(_("Not found."))
-    return config_schema(actor.org, rule.module, actor)
+    return configurable_schema(actor.org, rule.module, actor)
 
 
 def _text(value: Any, key: str, limit: int, errors: dict, *, required: bool = True) -> str:
@@ -129,7 +114,7 @@ def do_create_validation_rule(org: Any, module_key: str, *, name: str, criteria:
                               field: str = "", active: bool = True) -> ValidationRule:
     """Add a validation rule, last in its module's order. From now on every create and update
     of the module's records is checked against it (the records already stored are not)."""
-    schema = config_schema(org, module_key, actor)
+    schema = configurable_schema(org, module_key, actor)
     values = _validation_values(schema, name=name, criteria=criteria, mode=mode, message_en=message_en,
                                 message_zh=message_zh, field=field)
     rule = ValidationRule.objects.create(org=org, module=schema.key, active=bool(active),
@@ -195,7 +180,7 @@ def do_create_layout_rule(org: Any, module_key: str, *, name: str, criteria: dic
                           require_fields: Iterable[str] = (), active: bool = True) -> LayoutRule:
     """Add a layout rule: while a record matches `criteria`, its form shows `show_fields` (hidden
     otherwise), hides `hide_fields` and requires `require_fields` (on every write path)."""
-    schema = config_schema(org, module_key, actor)
+    schema = configurable_schema(org, module_key, actor)
     values = _layout_values(schema, name=name, criteria=criteria, show_fields=show_fields, hide_fields=hide_fields,
                             require_fields=require_fields)
     rule = LayoutRule.objects.create(org=org, module=schema.key, active=bool(active),

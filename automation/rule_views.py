@@ -24,13 +24,13 @@ from access.decisions import module_field_rules
 from access.settings_forms import apply_errors
 from crm.criteria import criteria_problem
 from crm.criteria_forms import OPERATOR_LABELS, describe_criteria
-from crm.modules import get_module
 from crm.views import ModuleView
 
 from . import rule_actions as actions
 from .rule_engine import rule_layout
 from .rule_forms import LayoutRuleForm, ValidationRuleForm
 from .rule_models import LayoutRule, ValidationRule
+from .settings_views import configurable_schema
 
 
 @dataclass(frozen=True)
@@ -70,16 +70,6 @@ def nav_template() -> str:
         return "automation/includes/rules_nav.html"
     except TemplateDoesNotExist:
         return "automation/includes/rule_header.html"
-
-
-def configurable_schema(request, module_key: str) -> Any:
-    """The module's schema in the request's org, if the user may configure its rules; else 404."""
-    if getattr(request, "org", None) is None:
-        raise Http404
-    schema = get_module(module_key, request.org).bind(request.org)
-    if not actions.may_configure(request.user, schema):
-        raise Http404
-    return schema
 
 
 class RuleSettingsView(LoginRequiredMixin, View):

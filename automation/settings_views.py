@@ -13,16 +13,13 @@ from django.http import Http404
 from django.shortcuts import render
 from django.views import View
 
-from access.visibility import current_membership, is_org_admin
+from access.visibility import is_org_admin
 from crm.modules import get_module, org_modules
 
+from .configure import may_configure
 from .run_models import RuleRun
 
 PAGE_SIZE = 50
-
-
-def may_configure(user: Any, schema: Any) -> bool:
-    return current_membership(user) is not None and schema.can_configure(user)
 
 
 def configurable_schema(request, module_key: str) -> Any:

@@ -7,18 +7,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
-from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from access.models import User
 from crm.criteria import CriteriaError, validate
-from crm.modules import get_module
 
-from .settings_views import may_configure
+from .configure import configurable_schema
 from .workflow_actions import action_kind
 from .workflow_models import WorkflowRule
 
@@ -27,20 +25,8 @@ MAX_ACTIONS = 10
 MAX_DELAY_DAYS = 3650
 
 
-def _schema(org: Any, module_key: str, actor: User) -> Any:
-    if getattr(actor, "org", None) is None or actor.org.pk != org.pk:
-        raise PermissionDenied(_("Not found."))
-    try:
-        schema = get_module(module_key, org).bind(org)
-    except Http404:
-        raise PermissionDenied(_("Not found."))
-    if not may_configure(actor, schema):
-        raise PermissionDenied(_("Not found."))
-    return schema
-
-
 def _own(rule: WorkflowRule, actor: User) -> Any:
-    return _schema(rule.org, rule.module, actor)
+    return configurable_schema(rule.org, rule.module, actor)
 
 
 def clean_actions(actions: Any, schema: Any, org: Any) -> list[dict[str, Any]]:
@@ -164,7 +150,7 @@ def clean_rule(schema: Any, org: Any, *, name: str, trigger: str, criteria: Any,
 @transaction.atomic
 def do_create_workflow_rule(org: Any, module_key: str, *, actor: User, **values: Any) -> WorkflowRule:
     """A new rule, last in the module's order and inactive until activated (after a dry run)."""
-    schema = _schema(org, module_key, actor)
+    schema = configurable_schema(org, module_key, actor)
     cleaned = clean_rule(schema, org, **values)
     rules = WorkflowRule.objects.select_for_update().filter(org=org, module=schema.key)
     if rules.count() >= MAX_RULES_PER_MODULE:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.paginator import Paginator
+from django.utils.http import urlencode
 from django.http import Http404
 from django.shortcuts import render
 
@@ -35,9 +36,11 @@ class WebhookLogView(AutomationSettingsView):
         page = Paginator(deliveries.order_by("-created_at", "-pk"), PAGE_SIZE).get_page(request.GET.get("page"))
         for delivery in page.object_list:
             delivery.schema = modules.get(delivery.module)
+        rule = rule if rule.isdigit() else ""
+        kept = urlencode({key: value for key, value in (("rule", rule), ("status", status)) if value})
         return render(request, "automation/webhooks.html",
-                      {"page": page, "rule": rule if rule.isdigit() else "", "status": status,
-                       "statuses": WebhookDelivery.Status.choices})
+                      {"page": page, "rule": rule, "status": status, "statuses": WebhookDelivery.Status.choices,
+                       "pager_query": f"&{kept}" if kept else ""})
 
 
 class WebhookDeliveryView(AutomationSettingsView):

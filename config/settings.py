@@ -34,6 +34,10 @@ INSTALLED_APPS = [
     "teams",
     "locking",
     "automation",
+    "reviews",
+    "blueprints",
+    "approvals",
+    "work",
     "demo",
 ]
 

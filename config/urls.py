@@ -10,4 +10,8 @@ urlpatterns = [
     path("", include("teams.urls")),
     path("", include("locking.urls")),
     path("", include("automation.urls")),
+    path("", include("reviews.urls")),
+    path("", include("blueprints.urls")),
+    path("", include("approvals.urls")),
+    path("", include("work.urls")),
 ]

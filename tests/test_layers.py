@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ABOVE_ACCESS = ("crm", "teams", "locking", "automation", "demo")
+ABOVE_ACCESS = ("crm", "teams", "locking", "automation", "reviews", "blueprints", "approvals", "work", "demo")
 
 
 def imported_modules(source: str) -> list[tuple[int, str]]:

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class ApprovalsConfig(AppConfig):
+    name = "approvals"
+
+    def ready(self) -> None:
+        pass

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class ReviewsConfig(AppConfig):
+    name = "reviews"
+
+    def ready(self) -> None:
+        pass

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class WorkConfig(AppConfig):
+    name = "work"
+
+    def ready(self) -> None:
+        pass

@@ -164,6 +164,8 @@ RECORD_ACTIONS: dict[str, tuple[str, str | None]] = {
     "delete_note": ("view", "delete_note"),
     "add_attachment": ("edit", "add_attachment"),
     "delete_attachment": ("edit", "delete_attachment"),
+    # A blueprint transition: changes {"transition": the transition}; the guards say who may.
+    "transition": ("edit", "transition"),
 }
 # The controls of a record's page, in the order pages list them.
 PAGE_ACTIONS = ("edit", "delete", "change_owner", "add_note", "add_attachment", "delete_attachment")

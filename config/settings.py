@@ -194,4 +194,6 @@ CELERY_BEAT_SCHEDULE = {
     # Date-based workflow rules and delayed workflow actions come due (computed from the data).
     "workflow-dates": {"task": "automation.workflow_tasks.run_workflow_dates", "schedule": 60},
     "workflow-scheduled-actions": {"task": "automation.workflow_tasks.run_scheduled_actions", "schedule": 60},
+    # Records that stay in a blueprint state longer than its time limit are escalated.
+    "blueprint-sla": {"task": "blueprints.tasks.escalate_overdue", "schedule": 5 * 60},
 }

@@ -196,6 +196,25 @@ def card_marks(user, schema, records) -> dict[int, list[dict]]:
     return marks
 
 
+# ... and marks on a list's rows (e.g. an overdue alarm), computed for the whole page at once.
+_row_mark_providers: list[Callable] = []
+
+
+def register_row_mark_provider(provider: Callable) -> None:
+    """provider(user, schema, records) -> {record pk: [{"icon": bootstrap icon, "title": text}]}; a fixed
+    number of queries however many rows the page shows."""
+    if provider not in _row_mark_providers:
+        _row_mark_providers.append(provider)
+
+
+def row_marks(user, schema, records) -> dict[int, list[dict]]:
+    marks: dict[int, list[dict]] = {}
+    for provider in _row_mark_providers:
+        for pk, found in (provider(user, schema, records) or {}).items():
+            marks.setdefault(pk, []).extend(found)
+    return marks
+
+
 # ... and links from a module's settings pages to what other apps configure for that module (e.g.
 # its record locking), so crm's templates name no other app's URL.
 _module_link_providers: list[Callable] = []

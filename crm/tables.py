@@ -6,7 +6,7 @@ from typing import Any
 import django_tables2 as tables
 from django.urls import reverse
 from django.utils.formats import localize
-from django.utils.html import conditional_escape, format_html
+from django.utils.html import conditional_escape, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
@@ -35,13 +35,34 @@ class RecordTable(tables.Table):
 
     def body_rows(self) -> list[SafeString]:
         columns = [(bound, mark_safe(bound.attrs["td"].as_html())) for bound in self.columns]
+        marks = self.row_marks()
+        title_key = self.schema.title_field
         rows = []
         for n, row in enumerate(self.paginated_rows):
             record = row.record
-            cells = "".join(format_html("<td {}>{}</td>", attrs, conditional_escape(
-                localize(bound.column.cell(record, bound, self)))) for bound, attrs in columns)
+            cells = "".join(format_html("<td {}>{}{}</td>", attrs, conditional_escape(
+                localize(bound.column.cell(record, bound, self))),
+                _marks_html(marks.get(record.pk)) if bound.name == title_key else "") for bound, attrs in columns)
             rows.append(format_html('<tr class="{}">{}</tr>', "odd" if n % 2 else "even", mark_safe(cells)))
         return rows
+
+
+    def row_marks(self) -> dict[int, list[dict]]:
+        """Marks other apps put on the page's rows (e.g. overdue in a blueprint state), at once."""
+        from .modules import row_marks
+
+        request = getattr(self, "request", None)
+        user = getattr(request, "user", None)
+        if user is None or not getattr(user, "is_authenticated", False):
+            return {}
+        return row_marks(user, self.schema, [row.record for row in self.paginated_rows])
+
+
+def _marks_html(marks: list[dict] | None) -> SafeString | str:
+    if not marks:
+        return ""
+    return format_html_join("", ' <i class="bi bi-{} text-danger" title="{}" data-mark="{}"></i>',
+                            ((m["icon"], m["title"], m.get("kind", "")) for m in marks))
 
 
 class SpecColumn(tables.Column):

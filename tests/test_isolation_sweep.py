@@ -165,6 +165,8 @@ class World:
     email_template: Any = None
     webhook_delivery: Any = None
     assignment: tuple = (None, None, None)  # an assignment rule of deals, its entry and a queued job
+    blueprint: Any = None  # a draft blueprint of deals and its transition (blueprint settings pages)
+    transition: Any = None
 
     def module_key(self, kind: str) -> str:
         return self.team_module.key if kind == TEAM else kind
@@ -224,7 +226,19 @@ def build_world(org: Organization, prefix: str, *, owner: User, admin: User, chi
         add_rule_settings(world, admin, f"{org_prefix}-settings")
         add_workflow_action_settings(world, admin, f"{org_prefix}-settings")
         world.assignment = add_assignment_settings(world, admin, f"{org_prefix}-settings")
+        add_blueprint_settings(world, admin, f"{org_prefix}-settings")
     return world
+
+
+def add_blueprint_settings(world: World, admin: User, prefix: str) -> None:
+    """A draft blueprint of deals with one transition (a draft governs no record)."""
+    from blueprints import actions as blueprint_actions
+
+    world.blueprint = blueprint_actions.do_create_blueprint(world.org, "deals", name=f"{prefix}-blueprint",
+                                                            field="stage", actor=admin)
+    world.transition = blueprint_actions.do_save_transition(
+        world.blueprint, actor=admin, name=f"{prefix}-transition", from_states=["qualification"],
+        to_state="proposal")
 
 
 def add_workflow_action_settings(world: World, admin: User, prefix: str) -> None:
@@ -380,6 +394,8 @@ FILLERS: dict[str, Callable[[World, str, Route], Filled]] = {
     "assignment_rule_pk": lambda world, kind, route: _obj(world.assignment[0]),
     "assignment_entry_pk": lambda world, kind, route: _obj(world.assignment[1]),
     "assignment_job_pk": lambda world, kind, route: _obj(world.assignment[2]),
+    "blueprint_pk": lambda world, kind, route: _obj(world.blueprint),
+    "transition_pk": lambda world, kind, route: _obj(world.transition),
     # A field of the module (inline edit): its title field, a key that is the same in every org.
     "field_key": lambda world, kind, route: Filled(get_module(world.module_key(kind), world.org).title_field),
 }
@@ -470,6 +486,8 @@ def visible_to(user: User, obj: Any) -> bool:
     if type(obj).__name__ in ("ValidationRule", "LayoutRule"):
         return True  # org configuration, whose messages every member editing a record may see
     if isinstance(obj, (EmailTemplate, WebhookDelivery)):  # on the automation settings pages only
+        return False
+    if type(obj).__name__ in ("Blueprint", "Transition"):  # blueprint settings pages only
         return False
     if isinstance(obj, (Note, Attachment)):
         return visible_to(user, obj.record)

@@ -15,6 +15,8 @@ KIND_LABELS = {
     "unlocked": _("Unlocked"), "lock_overridden": _("Lock overridden"), "shared": _("Shared"),
     "unshared": _("Sharing removed"),
     "email_sent": _("E-mail sent"),  # by a workflow rule (automation)
+    "transition": _("Blueprint transition"), "blueprint_entered": _("Entered a blueprint"),
+    "blueprint_left": _("Left a blueprint"),  # blueprints
 }
 # How a change was made (TimelineEntry.path); unknown paths show as stored.
 PATH_LABELS = {
@@ -23,7 +25,9 @@ PATH_LABELS = {
 }
 EXTRA_LABELS = {"owner": _("Owner"), "file": _("File"), "related": _("Related to"), "action": _("Action"),
                 "reason": _("Reason"), "rule": _("Lock rule"), "shared_with": _("Shared with"),
-                "access": _("Access"), "email_to": _("To"), "email_subject": _("Subject")}
+                "access": _("Access"), "email_to": _("To"), "email_subject": _("Subject"),
+                "transition": _("Transition"), "blueprint": _("Blueprint"), "checklist": _("Checklist"),
+                "signoff": _("Sign-off"), "via": _("Through")}
 
 
 @register.filter

@@ -23,6 +23,7 @@ from access.models import Profile
 from access.share_actions import do_share_record
 from access.sharing_actions import do_clone_profile, do_set_profile_field_levels, do_set_user_profile
 from access.visibility import bind_org, get_record
+from blueprints.actions import do_transition
 from crm import actions
 from crm.models import Attachment, Note
 from crm.modules import get_module
@@ -89,12 +90,20 @@ def world(org, admin_user, make_user, other_org_user):
     request = team_actions.do_submit_request(module, {"title": "Please write one"}, actor=requester)
     started = team_actions.do_submit_request(module, {"title": "Started"}, actor=requester)
     started = actions.do_update_record(started, {"status": "doing"}, version=started.version, actor=manager)
+    # A blueprint over the module's status: members and the manager start a request, no one else.
+    from blueprints import actions as blueprint_actions
+
+    blueprint = blueprint_actions.do_create_blueprint(org, module.key, name="Case study", field="status",
+                                                      actor=manager)
+    start = blueprint_actions.do_save_transition(blueprint, actor=manager, name="Start", from_states=["requested"],
+                                                 to_state="doing", owners={"team_roles": ["manager", "member"]})
+    blueprint_actions.do_publish_blueprint(blueprint, actor=manager)
     records = [open_deal, limited_deal, won, mine, theirs, request, started]
     for record in records:  # a note and a file by an administrator on each, to edit or remove
         actions.do_add_note(record, "Admin's note", actor=admin_user)
         actions.do_add_attachment(record, SimpleUploadedFile("brief.txt", b"x"), actor=admin_user)
     users = [admin_user, sally, sergio, reader, limited, manager, member, participant, requester, other_org_user]
-    return {"users": users, "records": records, "module": module}
+    return {"users": users, "records": records, "module": module, "transition": start}
 
 
 def fresh(record, user):
@@ -137,12 +146,21 @@ ATTEMPTS = {
     "add_attachment": lambda user, record, schema: actions.do_add_attachment(
         record, SimpleUploadedFile("more.txt", b"y"), actor=user),
     "delete_attachment": lambda user, record, schema: actions.do_delete_attachment(attachment_of(record), actor=user),
+    "transition": lambda user, record, schema: do_transition(record, transition_of(record), actor=user),
 }
 CHANGES = {
     "edit": lambda record: edit_changes(record),
     "edit_note": lambda record: {"note": note_of(record)},
     "delete_note": lambda record: {"note": note_of(record)},
+    "transition": lambda record: {"transition": transition_of(record)},
 }
+
+
+def transition_of(record):
+    """The blueprint's "Start" (a transition of the team module's blueprint, whatever the record)."""
+    from blueprints.models import Transition
+
+    return Transition.objects.get(org=record.org, name="Start")
 
 
 def attempt(action, user, record, schema) -> bool:
@@ -211,6 +229,7 @@ def page_controls(html: str, record) -> dict[str, bool]:
         "delete_attachment": re.search(rf'action="{re.escape(base)}attachments/\d+/delete/"', html) is not None,
         "edit_note": re.search(rf'action="{re.escape(base)}notes/\d+/edit/"', html) is not None,
         "delete_note": re.search(rf'action="{re.escape(base)}notes/\d+/delete/"', html) is not None,
+        "transition": re.search(rf'href="{re.escape(base)}blueprint/\?transition=\d+"', html) is not None,
     }
 
 

@@ -227,6 +227,9 @@ class Command(BaseCommand):
                 {"type": "create_task", "subject": "Hand {{name}} over to Customer Success", "due_in_days": 3,
                  "owner": "record_owner"}])
         do_set_workflow_rule_active(won, True, actor=admin)
+        from demo.seed_blueprints import seed_blueprints
+
+        seed_blueprints(org)
 
     def seed_account_sharing(self, org, admin, heads) -> None:
         """Accounts as a sales organisation keeps them: private (a rep sees their own; the head of

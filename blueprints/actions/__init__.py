@@ -1,0 +1,6 @@
+"""Every write of blueprints: configuration (`config`) and records moving through them (`transitions`)."""
+from .config import (configurable, do_create_blueprint, do_deactivate_blueprint, do_delete_draft,  # noqa: F401
+                     do_delete_transition, do_new_version, do_publish_blueprint, do_save_transition,
+                     do_update_blueprint)
+from .transitions import (do_enrol_records, do_mark_escalated, do_migrate_records, do_transition,  # noqa: F401
+                          run_after_actions, sync_membership, transition_path)

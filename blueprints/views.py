@@ -13,7 +13,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views import View
@@ -158,6 +158,12 @@ class SaveSettingsView(EditorView):
 
 
 class SaveTransitionView(EditorView):
+    def get(self, request, blueprint_pk, transition_pk=None):
+        """The side form lives on the editor page."""
+        transition = "new" if transition_pk is None else get_object_or_404(
+            Transition, org=request.org, blueprint=self.blueprint, pk=transition_pk)
+        return redirect(editor_url(self.blueprint, transition))
+
     def post(self, request, blueprint_pk, transition_pk=None):
         transition = None
         if transition_pk is not None:
@@ -188,7 +194,7 @@ class SaveTransitionView(EditorView):
                     apply_errors(form, ValidationError(rest))
         request.GET = request.GET.copy()
         request.GET["transition"] = str(transition.pk) if transition else "new"
-        return self.get(request, blueprint_pk, transition_form=form, rows=rows, status=400)
+        return EditorView.get(self, request, blueprint_pk, transition_form=form, rows=rows, status=400)
 
 
 class DeleteTransitionView(SettingsView):

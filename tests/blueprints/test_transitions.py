@@ -268,6 +268,8 @@ def test_configuring_is_for_whoever_may_configure_the_module(org, admin_user, st
     for url in (reverse("blueprints:list", args=["deals"]), reverse("blueprints:editor", args=[bp.pk])):
         assert client_for(standard_user).get(url).status_code == 404
         assert client_for(admin_user).get(url).status_code == 200
+    side = client_for(admin_user).get(reverse("blueprints:transition_save", args=[bp.pk, _t["Win"].pk]))
+    assert side.status_code == 302 and f"?transition={_t['Win'].pk}" in side["Location"]
     assert client_for(standard_user).post(reverse("blueprints:publish", args=[bp.pk])).status_code == 404
     assert Blueprint.objects.get(pk=bp.pk).status == "draft"
 
@@ -310,3 +312,17 @@ def test_my_work_lists_the_transitions_i_own_at_a_fixed_cost(org, admin_user, st
         DealFactory(actor=standard_user, name=f"More {i}")
     with django_assert_num_queries(len(few.captured_queries)):
         assert transitions_i_own(user).count == 13
+
+
+def test_the_pages_speak_chinese(org, admin_user, standard_user, client_for):
+    bp, t = deal_pipeline(org, admin_user)
+    deal = DealFactory(actor=standard_user, name="Acme")
+    client, admin = client_for(standard_user), client_for(admin_user)
+    for c in (client, admin):
+        c.post(reverse("set_language"), {"language": "zh-hans", "next": "/"})
+    page = html.unescape(client.get(reverse("crm:detail", args=["deals", deal.pk])).content.decode())
+    assert "蓝图示意图" in page and "资格审查" in page
+    edit = html.unescape(client.get(reverse("crm:edit", args=["deals", deal.pk])).content.decode())
+    assert "只能通过蓝图的流转更改" in edit
+    editor = html.unescape(admin.get(reverse("blueprints:editor", args=[bp.pk])).content.decode())
+    assert "新建草稿版本" in editor and "流转" in editor

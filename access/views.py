@@ -45,8 +45,10 @@ class SignUpView(View):
 
 
 class HomeView(LoginRequiredMixin, View):
+    """After login: My Work (the `work` app's page, named by URL so access imports nothing above it)."""
+
     def get(self, request):
-        return redirect("crm:list", module="accounts")
+        return redirect("work:index")
 
 
 class SwitchOrgView(LoginRequiredMixin, View):

@@ -34,3 +34,7 @@ class CrmConfig(AppConfig):
         from .timeline import write_share_entry
 
         register_share_listener(write_share_entry)
+        # My Work: the user's tasks and the records they opened lately.
+        from . import work_sections
+
+        work_sections.register()

@@ -133,6 +133,9 @@ class RecordDetailView(ModuleView):
     template_name = "crm/record_detail.html"
 
     def get(self, request, module, pk):
+        from .recent import remember
+
+        remember(request.user, self.schema.key, self.record.pk)  # for "Recently viewed" on My Work
         return render(request, self.template_name, self.detail_context())
 
     def detail_context(self, **extra: Any) -> dict[str, Any]:

@@ -36,3 +36,7 @@ class TeamsConfig(AppConfig):
 
         register_module_lister(modules_of)
         register_record_model(TeamRecord)
+        # My Work: team records assigned to the user and their open requests.
+        from . import work_sections
+
+        work_sections.register()

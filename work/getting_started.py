@@ -1,0 +1,46 @@
+"""The getting-started list a new organisation's administrator sees on My Work instead of an
+empty page: add users, create a team space, bring data in. Shown while the organisation is
+small (fewer than SMALL_ORG active members) and a step is still to do; each step is ticked off
+by what exists, not by a flag. Four queries."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from access.models import Membership
+from access.visibility import is_org_admin, visible
+from crm.modules import get_module
+from crm.work import WorkSection
+
+SMALL_ORG = 5
+DATA_MODULES = ("accounts", "contacts", "leads")
+
+
+def getting_started(user: Any) -> WorkSection | None:
+    if not is_org_admin(user):
+        return None
+    from teams.models import TeamSpace
+
+    org = user.org
+    members = Membership.objects.filter(org=org, is_active=True)[:SMALL_ORG].count()
+    if members >= SMALL_ORG:
+        return None
+    has_space = TeamSpace.objects.filter(org=org).exists()
+    parts = [visible(user, get_module(key, org), "view").values("pk")[:1] for key in DATA_MODULES]
+    query = parts[0].union(*parts[1:], all=True)
+    has_data = bool(list(query[:1]))
+    steps = [
+        {"key": "users", "done": members > 1, "title": _("Add users"), "url": reverse("users"),
+         "text": _("Invite the people you work with and give each a role.")},
+        {"key": "team_space", "done": has_space, "title": _("Create a team space"), "url": reverse("teams:spaces"),
+         "text": _("A space for a team's own record types, its members and its requests.")},
+        {"key": "import", "done": has_data, "title": _("Bring your data in"),
+         "url": reverse("crm:create", args=["accounts"]),
+         "text": _("Importing from a spreadsheet is coming soon; until then, add your first accounts here.")},
+    ]
+    if all(step["done"] for step in steps):
+        return None
+    return WorkSection(key="getting_started", title=_("Getting started"), items=steps,
+                       count=sum(not step["done"] for step in steps), template="work/getting_started.html")

@@ -219,9 +219,9 @@ def decide_many(user: Any, records: Iterable[Any], action: str, changes: dict[st
     schema = schema or _schema_of(records[0], user)
     access_action, guard_action = RECORD_ACTIONS[action]
     ids = [r.pk for r in records]
-    seen = set(visible(user, schema, "view").filter(pk__in=ids).values_list("pk", flat=True))
+    seen = set(visible(user, schema, "view", listing=False).filter(pk__in=ids).values_list("pk", flat=True))
     permitted = seen if access_action == "view" else set(
-        visible(user, schema, access_action).filter(pk__in=ids).values_list("pk", flat=True))
+        visible(user, schema, access_action, listing=False).filter(pk__in=ids).values_list("pk", flat=True))
     if guard_action:
         for preloader in _preloaders:
             preloader(user, schema, [r for r in records if r.pk in permitted])

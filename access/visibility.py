@@ -42,6 +42,24 @@ def register_grant_provider(provider: GrantProvider) -> None:
         _grant_providers.append(provider)
 
 
+# A list filter returns a Q that rows must match to be listed (None: no objection). Lists, boards,
+# exports and searches read `visible(...)` as it is; one record's page (`get_record`), `can` and the
+# actions pass `listing=False`, so a record a filter keeps out of lists (one under review) still
+# opens for those the predicate lets see it.
+ListFilter = Callable[[User, ModuleLike, str], Q | None]
+_list_filters: list[ListFilter] = []
+
+
+def register_list_filter(list_filter: ListFilter) -> None:
+    if list_filter not in _list_filters:
+        _list_filters.append(list_filter)
+
+
+def unregister_list_filter(list_filter: ListFilter) -> None:
+    if list_filter in _list_filters:
+        _list_filters.remove(list_filter)
+
+
 def bind_org(user: User, org: Organization, membership: Membership | None = None) -> User:
     """Attach the acting org to a user object (done by middleware for requests; by tasks for jobs)."""
     if membership is None:
@@ -375,8 +393,11 @@ def manual_share_grants(user: User, membership: Membership, module: ModuleLike, 
     return grants
 
 
-def visible(user: User, module: ModuleLike, action: str = "view", *, deleted: bool = False) -> QuerySet:
-    """Records of `module` in the user's current org on which the user may do `action`."""
+def visible(user: User, module: ModuleLike, action: str = "view", *, deleted: bool = False,
+            listing: bool = True) -> QuerySet:
+    """Records of `module` in the user's current org on which the user may do `action`. For
+    `view` and `export`, records a list filter keeps out of lists are left out unless `listing`
+    is False (one record asked for by id)."""
     org = getattr(user, "org", None)
     if org is None:
         return module.model.objects.none()
@@ -384,7 +405,13 @@ def visible(user: User, module: ModuleLike, action: str = "view", *, deleted: bo
     predicate = access_predicate(user, module, action)
     if predicate is None:
         return qs.none()
-    return qs.filter(predicate) if predicate else qs
+    qs = qs.filter(predicate) if predicate else qs
+    if listing and action in ("view", "export") and not deleted:
+        for list_filter in _list_filters:
+            kept = list_filter(user, module, action)
+            if kept is not None:
+                qs = qs.filter(kept)
+    return qs
 
 
 def get_record(user: User, module: ModuleLike, pk: Any, action: str = "view", *, deleted: bool = False):
@@ -393,7 +420,7 @@ def get_record(user: User, module: ModuleLike, pk: Any, action: str = "view", *,
         pk = int(pk)
     except (TypeError, ValueError):
         raise Http404
-    obj = visible(user, module, action, deleted=deleted).filter(pk=pk).first()
+    obj = visible(user, module, action, deleted=deleted, listing=False).filter(pk=pk).first()
     if obj is None:
         raise Http404
     return obj
@@ -420,7 +447,7 @@ def can_each(user: User, module: ModuleLike, record: Any, actions: Any) -> dict[
 
 def can(user: User, module: ModuleLike, record: Any, action: str) -> bool:
     """Whether the user may do `action` on this record, given as a record or its id (one EXISTS query)."""
-    return visible(user, module, action).filter(pk=getattr(record, "pk", record)).exists()
+    return visible(user, module, action, listing=False).filter(pk=getattr(record, "pk", record)).exists()
 
 
 def is_org_admin(user: User) -> bool:

@@ -31,11 +31,39 @@ def register_stage(name: str, stage: Stage) -> None:
     _stages[name] = stage
 
 
+# Stages that skip a record a process holds for "automation" (automation.holds): a review
+# holds a record until it is approved, then emits its "created" event again.
+HELD_STAGES = ("assignment", "workflow")
+
+
 def run_stages(event: RecordEvent) -> None:
+    held: str | None = None
+    asked = False
     for name in ORDER:
         stage = _stages.get(name)
-        if stage is not None:
-            stage(event)
+        if stage is None:
+            continue
+        if name in HELD_STAGES:
+            if not asked:
+                held, asked = held_for_automation(event), True
+            if held:
+                logger.info("%s stage skipped %s %s: %s", name, event.module, event.record_id, held)
+                continue
+        stage(event)
+
+
+def held_for_automation(event: RecordEvent) -> str | None:
+    """Why a process holds the event's record back from automation, or None (also when it is gone)."""
+    from .delivery import _target
+    from .holds import AUTOMATION, _providers, hold_reason
+
+    if not _providers:
+        return None
+    target = _target(event.org_id, event.module, event.record_id)
+    if target is None:
+        return None
+    _org, schema, record = target
+    return hold_reason(schema, record, AUTOMATION)
 
 
 def too_deep(event: RecordEvent) -> bool:

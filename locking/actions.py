@@ -334,7 +334,7 @@ def do_delete_field_lock(field_lock: FieldLock, *, actor: User) -> None:
 def _record_locked(record: Any, actor: User) -> tuple[BoundSchema, Any]:
     """The stored record, row-locked (so lock changes and saves of it take turns), if visible."""
     schema = bound_schema(record, actor.org)
-    current = visible(actor, schema, "view").select_for_update(of=("self",)).filter(pk=record.pk).first()
+    current = visible(actor, schema, "view", listing=False).select_for_update(of=("self",)).filter(pk=record.pk).first()
     if current is None:
         raise PermissionDenied(_("Record not found."))
     return schema, current

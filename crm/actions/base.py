@@ -207,7 +207,7 @@ def _require_member(actor: User, schema: BoundSchema) -> None:
 
 def _locked(schema: BoundSchema, actor: User, pk: int, action: str):
     """The stored row, locked, if the actor may do `action`; else PermissionDenied."""
-    row = (visible(actor, schema, action).select_for_update(of=("self",))
+    row = (visible(actor, schema, action, listing=False).select_for_update(of=("self",))
            .select_related("modified_by").filter(pk=pk).first())
     if row is None:
         if can(actor, schema, pk, "view"):
@@ -239,7 +239,7 @@ def _event(kind: str, schema: BoundSchema, record: Any, actor: User, path: str, 
 
 
 def _record_for(schema: BoundSchema, record: Any, actor: User, action: str) -> Any:
-    current = visible(actor, schema, action).filter(pk=record.pk).first()
+    current = visible(actor, schema, action, listing=False).filter(pk=record.pk).first()
     if current is None:
         raise PermissionDenied(_("You do not have permission to do this on this record."))
     return current

@@ -17,6 +17,11 @@ KIND_LABELS = {
     "email_sent": _("E-mail sent"),  # by a workflow rule (automation)
     "transition": _("Blueprint transition"), "blueprint_entered": _("Entered a blueprint"),
     "blueprint_left": _("Left a blueprint"),  # blueprints
+    # review processes (reviews)
+    "review_opened": _("Put under review"), "review_resubmitted": _("Resubmitted for review"),
+    "review_field_reviewed": _("Field reviewed"), "review_field_corrected": _("Field corrected in review"),
+    "review_field_rejected": _("Field rejected in review"), "review_approved": _("Review approved"),
+    "review_rejected": _("Rejected in review"),
 }
 # How a change was made (TimelineEntry.path); unknown paths show as stored.
 PATH_LABELS = {
@@ -27,7 +32,8 @@ EXTRA_LABELS = {"owner": _("Owner"), "file": _("File"), "related": _("Related to
                 "reason": _("Reason"), "rule": _("Lock rule"), "shared_with": _("Shared with"),
                 "access": _("Access"), "email_to": _("To"), "email_subject": _("Subject"),
                 "transition": _("Transition"), "blueprint": _("Blueprint"), "checklist": _("Checklist"),
-                "signoff": _("Sign-off"), "via": _("Through")}
+                "signoff": _("Sign-off"), "via": _("Through"),
+                "review": _("Review"), "field": _("Field")}
 
 
 @register.filter

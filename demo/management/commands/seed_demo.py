@@ -13,6 +13,7 @@ from access.models import Membership, Organization
 from access.visibility import bind_org
 from crm import actions
 from crm.modules import DEAL_STAGES, INDUSTRIES, LEAD_SOURCES, LEAD_STATUSES, TASK_STATUSES
+from demo.seed_reviews import seed_reviews
 
 ORG_NAME = "Zylker"
 PASSWORD = "zylker-demo-2026"
@@ -66,6 +67,7 @@ class Command(BaseCommand):
         handle_pending_events(org)
         with transaction.atomic():
             self.seed_automation(org, admin, users)
+            seed_reviews(org, admin, users)  # a referral lead awaiting the head of sales' review
         self.stdout.write(self.style.SUCCESS(f"Demo organisation {ORG_NAME} created. Password for all: {PASSWORD}"))
 
     def seed(self, scale: float) -> tuple:

@@ -35,8 +35,3 @@ def recent(user: Any) -> list[tuple[str, int]]:
         return []
     return [(str(module), int(pk)) for module, pk in (cache.get(_key(org.pk, user.pk)) or [])]
 
-
-def forget(user: Any) -> None:
-    org = getattr(user, "org", None)
-    if org is not None:
-        cache.delete(_key(org.pk, user.pk))

@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -152,8 +152,8 @@ class VerdictView(RecordReviewMixin):
 
     def back(self):
         target = self.request.POST.get("next", "")
-        if target and url_has_allowed_host_and_scheme(target, allowed_hosts={self.request.get_host()}):
-            return redirect(target)
+        if (target.startswith("/") and url_has_allowed_host_and_scheme(target, allowed_hosts={self.request.get_host()})):
+            return HttpResponseRedirect(target)
         return redirect("reviews:record", self.schema.key, self.record.pk)
 
 

@@ -356,6 +356,7 @@ def fill_module(world: World, kind: str, route: Route) -> Filled:
 # What a `pk` is, by the route before it. A new context fails until it is added here.
 PK_CONTEXTS = {
     "m/<slug:module>/": "record",
+    "reviews/m/<slug:module>/": "record",  # a record's review
     "settings/fields/<slug:module>/": "field",
     "teams/modules/<int:module_pk>/fields/": "field",
 }

@@ -67,7 +67,6 @@ class Command(BaseCommand):
         handle_pending_events(org)
         with transaction.atomic():
             self.seed_automation(org, admin, users)
-            seed_reviews(org, admin, users)  # a referral lead awaiting the head of sales' review
         self.stdout.write(self.style.SUCCESS(f"Demo organisation {ORG_NAME} created. Password for all: {PASSWORD}"))
 
     def seed(self, scale: float) -> tuple:
@@ -141,6 +140,7 @@ class Command(BaseCommand):
             mention = rng.choice(users)
             actions.do_add_note(deal, f"Spoke to the buyer; @{mention.username} please prepare a case study.",
                                 actor=author, path="system")
+        seed_reviews(org, admin, users)  # a referral lead awaiting the head of sales' review
         return org, admin, users
 
     def seed_teams(self, org, admin, users, accounts, rng) -> None:

@@ -24,7 +24,8 @@ from access.decisions import GuardRefusal
 from .models import ReviewCase, ReviewProcess
 from .selectors import REVIEW_PREFIX, case_for, hold_text, under_review_ids
 
-GUARDED_ACTIONS = ("update", "delete", "change_owner", "restore", "add_attachment", "delete_attachment")
+GUARDED_ACTIONS = ("update", "delete", "change_owner", "restore", "add_attachment", "delete_attachment",
+                   "transition")  # a blueprint transition too
 _MEMO = "_review_cases"
 
 

@@ -182,3 +182,11 @@ def test_only_the_submitter_resubmits(rep, manager, admin_user, employee_field, 
     assert case_of(lead).status == ReviewCase.Status.REJECTED
     do_update_record(lead, {"company": "By the rep"}, version=version_of(lead), actor=fresh(rep))
     assert case_of(lead).status == ReviewCase.Status.OPEN
+
+
+def test_lists_of_modules_without_a_review_process_carry_no_review_branch(rep, employee_field, referral_check):
+    contacts = get_module("contacts", rep.org).bind(rep.org)
+    assert "reviews_reviewcase" not in str(visible(rep, contacts).query)
+    assert "reviews_reviewcase" in str(visible(rep, leads(rep)).query)
+    # One record asked for by id never carries it: its page opens while it is under review.
+    assert "reviews_reviewcase" not in str(visible(rep, leads(rep), listing=False).query)

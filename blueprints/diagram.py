@@ -9,6 +9,7 @@ from typing import Any, Iterable
 
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
 
 NODE_W, NODE_H, GAP_X, GAP_Y, PAD = 150, 40, 90, 34, 16
 
@@ -57,6 +58,13 @@ def svg(choices: list[tuple[str, str]], start: str, transitions: list[Any], curr
     width = max(x for x, _y in at.values()) + NODE_W + PAD
     height = max(y for _x, y in at.values()) + NODE_H + PAD
     parts: list[SafeString] = []
+    common = [t for t in transitions if t.any_state and t.to_state in at]
+    for index, t in enumerate(common):  # from every state: a line each under the drawing
+        height += 22
+        parts.append(format_html(
+            '<g class="bp-common" data-transition="{}"><text x="{}" y="{}" font-size="12" fill="{}">{} {} → {}</text></g>',
+            t.pk, PAD, height - 6, "#0d6efd" if t.pk == selected else "#6c757d",
+            _("From every state:") if index == 0 else "", t.name, labels.get(t.to_state, t.to_state)))
     for t in transitions:
         if t.any_state:
             continue

@@ -272,3 +272,13 @@ def do_mark_escalated(member_id: int, *, at: Any = None) -> bool:
     """The SLA escalation of a record's stay is done (once per stay): False when it was already."""
     return bool(BlueprintRecord.objects.filter(pk=member_id, escalated_at__isnull=True)
                 .update(escalated_at=at or timezone.now()))
+
+
+def purge_memberships(records: list[Any]) -> None:
+    """Records purged from the recycle bin leave their blueprint rows behind them (crm's purge
+    hook, inside the purge's transaction)."""
+    by_module: dict[tuple[int, str], list[int]] = {}
+    for record in records:
+        by_module.setdefault((record.org_id, record.MODULE_KEY), []).append(record.pk)
+    for (org_id, module_key), ids in by_module.items():
+        BlueprintRecord.objects.filter(org_id=org_id, module=module_key, record_id__in=ids).delete()

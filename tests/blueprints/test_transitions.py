@@ -326,3 +326,31 @@ def test_the_pages_speak_chinese(org, admin_user, standard_user, client_for):
     assert "只能通过蓝图的流转更改" in edit
     editor = html.unescape(admin.get(reverse("blueprints:editor", args=[bp.pk])).content.decode())
     assert "新建草稿版本" in editor and "流转" in editor
+
+
+def test_publishing_enrols_the_matching_records_already_there(org, admin_user, standard_user,
+                                                               django_capture_on_commit_callbacks):
+    before = [DealFactory(actor=standard_user, name=f"Old {i}") for i in range(3)]
+    crm_actions.do_update_record(before[2], {"stage": "proposal"}, version=version_of(before[2]), actor=standard_user)
+    with django_capture_on_commit_callbacks(execute=True):
+        bp, _t = deal_pipeline(org, admin_user)
+    rows = dict(BlueprintRecord.objects.filter(org=org, module="deals").values_list("record_id", "state"))
+    assert rows == {before[0].pk: "qualification", before[1].pk: "qualification", before[2].pk: "proposal"}
+    assert set(BlueprintRecord.objects.filter(org=org).values_list("blueprint_id", flat=True)) == {bp.pk}
+
+
+def test_a_purged_record_leaves_no_blueprint_row(org, admin_user, standard_user, settings):
+    import datetime as dt
+
+    import time_machine
+    from django.utils import timezone
+
+    from crm.actions.recycle_bin import do_purge_recycle_bin
+
+    deal_pipeline(org, admin_user)
+    deal = DealFactory(actor=standard_user, name="Gone")
+    crm_actions.do_delete_record(deal, version=version_of(deal), actor=standard_user)
+    assert BlueprintRecord.objects.filter(record_id=deal.pk, module="deals").exists()
+    with time_machine.travel(timezone.now() + dt.timedelta(days=settings.RECYCLE_BIN_DAYS + 1)):
+        do_purge_recycle_bin()
+    assert not BlueprintRecord.objects.filter(record_id=deal.pk, module="deals").exists()

@@ -314,6 +314,14 @@ def test_my_work_lists_the_transitions_i_own_at_a_fixed_cost(org, admin_user, st
         assert transitions_i_own(user).count == 13
 
 
+def test_my_work_shows_the_section(org, admin_user, standard_user, client_for):
+    _bp, t = deal_pipeline(org, admin_user)
+    deal = DealFactory(actor=standard_user, name="Acme")
+    page = client_for(standard_user).get(reverse("work:index")).content.decode()
+    assert 'data-testid="work-section-blueprint-transitions"' in page
+    assert deal.get_absolute_url() in page and "Send proposal" in page
+
+
 def test_the_pages_speak_chinese(org, admin_user, standard_user, client_for):
     bp, t = deal_pipeline(org, admin_user)
     deal = DealFactory(actor=standard_user, name="Acme")

@@ -167,6 +167,8 @@ class World:
     assignment: tuple = (None, None, None)  # an assignment rule of deals, its entry and a queued job
     blueprint: Any = None  # a draft blueprint of deals and its transition (blueprint settings pages)
     transition: Any = None
+    approval_process: Any = None  # an approval process of deals, and a deal awaiting approval by it
+    approval_request: Any = None
 
     def module_key(self, kind: str) -> str:
         return self.team_module.key if kind == TEAM else kind
@@ -227,6 +229,7 @@ def build_world(org: Organization, prefix: str, *, owner: User, admin: User, chi
         add_workflow_action_settings(world, admin, f"{org_prefix}-settings")
         world.assignment = add_assignment_settings(world, admin, f"{org_prefix}-settings")
         add_blueprint_settings(world, admin, f"{org_prefix}-settings")
+        add_approval_settings(world, owner, admin, prefix, f"{org_prefix}-settings")
     return world
 
 
@@ -239,6 +242,17 @@ def add_blueprint_settings(world: World, admin: User, prefix: str) -> None:
     world.transition = blueprint_actions.do_save_transition(
         world.blueprint, actor=admin, name=f"{prefix}-transition", from_states=["qualification"],
         to_state="proposal")
+
+
+def add_approval_settings(world: World, owner: User, admin: User, prefix: str, settings_prefix: str) -> None:
+    """An approval process of deals and one of the owner's deals awaiting approval by it."""
+    from approvals.actions import do_save_approval_process, do_submit_for_approval
+
+    world.approval_process = do_save_approval_process(
+        world.org, "deals", name=f"{settings_prefix}-approval", levels=[{"rule": "any", "approvers": {"users": [admin.pk]}}],
+        actor=admin)
+    deal = crm_actions.do_create_record("deals", {"name": f"{prefix}-approval-deal"}, actor=owner)
+    world.approval_request = do_submit_for_approval(deal, actor=owner, process=world.approval_process)
 
 
 def add_workflow_action_settings(world: World, admin: User, prefix: str) -> None:
@@ -393,6 +407,8 @@ FILLERS: dict[str, Callable[[World, str, Route], Filled]] = {
     "template_pk": lambda world, kind, route: _obj(world.email_template),
     "delivery_pk": lambda world, kind, route: _obj(world.webhook_delivery),
     "assignment_rule_pk": lambda world, kind, route: _obj(world.assignment[0]),
+    "approval_process_pk": lambda world, kind, route: _obj(world.approval_process),
+    "approval_request_pk": lambda world, kind, route: _obj(world.approval_request),
     "assignment_entry_pk": lambda world, kind, route: _obj(world.assignment[1]),
     "assignment_job_pk": lambda world, kind, route: _obj(world.assignment[2]),
     "blueprint_pk": lambda world, kind, route: _obj(world.blueprint),
@@ -484,6 +500,10 @@ def visible_to(user: User, obj: Any) -> bool:
     if isinstance(obj, (Profile, OrgRole, Group, SharingRule, LockRule, FieldLock, LockJob, WorkflowRule,
                         AssignmentRule, AssignmentEntry, AssignmentJob)):
         return True  # org configuration, named on record pages (a lock badge names its rule)
+    if type(obj).__name__ == "ApprovalProcess":
+        return True  # org configuration, named on record pages (the approval panel names its process)
+    if type(obj).__name__ == "ApprovalRequest":  # seen by whoever sees its record
+        return visible_to(user, get_module(obj.module, user.org).model.objects.get(pk=obj.record_id))
     if type(obj).__name__ in ("ValidationRule", "LayoutRule"):
         return True  # org configuration, whose messages every member editing a record may see
     if isinstance(obj, (EmailTemplate, WebhookDelivery)):  # on the automation settings pages only

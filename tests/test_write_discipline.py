@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("access", "crm", "teams", "locking", "automation", "demo", "reviews", "work")
+APPS = ("access", "crm", "teams", "locking", "automation", "demo", "reviews", "work", "approvals")
 WRITE = re.compile(
     r"\.save\(|\.delete\(|objects\.create\(|\.update\(\s*(\w+\s*=|\*\*)|bulk_create|bulk_update|"
     r"update_or_create|get_or_create|select_for_update|"
@@ -31,6 +31,7 @@ WRITERS = {
     "automation/mail_actions.py", "automation/webhook_actions.py",  # e-mail templates, e-mails and webhook deliveries
     "automation/workflow_rule_actions.py",  # workflow rules' configuration
     "automation/workflow.py", "automation/workflow_schedule.py",  # workflow runs: retries, schedule, date scans
+    "approvals/actions.py",  # approval processes, requests and their steps
     "crm/field_indexes.py",  # custom fields' expression indexes (DDL) and their state, for the field actions and task
     "reviews/actions.py",  # review processes and the cases they open
 }

@@ -232,6 +232,9 @@ class Command(BaseCommand):
         from demo.seed_blueprints import seed_blueprints
 
         seed_blueprints(org)
+        from demo.seed_approvals import seed_approvals
+
+        seed_approvals(org, admin)
 
     def seed_account_sharing(self, org, admin, heads) -> None:
         """Accounts as a sales organisation keeps them: private (a rep sees their own; the head of

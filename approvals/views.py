@@ -1,0 +1,169 @@
+"""Approval pages: decide a step (approve / reject with a comment), delegate it, recall a
+request, submit a record, a request's history, and the full list awaiting the user.
+
+Every POST runs the action, which checks for real what the page offered (`engine.decision_for`,
+`engine.may_recall`, the record's edit decision); a refusal comes back as a message naming the
+reason, never a 500. Requests are looked up by org and id: another org's is a 404."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views import View
+
+from access.visibility import can, current_membership, get_record
+from config.params import optional_id
+from crm.actions import bound_schema
+from crm.modules import get_module
+
+from . import actions, engine
+from .models import ApprovalRequest
+from .work import _awaiting
+
+
+def _errors(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        if hasattr(exc, "error_dict"):
+            return " ".join(" ".join(m) for m in exc.message_dict.values())
+        return " ".join(exc.messages)
+    return str(exc)
+
+
+class MemberView(LoginRequiredMixin, View):
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        if getattr(request, "org", None) is None or current_membership(request.user) is None:
+            raise Http404
+        return super().dispatch(request, *args, **kwargs)
+
+
+class RequestView(MemberView):
+    """Base of the views of one request: `self.approval`, looked up by org and id, and shown
+    only to whoever may see its record, decide it or recall it."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        org = getattr(request, "org", None)
+        if org is None:
+            raise Http404
+        pk = optional_id(kwargs["approval_request_pk"])
+        self.approval = pk and (ApprovalRequest.objects.select_related("process", "submitter")
+                                .filter(org=org, pk=pk).first())
+        if not self.approval or not self.concerns(request.user):
+            raise Http404
+        return super().dispatch(request, *args, **kwargs)
+
+    def concerns(self, user: Any) -> bool:
+        request = self.approval
+        if current_membership(user) is None:
+            return False
+        if engine.decision_for(user, request).allowed or engine.may_recall(user, request):
+            return True
+        if request.submitter_id == user.pk or user.pk in {s.actor_id for s in request.steps.all()}:
+            return True
+        try:
+            return can(user, get_module(request.module, request.org), request.record_id, "view")
+        except Http404:
+            return False
+
+    def next_url(self) -> str:
+        wanted = self.request.POST.get("next") or ""
+        if wanted and url_has_allowed_host_and_scheme(wanted, {self.request.get_host()}, self.request.is_secure()):
+            return wanted
+        return reverse("approvals:request", args=[self.approval.pk])
+
+    def done(self, ok: bool, text: str):
+        if self.request.headers.get("HX-Request"):
+            css = "success" if ok else "danger"
+            return HttpResponse(f'<div class="alert alert-{css} py-1 px-2 small mb-0" role="status" '
+                                f'data-testid="approval-result">{_escape(text)}</div>', status=200 if ok else 422)
+        (messages.success if ok else messages.error)(self.request, text)
+        return redirect(self.next_url())
+
+
+def _escape(text: str) -> str:
+    from django.utils.html import escape
+
+    return escape(text)
+
+
+class RequestDetailView(RequestView):
+    def get(self, request, approval_request_pk):
+        approval = self.approval
+        record = None
+        try:
+            schema = get_module(approval.module, request.org)
+            if can(request.user, schema, approval.record_id, "view"):
+                record = get_record(request.user, schema, approval.record_id, "view")
+        except Http404:
+            schema = None
+        steps = list(approval.steps.select_related("actor", "delegated_to"))
+        return render(request, "approvals/request_detail.html", {
+            "approval": approval, "steps": steps, "record": record, "module": schema,
+            "decision": engine.decision_for(request.user, approval), "may_recall": engine.may_recall(request.user, approval),
+            "message": engine.pending_message(approval) if approval.awaiting else ""})
+
+
+class DecideView(RequestView):
+    def post(self, request, approval_request_pk):
+        decision = request.POST.get("decision", "")
+        try:
+            result = actions.do_decide_approval(self.approval, decision, comment=request.POST.get("comment", ""),
+                                                actor=request.user)
+        except (PermissionDenied, ValidationError) as exc:
+            return self.done(False, _errors(exc))
+        if decision == "reject":
+            return self.done(True, _("Rejected."))
+        if result.status == ApprovalRequest.Status.APPROVED:
+            return self.done(True, _("Approved: the approval is complete."))
+        return self.done(True, _("Approved."))
+
+
+class DelegateView(RequestView):
+    def post(self, request, approval_request_pk):
+        try:
+            actions.do_delegate_approval(self.approval, request.POST.get("delegate_to"), actor=request.user,
+                                         comment=request.POST.get("comment", ""))
+        except (PermissionDenied, ValidationError) as exc:
+            return self.done(False, _errors(exc))
+        return self.done(True, _("Delegated."))
+
+
+class RecallView(RequestView):
+    def post(self, request, approval_request_pk):
+        try:
+            actions.do_recall_approval(self.approval, actor=request.user, comment=request.POST.get("comment", ""))
+        except (PermissionDenied, ValidationError) as exc:
+            return self.done(False, _errors(exc))
+        return self.done(True, _("Recalled: the record is no longer awaiting approval."))
+
+
+class SubmitView(MemberView):
+    def post(self, request, module, pk):
+        schema = bound_schema(get_module(module, request.org), request.org)
+        record = get_record(request.user, schema, pk, "view")
+        back = reverse("crm:detail", args=[schema.key, record.pk])
+        process = request.POST.get("process") or None
+        try:
+            actions.do_submit_for_approval(record, actor=request.user, process=process, schema=schema)
+        except (PermissionDenied, ValidationError) as exc:
+            messages.error(request, _errors(exc))
+            return redirect(back)
+        messages.success(request, _("Submitted for approval."))
+        return redirect(back)
+
+
+class AwaitingView(MemberView):
+    def get(self, request):
+        page = Paginator(_awaiting(request.user), 50).get_page(request.GET.get("page"))
+        return render(request, "approvals/awaiting.html", {"page": page, "section": {"items": page.object_list}})

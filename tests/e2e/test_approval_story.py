@@ -1,0 +1,94 @@
+"""A deal discount above 12% awaits approval, in the browser.
+
+Set-up through the actions: an org with a role tree (a sales rep under a sales director), the
+process "Discount above 12%" (the owner's manager decides), and the rep's deal with a 20% discount,
+which enters the process as it is created. The rep opens the deal: the panel says it awaits the
+director, Edit is refused with that reason, and no approve button is offered. The director opens
+My Work when the page exists (else the deal's page) and approves it there with a comment; the rep
+then finds the deal approved, with the steps on its timeline, and editable again.
+"""
+from __future__ import annotations
+
+import pytest
+from django.urls import NoReverseMatch, reverse
+
+from access.actions import do_add_user, do_set_org_default, do_sign_up
+from access.sharing_actions import do_create_role, do_set_user_role
+from access.visibility import bind_org
+from approvals.actions import do_save_approval_process
+from approvals.models import ApprovalRequest
+from crm.actions import do_create_record
+from tests.e2e.browser import login
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "approve-it-2026"
+
+
+def my_work_url() -> str | None:
+    """The My Work page, when the app that draws it has one (its URL name is the `work` app's)."""
+    for name in ("work:home", "work:index", "work:my_work"):
+        try:
+            return reverse(name)
+        except NoReverseMatch:
+            continue
+    return None
+
+
+def test_discount_approval_story(page, live_server):
+    from playwright.sync_api import expect
+
+    base = live_server.url
+    owner = do_sign_up(org_name="Contoso", username="boss", email="boss@contoso.test", password=PASSWORD,
+                       first_name="Ada", last_name="Admin")
+    org = owner.org
+    admin = bind_org(owner.user, org, owner)
+    do_set_org_default(org, "deals", "public_read_write", actor=admin)
+    director_role = do_create_role(org, name="Sales director", actor=admin)
+    rep_role = do_create_role(org, name="Sales rep", parent=director_role, actor=admin)
+    rep_m = do_add_user(org, username="rita", email="rita@contoso.test", password=PASSWORD, role="standard",
+                        first_name="Rita", last_name="Rep", actor=admin)
+    dir_m = do_add_user(org, username="dora", email="dora@contoso.test", password=PASSWORD, role="standard",
+                        first_name="Dora", last_name="Director", actor=admin)
+    do_set_user_role(rep_m, rep_role, actor=admin)
+    do_set_user_role(dir_m, director_role, actor=admin)
+    do_save_approval_process(org, "deals", name="Discount above 12%", trigger="create_or_edit",
+                             criteria={"all": [{"field": "discount", "op": "gt", "value": "12"}]},
+                             levels=[{"rule": "any", "approvers": {"manager": True}}], actor=admin)
+    rita = bind_org(rep_m.user, org, rep_m)
+    deal = do_create_record("deals", {"name": "Northwind renewal", "amount": "12000", "discount": "20"}, actor=rita)
+    request = ApprovalRequest.objects.get(record_id=deal.pk)
+    deal_url = f"{base}/m/deals/{deal.pk}/"
+
+    # 1. The rep sees the deal waiting for the director; nothing offers to approve it.
+    login(page, base, "rita", PASSWORD)
+    page.goto(deal_url)
+    expect(page.get_by_test_id("approval-message")).to_contain_text("Awaiting approval by the owner's manager (Dora")
+    expect(page.get_by_test_id("approve")).to_have_count(0)
+    page.context.clear_cookies()
+
+    # 2. The director approves, from My Work if the page exists, else from the deal's page.
+    login(page, base, "dora", PASSWORD)
+    work = my_work_url()
+    if work:
+        page.goto(f"{base}{work}")
+        item = page.locator(f"#approval-{request.pk}")
+        item.locator("input[name=comment]").fill("Fine for a renewal")
+        item.get_by_test_id("approve").click()
+        expect(page.get_by_test_id("approval-result")).to_contain_text("Approved")
+    else:
+        page.goto(deal_url)
+        panel = page.get_by_test_id("approval-decide")
+        panel.locator("input[name=comment]").fill("Fine for a renewal")
+        panel.get_by_test_id("approve").click()
+        expect(page.locator(".alert-success")).to_contain_text("Approved: the approval is complete.")
+    assert ApprovalRequest.objects.get(pk=request.pk).status == "approved"
+    page.context.clear_cookies()
+
+    # 3. The rep finds it approved: the steps on the timeline, and the deal editable again.
+    login(page, base, "rita", PASSWORD)
+    page.goto(deal_url)
+    expect(page.get_by_test_id("approval-last")).to_contain_text("Approved")
+    expect(page.locator(".timeline-entry[data-kind=approval_approved]")).to_have_count(1)
+    expect(page.locator(".timeline-entry[data-kind=approval_submitted]")).to_contain_text("by approval")
+    expect(page.locator("a:has-text('Edit')").first).to_be_visible()

@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -78,7 +78,8 @@ class RequestView(MemberView):
 
     def next_url(self) -> str:
         wanted = self.request.POST.get("next") or ""
-        if wanted and url_has_allowed_host_and_scheme(wanted, {self.request.get_host()}, self.request.is_secure()):
+        if (wanted.startswith("/") and
+                url_has_allowed_host_and_scheme(wanted, {self.request.get_host()}, self.request.is_secure())):
             return wanted
         return reverse("approvals:request", args=[self.approval.pk])
 
@@ -88,7 +89,7 @@ class RequestView(MemberView):
             return HttpResponse(f'<div class="alert alert-{css} py-1 px-2 small mb-0" role="status" '
                                 f'data-testid="approval-result">{_escape(text)}</div>', status=200 if ok else 422)
         (messages.success if ok else messages.error)(self.request, text)
-        return redirect(self.next_url())
+        return HttpResponseRedirect(self.next_url())
 
 
 def _escape(text: str) -> str:

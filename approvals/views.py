@@ -150,9 +150,17 @@ class RecallView(RequestView):
 
 
 class SubmitView(MemberView):
+    """The record is looked up (through access) before the method is: 404, never 405, for a
+    record that is not the user's."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated and getattr(request, "org", None) is not None:
+            self.schema = bound_schema(get_module(kwargs["module"], request.org), request.org)
+            self.record = get_record(request.user, self.schema, kwargs["pk"], "view")
+        return super().dispatch(request, *args, **kwargs)
+
     def post(self, request, module, pk):
-        schema = bound_schema(get_module(module, request.org), request.org)
-        record = get_record(request.user, schema, pk, "view")
+        schema, record = self.schema, self.record
         back = reverse("crm:detail", args=[schema.key, record.pk])
         process = request.POST.get("process") or None
         try:

@@ -106,7 +106,9 @@ def test_my_work_section_costs_the_same_for_many(rep, director, discount_process
 
 def test_the_record_page_in_chinese(rep, director, discount_process, client_for):
     deal, request = _pending(rep, discount_process, director)
-    page = client_for(director).get(reverse("crm:detail", args=["deals", deal.pk]), HTTP_ACCEPT_LANGUAGE="zh-hans")
+    client = client_for(director)
+    client.post(reverse("set_language"), {"language": "zh-hans", "next": "/"})
+    page = client.get(reverse("crm:detail", args=["deals", deal.pk]))
     text = page.content.decode()
     assert "待审批" in text and "通过" in text and "驳回" in text
 

@@ -43,8 +43,6 @@ class Blueprint(models.Model):
     criteria = models.JSONField(_("entry criteria"), default=dict, blank=True)
     # {state: {"amount": n, "unit": "hours"|"days", "manager": bool, "users": [user ids]}}
     sla = models.JSONField(default=dict, blank=True)
-    # {state: [x, y]}: where the editor drew each state (none: the layered layout)
-    positions = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     published_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,

@@ -330,7 +330,7 @@ def do_new_version(blueprint: Blueprint, *, actor: User) -> Blueprint:
     copy = Blueprint.objects.create(
         org_id=blueprint.org_id, key=blueprint.key, version=(top or 0) + 1, name=blueprint.name,
         module=blueprint.module, field=blueprint.field, start_state=blueprint.start_state,
-        criteria=blueprint.criteria, sla=blueprint.sla, positions=blueprint.positions, created_by=actor)
+        criteria=blueprint.criteria, sla=blueprint.sla, created_by=actor)
     Transition.objects.bulk_create([
         Transition(org_id=t.org_id, blueprint=copy, key=t.key, name=t.name, any_state=t.any_state,
                    from_states=t.from_states, to_state=t.to_state, owners=t.owners, before=t.before,

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from access.models import Group, OrgRole
 from config.params import load_json
 from crm.forms import SchemaCriteriaForm, org_members
+from crm.widgets import member_widget
 
 from .models import ApprovalLevel, ApprovalProcess
 
@@ -25,8 +26,9 @@ class ProcessForm(SchemaCriteriaForm):
     name = forms.CharField(label=_("Name"), max_length=100)
     trigger = forms.ChoiceField(label=_("Trigger"), choices=ApprovalProcess.Trigger.choices)
     active = forms.BooleanField(label=_("Active"), required=False, initial=True)
-    admins = forms.MultipleChoiceField(label=_("Process admins"), required=False, widget=CHECKBOXES,
-                                       help_text=_("They receive steps nobody active can decide and may take over "
+    admins = forms.ModelMultipleChoiceField(label=_("Process admins"), required=False, queryset=None,
+                                            widget=member_widget(multiple=True),
+                                            help_text=_("They receive steps nobody active can decide and may take over "
                                                    "any step. Organisation administrators always may."))
     editable_fields = forms.MultipleChoiceField(label=_("Fields editable while pending"), required=False,
                                                 widget=CHECKBOXES)
@@ -43,10 +45,10 @@ class ProcessForm(SchemaCriteriaForm):
 
         self.schema = schema
         self.add_criteria_fields()
-        members = [(str(u.pk), str(u)) for u in org_members(org)]
+        members = org_members(org)
         roles = [(str(r.pk), str(r)) for r in OrgRole.objects.filter(org=org).order_by("path")]
         groups = [(str(g.pk), str(g)) for g in Group.objects.filter(org=org).order_by("pk")]
-        self.fields["admins"].choices = members
+        self.fields["admins"].queryset = members
         self.fields["editable_fields"].choices = [(f.key, f.label) for f in schema.editable_fields]
         kinds = ", ".join(f"{k.type} ({k.label()})" for k in action_kinds())
         self.fields["on_approve"].help_text = ACTIONS_HELP % {"kinds": kinds}
@@ -54,8 +56,8 @@ class ProcessForm(SchemaCriteriaForm):
         for n in range(1, LEVELS + 1):
             self.fields[f"l{n}_rule"] = forms.ChoiceField(label=_("Who decides"), choices=ApprovalLevel.Rule.choices, required=False,
                                                           initial="any")
-            self.fields[f"l{n}_users"] = forms.MultipleChoiceField(label=_("Users"), required=False, choices=members,
-                                                                   widget=CHECKBOXES)
+            self.fields[f"l{n}_users"] = forms.ModelMultipleChoiceField(
+                label=_("Users"), required=False, queryset=members, widget=member_widget(multiple=True))
             self.fields[f"l{n}_roles"] = forms.MultipleChoiceField(label=_("Roles"), required=False, choices=roles,
                                                                    widget=CHECKBOXES)
             self.fields[f"l{n}_groups"] = forms.MultipleChoiceField(label=_("Groups"), required=False,
@@ -114,13 +116,13 @@ class ProcessForm(SchemaCriteriaForm):
         data = self.cleaned_data
         levels = []
         for n in range(1, LEVELS + 1):
-            approvers = {"users": data.get(f"l{n}_users") or [], "roles": data.get(f"l{n}_roles") or [],
+            approvers = {"users": [u.pk for u in data.get(f"l{n}_users") or []], "roles": data.get(f"l{n}_roles") or [],
                          "groups": data.get(f"l{n}_groups") or [], "manager": bool(data.get(f"l{n}_manager")),
                          "team_manager": bool(data.get(f"l{n}_team_manager")),
                          "superiors": data.get(f"l{n}_superiors") or 0}
             if any(approvers.values()):
                 levels.append({"rule": data.get(f"l{n}_rule") or "any", "approvers": approvers})
         return {"name": data["name"], "trigger": data["trigger"], "active": data.get("active", False),
-                "criteria": data.get("criteria") or {"all": []}, "admins": data.get("admins") or [],
+                "criteria": data.get("criteria") or {"all": []}, "admins": [u.pk for u in data.get("admins") or []],
                 "editable_fields": data.get("editable_fields") or [], "levels": levels,
                 "on_approve": data.get("on_approve") or [], "on_reject": data.get("on_reject") or []}

@@ -4,15 +4,38 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from automation.workflow_actions import MESSAGES_AND_RECORDS, ActionContext, ActionError, register_action
+
+
+class ProcessChoiceForm(forms.Form):
+    """The settings of the action in a rule's or a blueprint's action editor: the process."""
+
+    process = forms.ChoiceField(label=gettext_lazy("Approval process"))
+
+    def __init__(self, *args: Any, schema: Any, org: Any, **kwargs: Any) -> None:
+        from .models import ApprovalProcess
+
+        super().__init__(*args, **kwargs)
+        self.fields["process"].choices = [("", "—")] + [
+            (str(p.pk), p.name) for p in ApprovalProcess.objects.filter(org=org, module=schema.key).order_by("position", "pk")]
+
+    @classmethod
+    def initial_from(cls, config: dict[str, Any]) -> dict[str, Any]:
+        return {"process": str(config.get("process") or "")}
+
+    def config(self) -> dict[str, Any]:
+        return {"process": self.cleaned_data.get("process")}
 
 
 class SubmitForApproval:
     type = "submit_for_approval"
     stage = MESSAGES_AND_RECORDS
+    form_class = ProcessChoiceForm
 
     def label(self) -> str:
         return _("Submit for approval")

@@ -127,3 +127,20 @@ def test_submit_button_both_sides(org, admin_user, rep, other_user, director, di
     assert 'data-testid="submit-for-approval"' in page
     client_for(rep).post(submit)
     assert ApprovalRequest.objects.get(record_id=deal.pk).status == "pending"
+
+
+def test_submit_for_approval_is_an_action_kind_with_a_process_picker(org, admin_user, rep, director,
+                                                                     discount_process, client_for):
+    from automation.workflow_actions import action_kind
+    from crm.actions import bound_schema
+
+    process = discount_process([{"rule": "any", "approvers": {"manager": True}}], trigger="button")
+    kind = action_kind("submit_for_approval")
+    schema = bound_schema("deals", org)
+    form = kind.form_class({"p-process": str(process.pk)}, prefix="p", schema=schema, org=org)
+    assert form.is_valid() and kind.clean(form.config(), schema, org) == {"process": process.pk}
+    assert not kind.form_class({"p-process": "999999999999"}, prefix="p", schema=schema, org=org).is_valid()
+    with pytest.raises(Exception, match="Choose an approval process"):
+        kind.clean({"process": "x"}, bound_schema("accounts", org), org)
+    page = client_for(admin_user).get(reverse("automation:workflow_rule_new", args=["deals"]))
+    assert page.status_code == 200 and "Submit for approval" in page.content.decode()

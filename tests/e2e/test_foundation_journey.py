@@ -18,7 +18,9 @@ def test_sign_up_add_user_create_search_and_isolation(page, live_server):
     page.fill("input[name=email]", "peter@initech.test")
     page.fill("input[name=password]", "tps-reports-2026")
     page.click("form button:has-text('Sign up')")
-    page.wait_for_url(f"{base}/m/accounts/")
+    # A new organisation's administrator lands on My Work, with the first steps to take.
+    page.wait_for_url(f"{base}/my-work/")
+    assert page.locator("[data-testid=getting-started-users]").get_attribute("data-done") == "0"
 
     for module in ("accounts", "contacts", "leads", "deals", "tasks"):
         page.goto(f"{base}/m/{module}/")
@@ -53,7 +55,7 @@ def test_sign_up_add_user_create_search_and_isolation(page, live_server):
     page.click("[data-testid=user-menu]")
     page.click("[data-testid=logout]")
     login(page, base, "milton", "red-stapler-2026")
-    page.wait_for_url(f"{base}/m/accounts/")
+    page.wait_for_url(f"{base}/my-work/")
     account = Account.objects.get()
     page.goto(f"{base}/m/accounts/{account.pk}/")
     assert page.locator("h1").inner_text() == "北京星辰科技有限公司"

@@ -38,7 +38,7 @@ def escalate_overdue(now: dt.datetime | None = None) -> int:
     from automation.workflow_actions_builtin import Notify
     from crm.modules import get_module
 
-    from .actions import do_mark_escalated
+    from .actions.transitions import do_mark_escalated
 
     now = now or timezone.now()
     done = 0

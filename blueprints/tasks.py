@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from . import sla
-from .actions import do_enrol_records
+from .actions.transitions import do_enrol_records
 
 
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, retry_backoff_max=300, max_retries=5)

@@ -19,23 +19,12 @@ from crm.criteria import CriteriaError, validate
 
 from .. import selectors
 from ..models import Blueprint, BlueprintRecord, Transition
+from .permissions import configurable
 
 TEAM_ROLES = ("manager", "member", "participant")
 MAX_TRANSITIONS = 50
 MAX_CHECKLIST = 10
 PARALLEL = re.compile(r"^[\w-]{0,60}$")
-
-
-def configurable(blueprint_or_org: Any, actor: User, module_key: str | None = None) -> Any:
-    """The module's bound schema if the actor may configure it; PermissionDenied otherwise (the
-    same for another org's blueprint)."""
-    from automation.configure import configurable_schema
-
-    if isinstance(blueprint_or_org, Blueprint):
-        if getattr(actor, "org", None) is None or blueprint_or_org.org_id != actor.org.pk:
-            raise PermissionDenied(_("Not found."))
-        return configurable_schema(blueprint_or_org.org_id, blueprint_or_org.module, actor)
-    return configurable_schema(blueprint_or_org, module_key or "", actor)
 
 
 def _raise(errors: dict[str, list[str]]) -> None:

@@ -220,7 +220,7 @@ def sync_membership(context: WriteContext, record: Any) -> None:
 def do_migrate_records(old: Blueprint, new: Blueprint, *, actor: User, path: str = "page") -> int:
     """An administrator moves the records inside an older version into the published one; each
     keeps its state and stay (sign-offs start again). Returns how many moved."""
-    from .config import configurable
+    from .permissions import configurable
 
     configurable(old, actor)
     new = Blueprint.objects.filter(pk=new.pk).first() or new

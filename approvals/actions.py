@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from access.models import Group, Membership, OrgRole, User
 from access.visibility import can, visible
-from automation.configure import configurable_schema
+from automation.configure import configurable_schema, org_ids
 from config.params import optional_id
 from automation.holds import PROCESSES, hold_reason
 from crm import timeline
@@ -37,30 +37,12 @@ def path_of(request: ApprovalRequest) -> str:
 
 # --- configuration -------------------------------------------------------------------------------
 
-def _ids(values: Any, model: Any, org: Any, errors: dict, key: str, **extra: Any) -> list[int]:
-    try:
-        ids = sorted({int(v) for v in values or []})
-    except (TypeError, ValueError):
-        errors[key] = [_("Choose from the list.")]
-        return []
-    if any(optional_id(i) is None for i in ids):
-        errors[key] = [_("Choose from the list.")]
-        return []
-    if model is Membership:
-        found = Membership.objects.filter(org=org, user_id__in=ids, is_active=True).count()
-    else:
-        found = model.objects.filter(org=org, pk__in=ids).count()
-    if found != len(ids):
-        errors[key] = [_("Choose from the list.")]
-    return ids
-
-
 def _approvers(org: Any, schema: Any, raw: dict, errors: dict, key: str) -> dict:
     level_errors: dict = {}
     approvers = {
-        "users": _ids(raw.get("users"), Membership, org, level_errors, key),
-        "roles": _ids(raw.get("roles"), OrgRole, org, level_errors, key),
-        "groups": _ids(raw.get("groups"), Group, org, level_errors, key),
+        "users": org_ids(raw.get("users"), Membership, org, level_errors, key),
+        "roles": org_ids(raw.get("roles"), OrgRole, org, level_errors, key),
+        "groups": org_ids(raw.get("groups"), Group, org, level_errors, key),
         "manager": bool(raw.get("manager")),
         "team_manager": bool(raw.get("team_manager")),
     }
@@ -124,7 +106,7 @@ def do_save_approval_process(org: Any, module_key: str, *, name: str, levels: li
         criteria = validate(criteria or {"all": []}, schema)
     except CriteriaError as exc:
         errors["criteria"] = exc.messages
-    admins = _ids(admins, Membership, org, errors, "admins")
+    admins = org_ids(admins, Membership, org, errors, "admins")
     editable = []
     for key in editable_fields or []:
         if not schema.has_field(key) or not schema.field(key).editable:

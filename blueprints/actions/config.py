@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from access.models import Group, Membership, OrgRole, User
+from automation.configure import org_ids
 from crm.actions import RecordValidationError
 from crm.criteria import CriteriaError, validate
 
@@ -65,21 +66,6 @@ def _state_field(schema: Any, field_key: str, errors: dict) -> list[str]:
     return [value for value, _label in selectors.state_choices(schema, field_key)]
 
 
-def _ids(values: Iterable[Any], model: Any, org: Any, key: str, errors: dict, *, members: bool = False) -> list[int]:
-    try:
-        ids = sorted({int(v) for v in values or []})
-    except (TypeError, ValueError):
-        errors[key] = [_("Choose from the list.")]
-        return []
-    if members:
-        found = Membership.objects.filter(org=org, user_id__in=ids, is_active=True).count()
-    else:
-        found = model.objects.filter(org=org, pk__in=ids).count()
-    if found != len(ids):
-        errors[key] = [_("Choose from the list.")]
-    return ids
-
-
 def _sla(sla: Any, states: list[str], org: Any, errors: dict) -> dict:
     cleaned: dict[str, dict] = {}
     for state, rule in (sla or {}).items():
@@ -96,7 +82,7 @@ def _sla(sla: Any, states: list[str], org: Any, errors: dict) -> dict:
         if not amount:
             continue
         unit = "hours" if rule.get("unit") == "hours" else "days"
-        users = _ids(rule.get("users"), User, org, "sla", errors, members=True)
+        users = org_ids(rule.get("users"), Membership, org, errors, "sla")
         manager = bool(rule.get("manager"))
         if not (manager or users):
             errors["sla"] = [_("Say whom to tell when a record stays too long in “%(state)s”.") % {"state": state}]
@@ -170,9 +156,9 @@ def _clean_transition(schema: Any, blueprint: Blueprint, values: dict[str, Any])
     if team_roles and (getattr(schema, "team_module", None) is None or not set(team_roles) <= set(TEAM_ROLES)):
         errors["team_roles"] = [_("Team roles apply to team modules only: choose from the list.")]
     cleaned["owners"] = {
-        "users": _ids(owners.get("users"), User, org, "users", errors, members=True),
-        "roles": _ids(owners.get("roles"), OrgRole, org, "roles", errors),
-        "groups": _ids(owners.get("groups"), Group, org, "groups", errors),
+        "users": org_ids(owners.get("users"), Membership, org, errors, "users"),
+        "roles": org_ids(owners.get("roles"), OrgRole, org, errors, "roles"),
+        "groups": org_ids(owners.get("groups"), Group, org, errors, "groups"),
         "team_roles": team_roles, "owner": bool(owners.get("owner")), "assignee": bool(owners.get("assignee")),
     }
     if cleaned["owners"]["assignee"] and not schema.has_field("assignee"):

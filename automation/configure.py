@@ -32,7 +32,7 @@ def configurable_schema(org: Any, module_key: str, actor: Any) -> Any:
     return schema
 
 
-def org_ids(values: Any, model: Any, org: Any, errors: dict, key: str) -> list[int]:
+def org_ids(values: Any, kind: Any, org: Any, errors: dict, key: str) -> list[int]:
     """The ids a rule or process form chose (users as Membership: active members only; roles,
     groups ...), sorted; each must exist in `org`, else `errors[key]` says "Choose from the list."."""
     from access.models import Membership
@@ -46,10 +46,10 @@ def org_ids(values: Any, model: Any, org: Any, errors: dict, key: str) -> list[i
     if any(optional_id(i) is None for i in ids):
         errors[key] = [_("Choose from the list.")]
         return []
-    if model is Membership:
+    if kind is Membership:
         found = Membership.objects.filter(org=org, user_id__in=ids, is_active=True).count()
     else:
-        found = model.objects.filter(org=org, pk__in=ids).count()
+        found = kind.objects.filter(org=org, pk__in=ids).count()
     if found != len(ids):
         errors[key] = [_("Choose from the list.")]
     return ids

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("access", "crm", "teams", "locking", "automation", "demo", "reviews", "work", "approvals")
+APPS = ("access", "crm", "teams", "locking", "automation", "demo", "reviews", "work", "approvals", "blueprints")
 WRITE = re.compile(
     r"\.save\(|\.delete\(|objects\.create\(|\.update\(\s*(\w+\s*=|\*\*)|bulk_create|bulk_update|"
     r"update_or_create|get_or_create|select_for_update|"
@@ -34,6 +34,7 @@ WRITERS = {
     "approvals/actions.py",  # approval processes, requests and their steps
     "crm/field_indexes.py",  # custom fields' expression indexes (DDL) and their state, for the field actions and task
     "reviews/actions.py",  # review processes and the cases they open
+    "blueprints/actions/config.py", "blueprints/actions/transitions.py",  # blueprints, their transitions and records
 }
 # Lines that match a write pattern but write no row ("path: code" -> the reason).
 NOT_WRITES: dict[str, str] = {
@@ -48,6 +49,7 @@ NOT_WRITES: dict[str, str] = {
     'crm/selectors.py: cursor.execute("SELECT v FROM unnest(%s::text[]) AS v ORDER BY v", [list(values)])':
         "sorting a few texts by the database's collation (reads nothing)",
     "locking/state.py: result.restricted_actions.add(restricted)": "a Python set of action names, not a relation",
+    "blueprints/selectors.py: cache.delete(_active_key(org_id, module_key))": "forgets a cached list, writes no row",
 }
 
 

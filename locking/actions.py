@@ -438,7 +438,9 @@ def sync_rule_locks(context: WriteContext, record: Any) -> None:
     ends). Criteria are evaluated in memory, on the values before (from the guard) and after;
     the record's lock rows are read only when that changed something. A record that already
     matched when its rule was saved is left as it is, unless the rule is applied to existing
-    records (do_apply_rule_to_existing). Creating and restoring bring every rule in step."""
+    records (do_apply_rule_to_existing). Creating and restoring bring every rule in step.
+    A "lock after approval" rule never locks here: only `do_lock_after_approval` does, when an
+    approval of the record completes; a save that stops matching it still unlocks."""
     schema = context.module
     state = record.__dict__.pop(STATE_ATTR, None)
     snap = state.snap if state is not None else rules.snapshot(schema.org.pk, schema.key)
@@ -460,7 +462,7 @@ def sync_rule_locks(context: WriteContext, record: Any) -> None:
     entries, lifted = [], []
     for rule in targets:
         ok, row = now[rule.id], by_rule.get(rule.id)
-        if ok and row is None:
+        if ok and row is None and not rule.on_approval:  # those lock when an approval completes
             RecordLock.objects.create(org_id=record.org_id, module=schema.key, record_id=record.pk,
                                       kind=RecordLock.Kind.RULE, rule_id=rule.id)
             entries.append(timeline.entry(record, kind="locked", actor=context.actor, path=context.path,
@@ -517,8 +519,10 @@ def do_apply_rule_to_existing(rule: LockRule, *, actor: User | None, path: str =
     live = schema.base_queryset(schema.org).filter(deleted_at__isnull=True)
     matching = live.filter(matching_q)
     rule_rows = RecordLock.objects.filter(org=schema.org, module=schema.key, rule=rule)
-    to_lock = list(matching.exclude(pk__in=rule_rows.values("record_id")).order_by("pk")
-                   .values_list("pk", flat=True))
+    # A "lock after approval" rule locks a record only when its approval completes: applied
+    # here, it only unlocks the records that no longer match.
+    to_lock = [] if rule.on_approval else list(matching.exclude(pk__in=rule_rows.values("record_id"))
+                                               .order_by("pk").values_list("pk", flat=True))
     to_unlock = list(rule_rows.filter(record_id__in=live.values("pk")).exclude(record_id__in=matching.values("pk"))
                      .order_by("pk").values_list("pk", flat=True))
     counts = {"locked": 0, "unlocked": 0}

@@ -1,6 +1,6 @@
 """Demand C: once a deal passes approval, its amount, quantity and files can no longer change, by
 any path (edit page, inline edit, bulk edit, kanban, attachments, actions): the approval's final
-action marks it approved and the module's "lock after approval" rule locks it
+action marks it approved and the module's "lock after approval" rule (discount above 12%) locks it
 (`locking.actions.do_lock_after_approval`, path "approval:<id>"). Before approval, while pending,
 the same paths are refused to the rep by the approval freeze and allowed to the admin."""
 from __future__ import annotations
@@ -35,7 +35,7 @@ def approved_deals(org, admin_user, rep, director, discount_process):
                                        field_type="boolean", actor=admin_user)
     locking.do_save_lock_config(org, "deals", enabled=True, actor=admin_user)
     locking.do_create_lock_rule(org, "deals", name="Approved deals", on_approval=True, actor=admin_user,
-                                criteria={"all": [{"field": approved.key, "op": "eq", "value": True}]},
+                                criteria={"all": [{"field": "discount", "op": "gt", "value": 12}]},
                                 restricted_actions=EVERYTHING, editable_fields=["close_date"])
     discount_process([{"rule": "any", "approvers": {"manager": True}}],
                      on_approve=[{"type": "field_update", "field": approved.key, "value": True}])
@@ -47,6 +47,7 @@ def test_an_approved_deal_is_locked_on_every_path(approved_deals, rep, director,
     deal = DealFactory(actor=rep, name="Contract", amount="10000", discount="20", **{quantity: 5})
     attachment = actions.do_add_attachment(deal, _file(), actor=admin_user)  # the admin may while pending
     request = ApprovalRequest.objects.get(record_id=deal.pk)
+    assert not RecordLock.objects.filter(record_id=deal.pk).exists()  # it matches, but is not approved yet
     do_decide_approval(request, "approve", actor=director)
     stored = Deal.objects.get(pk=deal.pk)
     assert RecordLock.objects.filter(record_id=deal.pk).exists()

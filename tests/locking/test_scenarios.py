@@ -189,6 +189,9 @@ def test_c_nothing_about_an_approved_order_may_change(approved_orders, orders_sc
                                        {"field": "status", "value": "approved",
                                         "version": TeamRecord.objects.get(pk=order.pk).version})
     assert response.status_code == 200
+    # Matching the rule's criteria is not enough: it locks when the order's approval completes.
+    assert not RecordLock.objects.filter(record_id=order.pk).exists()
+    locking.do_lock_after_approval(TeamRecord.objects.get(pk=order.pk), actor=manager, path="approval:7")
     for user in (member, manager, admin_user):
         for changes in ({"amount": "1"}, {"quantity": 1}, {"status": "draft"}, {"title": "PO-2"}):
             with pytest.raises(GuardRefusal, match="Approved orders"):
@@ -224,3 +227,23 @@ def test_c_lock_after_approval_entry_point(org, orders, orders_schema, manager, 
     assert locking.do_lock_after_approval(order, actor=manager, path="approval:12") == []  # idempotent
     with pytest.raises(GuardRefusal):
         actions.do_update_record(order, {"amount": "5"}, version=version_of(order), actor=member)
+
+
+def test_c_a_save_or_applying_the_rule_never_locks_without_an_approval(approved_orders, orders_schema, member,
+                                                                        manager):
+    """A "lock after approval" rule matching on create, on edit or when applied to the records
+    already stored locks nothing; it still unlocks an approved order that stops matching."""
+    order = actions.do_create_record(orders_schema, {"title": "PO-3", "status": "approved"}, actor=member)
+    other = actions.do_create_record(orders_schema, {"title": "PO-4", "status": "draft"}, actor=member)
+    actions.do_update_record(other, {"status": "approved"}, version=version_of(other), actor=member)
+    assert locking.do_apply_rule_to_existing(approved_orders, actor=manager) == {"locked": 0, "unlocked": 0}
+    assert not RecordLock.objects.filter(record_id__in=[order.pk, other.pk]).exists()
+    actions.do_update_record(order, {"amount": "7"}, version=version_of(order), actor=member)  # not locked
+    locking.do_lock_after_approval(TeamRecord.objects.get(pk=order.pk), actor=manager, path="approval:8")
+    with pytest.raises(GuardRefusal, match="Approved orders"):
+        actions.do_update_record(order, {"amount": "8"}, version=version_of(order), actor=member)
+    locking.do_update_lock_rule(approved_orders, name="Approved orders", on_approval=True, actor=manager,
+                                criteria={"all": [{"field": "status", "op": "eq", "value": "draft"}]},
+                                restricted_actions=EVERYTHING)
+    assert locking.do_apply_rule_to_existing(approved_orders, actor=manager) == {"locked": 0, "unlocked": 1}
+    assert not RecordLock.objects.filter(record_id=order.pk).exists()

@@ -7,6 +7,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from access.models import Organization
 from crm.models import FieldDefinition, bigram_index, trigram_index
@@ -117,7 +118,7 @@ class TeamRecord(models.Model):
                                  related_name="+")
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                      related_name="+")
-    title = models.CharField(_("title"), max_length=255)
+    title = models.CharField(pgettext_lazy("a record's name", "title"), max_length=255)
     status = models.CharField(_("status"), max_length=60, blank=True)
     version = models.PositiveIntegerField(default=1)
     data = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)

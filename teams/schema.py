@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from crm.schema import OWNER_FIELD, Choice, FieldSpec, ModuleSchema
 
@@ -94,7 +95,7 @@ def schema_for(module: TeamModule) -> TeamModuleSchema:
         access_user_fields=("owner", "assignee"), select_related=("owner", "assignee", "requested_by"),
         team_module=module,
         core_fields=(
-            FieldSpec("title", _("Title"), "text", required=True, in_list=True, searchable=True),
+            FieldSpec("title", pgettext_lazy("a record's name", "Title"), "text", required=True, in_list=True, searchable=True),
             FieldSpec("status", _("Status"), "picklist", options=statuses, required=bool(statuses),
                       default=module.first_status or None, in_list=True),
             FieldSpec("assignee", _("Assignee"), "user", in_list=True),

@@ -12,7 +12,9 @@ with the rule as the cause of the events they emit. A failing action is undone a
 record change that triggered the rule was committed before, and the other actions still run.
 The failure is written in the run (a failed RuleRun is listed to administrators) and retried
 by `retry_workflow_run` (below) with backoff; the run's action list says what is done,
-and a retry locks the run's row, so a retried action never happens twice.
+and a retry locks the run's row, so a retried action never happens twice. Other rules whose
+actions run through this engine (a blueprint transition's after-actions) register their run
+kind (`register_run_kind`) and get the same retries.
 
 Loop safety: an event caused by a rule never triggers that same rule, and a chain of rules
 triggering each other stops at `pipeline.MAX_CHAIN_DEPTH` with a failed run saying why."""
@@ -20,9 +22,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from celery import shared_task
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import Http404
@@ -217,7 +221,7 @@ def execute(rule: WorkflowRule, schema: Any, record: Any, actor: Any, *, trigger
             else:
                 record = do_one(rule, schema, record, actor, run, index, action, event, depth, entry)
             results[index] = entry
-        return _finish(run, results)
+        return finish_run(run, results)
 
 
 def schedule_action(rule: WorkflowRule, record: Any, run: RuleRun, index: int, action: dict[str, Any],
@@ -235,19 +239,24 @@ def delay_of(delay: dict[str, Any]) -> dt.timedelta:
     return dt.timedelta(hours=amount) if delay.get("unit") == "hours" else dt.timedelta(days=amount)
 
 
+_key_prefixes: dict[str, str] = {}  # by run kind (register_run_kind)
+
+
 def action_key(run: RuleRun, index: int) -> str:
     """Stable across retries of the run: what an action keys its side effects by."""
-    return f"wf{run.rule_id}:{run.key}:{index}"
+    return f"{_key_prefixes.get(run.rule_kind, run.rule_kind)}{run.rule_id}:{run.key}:{index}"
 
 
-def do_one(rule: WorkflowRule, schema: Any, record: Any, actor: Any, run: RuleRun, index: int,
-           action: dict[str, Any], event: RecordEvent | None, depth: int, entry: dict[str, Any]) -> Any:
-    """Do one action in a savepoint and fill `entry` with its outcome; the record as it is after."""
+def do_one(rule: Any, schema: Any, record: Any, actor: Any, run: RuleRun, index: int,
+           action: dict[str, Any], event: RecordEvent | None, depth: int, entry: dict[str, Any],
+           path: str | None = None) -> Any:
+    """Do one action in a savepoint and fill `entry` with its outcome; the record as it is after.
+    `path`: the cause the action's changes carry (default: this workflow rule's)."""
     kind = action_kind(action.get("type", ""))
     if kind is None:
         entry.update(status="failed", error=_("This kind of action is no longer available."))
         return record
-    context = ActionContext(rule=rule, schema=schema, record=record, actor=actor, path=rule_path(KIND, rule.pk),
+    context = ActionContext(rule=rule, schema=schema, record=record, actor=actor, path=path or rule_path(KIND, rule.pk),
                             run=run, event=event, key=action_key(run, index))
     try:
         with transaction.atomic(), caused_by(context.path, depth + 1):
@@ -256,7 +265,7 @@ def do_one(rule: WorkflowRule, schema: Any, record: Any, actor: Any, run: RuleRu
         entry.update(status="failed", error=_error_text(exc))
         return record
     except Exception as exc:  # a bug or an outage in one action must not stop the others
-        logger.exception("Workflow rule %s action %s failed", rule.pk, index)
+        logger.exception("%s rule %s action %s failed", run.rule_kind, rule.pk, index)
         entry.update(status="failed", error=repr(exc)[:500])
         return record
     if kind.stage == FIELD_UPDATES:  # later actions see the record as updated
@@ -273,7 +282,8 @@ def _error_text(exc: Exception) -> str:
     return str(exc)
 
 
-def _finish(run: RuleRun, results: dict[int, dict[str, Any]]) -> RuleRun:
+def finish_run(run: RuleRun, results: dict[int, dict[str, Any]]) -> RuleRun:
+    """Write the run's outcome (inside its transaction); a failed run is retried after the commit."""
     entries = [results[index] for index in sorted(results)]
     errors = [f"{entry.get('type')}: {entry['error']}" for entry in entries if entry.get("status") == "failed"]
     if errors:
@@ -290,9 +300,9 @@ def _finish(run: RuleRun, results: dict[int, dict[str, Any]]) -> RuleRun:
 MAX_RETRIES = 5
 
 
-def retry_delay(attempt: int) -> int:
-    """Seconds before retry number `attempt`: 1, 2, 4, 8, 16 minutes."""
-    return 60 * 2 ** (attempt - 1)
+def retry_delay(attempt: int) -> float:
+    """Seconds before retry number `attempt`: 1, 2, 4, 8, 16 minutes (WORKFLOW_RETRY_BASE_SECONDS)."""
+    return getattr(settings, "WORKFLOW_RETRY_BASE_SECONDS", 60) * 2 ** (attempt - 1)
 
 
 def schedule_retry(run_id: int, attempt: int) -> None:
@@ -304,32 +314,68 @@ def schedule_retry(run_id: int, attempt: int) -> None:
         logger.exception("Could not queue the retry of workflow run %s", run_id)
 
 
+@dataclass
+class RetryTarget:
+    """What the failed actions of a run act on again: the rule they belong to, the module, the
+    record, whom they act as and the path their changes carry."""
+    rule: Any
+    schema: Any
+    record: Any
+    actor: Any
+    path: str
+
+
+# rule_kind -> target(run): the RetryTarget, None when there is nothing to retry (the rule or
+# the record is gone); raises RuleActorError when nobody may act for the rule now.
+RetryResolver = Callable[[RuleRun], "RetryTarget | None"]
+_retry_targets: dict[str, RetryResolver] = {}
+
+
+def register_run_kind(rule_kind: str, target: RetryResolver, *, key_prefix: str = "") -> None:
+    """Runs of `rule_kind` whose actions ran through `do_one` are retried like workflow runs;
+    `key_prefix` starts their actions' keys (`action_key`)."""
+    _retry_targets[rule_kind] = target
+    _key_prefixes[rule_kind] = key_prefix or rule_kind
+
+
+def _workflow_target(run: RuleRun) -> RetryTarget | None:
+    rule = WorkflowRule.objects.filter(org_id=run.org_id, pk=run.rule_id).first()
+    if rule is None:
+        return None
+    actor = rule_actor(rule.org, rule.run_as_id)
+    schema = _schema(rule, rule.org)
+    record = (visible(actor, schema, "view", deleted=run.trigger == "deleted").filter(pk=run.record_id).first()
+              if schema is not None and run.record_id else None)
+    return RetryTarget(rule, schema, record, actor, rule_path(KIND, rule.pk)) if record is not None else None
+
+
+register_run_kind(KIND, _workflow_target, key_prefix="wf")
+
+
 def retry_run(run_id: int) -> bool | None:
     """Do the failed actions of a run again: True when all are done now, False when some still
     fail, None when there is nothing to retry (done already, rule gone)."""
     with transaction.atomic():
-        run = RuleRun.objects.select_for_update().filter(pk=run_id, rule_kind=KIND).first()
+        run = RuleRun.objects.select_for_update().filter(pk=run_id, rule_kind__in=list(_retry_targets)).first()
         if run is None or run.status != RuleRun.Status.FAILED:
             return None
-        rule = WorkflowRule.objects.filter(org_id=run.org_id, pk=run.rule_id).first()
         entries = {entry["index"]: entry for entry in (run.actions or []) if "index" in entry}
         failed = [entry for entry in entries.values() if entry.get("status") == "failed"]
-        if rule is None or not failed:
+        if not failed:
             return None
         try:
-            actor = rule_actor(rule.org, rule.run_as_id)
+            target = _retry_targets[run.rule_kind](run)
         except RuleActorError:
             return False
-        schema = _schema(rule, rule.org)
-        record = (visible(actor, schema, "view", deleted=run.trigger == "deleted").filter(pk=run.record_id).first()
-                  if schema is not None and run.record_id else None)
-        if record is None:
+        if target is None:
             return None
+        record = target.record
         run.attempts += 1
         for entry in sorted(failed, key=lambda e: _stage(e.get("action") or {})):
             entry.pop("error", None)
-            record = do_one(rule, schema, record, actor, run, entry["index"], dict(entry.get("action") or {}),
-                            None, int(entry.get("depth") or 0), entry)
+            record = do_one(target.rule, target.schema, record, target.actor, run, entry["index"],
+                            dict(entry.get("action") or {}), None, int(entry.get("depth") or 0), entry,
+                            path=target.path)
         errors = [f"{e.get('type')}: {e['error']}" for e in entries.values() if e.get("status") == "failed"]
         run.save(update_fields=["attempts"])
         runs.finish(run, RuleRun.Status.FAILED if errors else RuleRun.Status.DONE,
@@ -344,7 +390,8 @@ def _stage(action: dict[str, Any]) -> int:
 
 @shared_task(acks_late=True)
 def retry_workflow_run(run_id: int, attempt: int = 1) -> bool | None:
-    """Retry the failed actions of a run; while some still fail, again later (with backoff)."""
+    """Retry the failed actions of a run (a workflow rule's, or of another registered run kind);
+    while some still fail, again later (with backoff)."""
     outcome = retry_run(run_id)
     if outcome is False:
         schedule_retry(run_id, attempt + 1)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from celery import shared_task
 
+# The tasks the e-mail and webhook actions queue: a worker must know them from its start (its
+# consumer refuses a task type it did not know then), not only once it ran such an action.
+from .mail_tasks import send_rule_email  # noqa: F401
+from .webhook_tasks import deliver_webhook  # noqa: F401
 from .workflow import retry_workflow_run  # noqa: F401  (the retry task lives with the engine)
 from .workflow_schedule import run_due_actions, scan_date_rules
 

@@ -32,4 +32,10 @@ class BlueprintsConfig(AppConfig):
         register_path_labels("blueprint:", ui.path_labels)
         register_work_section(ui.transitions_i_own, order=40)
         kinds.register()
+        # A transition's after-actions run through the workflow engine: retried like its runs.
+        from automation.workflow import register_run_kind
+
+        from .actions.after import RUN_KIND, target
+
+        register_run_kind(RUN_KIND, target, key_prefix="bp")
         from . import tasks  # noqa: F401  (registers the Celery tasks)

@@ -1,10 +1,12 @@
-"""Background work of blueprints: enrolling a module's records when a version is published, and
-the SLA escalation (run by beat every five minutes)."""
+"""Background work of blueprints: enrolling a module's records when a version is published, a
+transition's after-actions (after its commit), and the SLA escalation (run by beat every five
+minutes)."""
 from __future__ import annotations
 
 from celery import shared_task
 
 from . import sla
+from .actions.after import do_run_after_actions
 from .actions.transitions import do_enrol_records
 
 
@@ -21,3 +23,11 @@ def enrol_records(blueprint_id: int, after_pk: int = 0) -> int:
 def escalate_overdue() -> int:
     """Tell the chosen people about every record overdue in its state, once per stay."""
     return sla.escalate_overdue()
+
+
+@shared_task(acks_late=True)
+def run_after_actions(run_id: int) -> str | None:
+    """Do a transition's after-actions (idempotent: a run done already is left). A failing action
+    is retried by automation's `retry_workflow_run`, with the workflow rules' backoff."""
+    run = do_run_after_actions(run_id)
+    return run.status if run is not None else None

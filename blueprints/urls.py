@@ -17,6 +17,7 @@ urlpatterns = [
     path(f"{BP}/new-version/", views.LifecycleView.as_view(step="new_version"), name="new_version"),
     path(f"{BP}/delete/", views.LifecycleView.as_view(step="delete"), name="delete"),
     path(f"{BP}/migrate/", views.LifecycleView.as_view(step="migrate"), name="migrate"),
+    path(f"{BP}/log/", views.RunLogView.as_view(), name="log"),
     # A record's blueprint: its state, transitions and diagram; with ?transition=<id>, that transition's form.
     path("m/<slug:module>/<int:pk>/blueprint/", views.PerformView.as_view(), name="transition"),
 ]

@@ -210,6 +210,32 @@ class DeleteTransitionView(SettingsView):
         return redirect(editor_url(self.blueprint))
 
 
+LOG_PAGE = 50
+
+
+class RunLogView(SettingsView):
+    """The runs of this version's after-actions, newest first: when, record, transition, what each
+    action did, errors and attempts (the run log's index on org, kind, rule, time)."""
+
+    def get(self, request, blueprint_pk):
+        from django.core.paginator import Paginator
+
+        from automation.run_models import RuleRun
+        from automation.workflow_actions import action_kind
+
+        names = dict(self.blueprint.transitions.values_list("pk", "name"))
+        runs = (RuleRun.objects.filter(org=request.org, rule_kind=actions.after.RUN_KIND, rule_id__in=list(names))
+                .order_by("-started_at", "-pk"))
+        page = Paginator(runs, LOG_PAGE).get_page(request.GET.get("page"))
+        for run in page.object_list:
+            run.transition_name = names.get(run.rule_id, "")
+            for entry in run.actions:
+                kind = action_kind(entry.get("type", ""))
+                entry["label"] = kind.label() if kind is not None else entry.get("type", "")
+        return render(request, "blueprints/log.html", {
+            "module": self.schema, "tab": "blueprints", "bp": self.blueprint, "page": page})
+
+
 class LifecycleView(SettingsView):
     """Publish, deactivate, make a new version, delete a draft, migrate records to the published version."""
 

@@ -35,6 +35,7 @@ WRITERS = {
     "crm/field_indexes.py",  # custom fields' expression indexes (DDL) and their state, for the field actions and task
     "reviews/actions.py",  # review processes and the cases they open
     "blueprints/actions/config.py", "blueprints/actions/transitions.py",  # blueprints, their transitions and records
+    "blueprints/actions/after.py",  # the run of a transition's after-actions (automation's run log)
 }
 # Lines that match a write pattern but write no row ("path: code" -> the reason).
 NOT_WRITES: dict[str, str] = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Iterable
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -20,14 +20,10 @@ from crm.guards import WriteContext, run_guards
 from .. import selectors
 from ..guards import moving
 from ..models import Blueprint, BlueprintRecord, Transition
+from .after import claim_run, transition_path
 
 logger = logging.getLogger(__name__)
 EMPTY = (None, "", [])
-RUN_KIND = "blueprint"  # automation's run log: the after-actions of a transition
-
-
-def transition_path(transition: Transition) -> str:
-    return f"blueprint:{transition.pk}"
 
 
 def _during_errors(schema: Any, transition: Transition, current: Any, values: dict[str, Any], note: str,
@@ -71,7 +67,8 @@ def do_transition(record: Any, transition: Transition, values: dict[str, Any] | 
     """Perform a blueprint transition on a record, in one transaction, under the record's row lock:
     the decision point's checks (owners, state, conditions, locks), what the transition asks for,
     then the fields and the new state through `do_update_record`, the note and the file, a
-    timeline entry, and the transition's after-actions through automation's action kinds.
+    timeline entry, and the run of the transition's after-actions, done after the commit by a
+    task (`.after`): a failing after-action never undoes the transition.
     `system`: a process does it (an approval's final action): owners are not asked."""
     schema = bound_schema(record, actor.org)
     _require_member(actor, schema)
@@ -118,55 +115,8 @@ def do_transition(record: Any, transition: Transition, values: dict[str, Any] | 
         entry["via"] = [None, path]
     logged = timeline.write(current, kind="transition", actor=actor, path=tpath, changes=entry)
     selectors.forget(current)
-    run_after_actions(transition, schema, current, performer=actor, key=f"{current.pk}:{logged.pk}")
+    claim_run(transition, schema, current, key=f"{current.pk}:{logged.pk}")  # its after-actions, after the commit
     return current
-
-
-def run_after_actions(transition: Transition, schema: Any, record: Any, *, performer: User, key: str) -> Any:
-    """The transition's after-actions, through automation's action kinds, each in a savepoint (a
-    failing one is undone alone and logged), as the person who published the blueprint (like a
-    rule acts as its author; the performer when that person is gone), logged as a run."""
-    if not transition.after:
-        return None
-    from automation import runs
-    from automation.run_models import RuleRun
-    from automation.runas import RuleActorError, rule_actor
-    from automation.workflow_actions import ActionContext, ActionError, action_kind, in_stage_order
-
-    try:
-        actor = rule_actor(schema.org, transition.blueprint.published_by_id)
-    except RuleActorError:
-        actor = performer
-    run = runs.claim(org_id=schema.org.pk, rule_kind=RUN_KIND, rule_id=transition.pk, key=key, module=schema.key,
-                     record_id=record.pk, trigger="transition")
-    if run is None:
-        return None
-    path = transition_path(transition)
-    entries = []
-    for index, action in enumerate(in_stage_order([dict(a) for a in transition.after])):
-        entry: dict[str, Any] = {"index": index, "type": action.get("type", ""), "action": action}
-        kind = action_kind(action.get("type", ""))
-        if kind is None:
-            entry.update(status="failed", error=_("This kind of action is no longer available."))
-            entries.append(entry)
-            continue
-        context = ActionContext(rule=transition, schema=schema, record=record, actor=actor, path=path, run=run,
-                                key=f"bp{transition.pk}:{key}:{index}")
-        try:
-            with transaction.atomic(), caused_by(path, 1):
-                entry.update(status="done", result=str(kind.run(action, context) or ""))
-        except (ActionError, ValidationError, PermissionDenied) as exc:
-            entry.update(status="failed", error=" ".join(getattr(exc, "messages", None) or [str(exc)]))
-        except Exception as exc:  # one broken action must not stop the others nor undo the transition
-            logger.exception("Blueprint transition %s action %s failed", transition.pk, index)
-            entry.update(status="failed", error=repr(exc)[:500])
-        entries.append(entry)
-        if kind.stage == 0:  # later actions see the record as updated
-            from access.visibility import visible
-
-            record = visible(actor, schema, "view").filter(pk=record.pk).first() or record
-    errors = [f"{e['type']}: {e['error']}" for e in entries if e.get("status") == "failed"]
-    return runs.finish(run, RuleRun.Status.FAILED if errors else RuleRun.Status.DONE, entries, "; ".join(errors))
 
 
 # --- entering and leaving ------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import TestCase
 from django.urls import reverse
 
 from access.decisions import decide
@@ -68,7 +69,8 @@ def pending(record):
 
 def deliver(client, module, record, transition, name):
     url = reverse("blueprints:transition", args=[module.key, record.pk]) + f"?transition={transition.pk}"
-    return client.post(url, {"attachment": SimpleUploadedFile(name, b"# Northwind story")})
+    with TestCase.captureOnCommitCallbacks(execute=True):  # "Done" submits for approval after its commit
+        return client.post(url, {"attachment": SimpleUploadedFile(name, b"# Northwind story")})
 
 
 def test_done_needs_the_file_and_the_managers_approval_from_my_work(marketing, client_for, admin_user):

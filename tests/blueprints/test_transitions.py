@@ -130,7 +130,8 @@ def test_parallel_sign_offs_move_the_record_once_both_are_given(org, admin_user,
     assert BlueprintRecord.objects.get(record_id=deal.pk, module="deals").signoffs == []
 
 
-def test_after_actions_run_through_automation_and_are_logged(org, admin_user, standard_user):
+def test_after_actions_run_through_automation_and_are_logged(org, admin_user, standard_user,
+                                                            django_capture_on_commit_callbacks):
     from locking.actions import do_save_lock_config
 
     do_save_lock_config(org, "deals", enabled=True, manual_enabled=True, actor=admin_user)
@@ -141,7 +142,8 @@ def test_after_actions_run_through_automation_and_are_logged(org, admin_user, st
                                             {"type": "lock_record", "reason": "Closed"}])
     actions.do_publish_blueprint(bp, actor=admin_user)
     deal = DealFactory(actor=standard_user, name="Acme")
-    actions.do_transition(deal, win, actor=standard_user)
+    with django_capture_on_commit_callbacks(execute=True):  # they run after the transition commits
+        actions.do_transition(deal, win, actor=standard_user)
     deal = Deal.objects.get(pk=deal.pk)
     assert (deal.stage, deal.discount) == ("won", 5)
     run = RuleRun.objects.get(org=org, rule_kind="blueprint", rule_id=win.pk)
@@ -152,13 +154,15 @@ def test_after_actions_run_through_automation_and_are_logged(org, admin_user, st
     assert RecordLock.objects.filter(org=org, module="deals", record_id=deal.pk, kind="manual").exists()
 
 
-def test_after_actions_cannot_move_the_state_behind_the_blueprint(org, admin_user, standard_user):
+def test_after_actions_cannot_move_the_state_behind_the_blueprint(org, admin_user, standard_user,
+                                                                  django_capture_on_commit_callbacks):
     bp = actions.do_create_blueprint(org, "deals", name="Sneaky", field="stage", actor=admin_user)
     go = actions.do_save_transition(bp, actor=admin_user, name="Go", from_states=["qualification"], to_state="proposal",
                                     after=[{"type": "field_update", "field": "stage", "value": "won"}])
     actions.do_publish_blueprint(bp, actor=admin_user)
     deal = DealFactory(actor=standard_user, name="Acme")
-    actions.do_transition(deal, go, actor=standard_user)
+    with django_capture_on_commit_callbacks(execute=True):
+        actions.do_transition(deal, go, actor=standard_user)
     assert stage(deal) == "proposal"
     run = RuleRun.objects.get(org=org, rule_kind="blueprint", rule_id=go.pk)
     assert run.status == "failed" and "transitions" in run.error

@@ -30,7 +30,7 @@ class BlueprintsConfig(AppConfig):
         register_row_mark_provider(ui.overdue_marks)
         register_module_link_provider(ui.module_links)
         register_path_labels("blueprint:", ui.path_labels)
-        register_work_section(ui.transitions_i_own, order=40)
+        register_work_section(ui.transitions_i_own, order=40, counter=ui.transitions_waiting)
         kinds.register()
         # A transition's after-actions run through the workflow engine: retried like its runs.
         from automation.workflow import register_run_kind

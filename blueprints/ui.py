@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from access.decisions import decide_each
+from crm.criteria import CriteriaError, to_q
 
 from . import selectors
 from .diagram import svg
@@ -69,38 +70,82 @@ def path_labels(org_id: int, paths: set[str]) -> dict[str, str]:
     return labels
 
 
-# --- My Work -----------------------------------------------------------------------------------------
+# --- My Work ---------------------------------------------------------------------------------------
 
-def _might_own(user: Any, transition: Transition, team_role: str | None) -> bool:
+COUNT_CAP = 99  # the section's count and the navigation bar's read "99+" above this
+OWNER_KINDS = ("users", "roles", "groups", "team_roles", "owner", "assignee")
+
+
+def _owner_q(user: Any, transition: Transition, team_role: str | None, schema: Any) -> Q | None:
+    """The records of the module on which the user owns the transition, as SQL (what
+    `selectors.owns` checks on one record): Q() on every one, a condition on the record's owner or
+    assignee, or None on none."""
     owners = transition.owners or {}
-    if not any(owners.get(k) for k in ("users", "roles", "groups", "team_roles", "owner", "assignee")):
-        return True
+    if not any(owners.get(k) for k in OWNER_KINDS):
+        return Q()
     membership = getattr(user, "membership", None)
-    return bool(user.pk in (owners.get("users") or []) or owners.get("owner") or owners.get("assignee")
-                or (owners.get("roles") and getattr(membership, "org_role_id", None) in owners["roles"])
-                or (team_role and team_role in (owners.get("team_roles") or []))
-                or (owners.get("groups") and selectors._group_ids(user) & set(owners["groups"])))
+    if (user.pk in (owners.get("users") or [])
+            or (owners.get("roles") and getattr(membership, "org_role_id", None) in owners["roles"])
+            or (team_role and team_role in (owners.get("team_roles") or []))
+            or (owners.get("groups") and selectors._group_ids(user) & set(owners["groups"]))):
+        return Q()
+    found = Q(owner_id=user.pk) if owners.get("owner") else None
+    if owners.get("assignee") and schema.has_field("assignee"):
+        found = Q(assignee_id=user.pk) if found is None else found | Q(assignee_id=user.pk)
+    return found
 
 
-def transitions_i_own(user: Any) -> Any:
-    """Records in blueprints where the user owns a transition offered now: a few queries per module
-    with a blueprint, however many records."""
+def _offered_q(user: Any, schema: Any, blueprint: Blueprint, transition: Transition,
+               team_role: str | None) -> Q | None:
+    """The records inside `blueprint` on which the transition is offered to the user now (its
+    states, owners, conditions and sign-offs: what `selectors.refusal` checks), as SQL; None: none."""
+    owner = _owner_q(user, transition, team_role, schema)
+    if owner is None:
+        return None
+    try:
+        where = owner
+        if not transition.any_state:
+            where &= to_q({"all": [{"field": blueprint.field, "op": "in", "value": list(transition.from_states)}]},
+                          schema)
+        if transition.before and next(iter(transition.before.values()), None):
+            where &= to_q(transition.before, schema)
+    except CriteriaError:  # conditions broken by a field's removal offer nothing
+        return None
+    if transition.parallel:
+        where &= ~Q(pk__in=BlueprintRecord.objects.filter(org_id=schema.org.pk, module=schema.key, blueprint=blueprint,
+                                                          signoffs__contains=[transition.key]).values("record_id"))
+    return where
+
+
+def _either(parts: list[Q]) -> Q:
+    """OR of conditions, where an empty Q() means "always" (Django would drop it from an OR)."""
+    if any(not part for part in parts):
+        return Q()
+    either = parts[0]
+    for part in parts[1:]:
+        either |= part
+    return either
+
+
+def _waiting(user: Any) -> list[tuple[Any, Any, list[Blueprint]]]:
+    """Per module with a blueprint: (schema, the records the user may edit on which a transition
+    they own is offered now, as one queryset, the module's versions). The records are found through
+    the blueprint rows' (org, blueprint, state) index, as uncorrelated `pk IN (SELECT ...)`
+    subqueries, one per version (most modules have one)."""
     from access.visibility import visible
     from crm.modules import get_module
-    from crm.work import WorkSection
 
     org = getattr(user, "org", None)
     if org is None:
-        return None
+        return []
     versions = list(Blueprint.objects.filter(org=org, status__in=[Blueprint.Status.PUBLISHED,
                                                                    Blueprint.Status.SUPERSEDED])
-                    .prefetch_related("transitions"))
-    by_module: dict[str, list[tuple[Blueprint, Transition]]] = defaultdict(list)
+                    .prefetch_related("transitions").order_by("module", "pk"))
+    by_module: dict[str, list[Blueprint]] = defaultdict(list)
     for blueprint in versions:
-        for transition in blueprint.transitions.all():
-            by_module[blueprint.module].append((blueprint, transition))
-    items: list[dict[str, Any]] = []
-    for module_key, pairs in sorted(by_module.items()):
+        by_module[blueprint.module].append(blueprint)
+    found = []
+    for module_key, blueprints in sorted(by_module.items()):
         try:
             schema = get_module(module_key, org).bind(org)
         except Exception:  # a retired team module
@@ -111,28 +156,67 @@ def transitions_i_own(user: Any) -> Any:
             from teams.roles import role_in
 
             team_role = role_in(user, team_module.space_id)
-        pairs = [(b, t) for b, t in pairs if _might_own(user, t, team_role)]
-        if not pairs:
+        inside = []
+        for blueprint in blueprints:
+            if not schema.has_field(blueprint.field):
+                continue
+            offered = [(t, q) for t, q in ((t, _offered_q(user, schema, blueprint, t, team_role))
+                                           for t in blueprint.transitions.all()) if q is not None]
+            if offered:
+                members = BlueprintRecord.objects.filter(org_id=org.pk, module=module_key, blueprint=blueprint)
+                if not any(t.any_state for t, _q in offered):  # the index's (org, blueprint, state) prefix
+                    members = members.filter(state__in=sorted({s for t, _q in offered for s in t.from_states}))
+                inside.append(Q(pk__in=members.values("record_id")) & _either([q for _t, q in offered]))
+        if inside:
+            where = inside[0]
+            for more in inside[1:]:
+                where |= more
+            found.append((schema, visible(user, schema, "edit").filter(where), blueprints))
+    return found
+
+
+def transitions_waiting(user: Any) -> int:
+    """For the navigation bar: the records on which the user owns a transition offered now, exact
+    up to COUNT_CAP (one bounded query over the modules with a blueprint, reading at most
+    COUNT_CAP + 1 rows of each)."""
+    from crm.selectors import bounded_counts
+
+    waiting = _waiting(user)
+    if not waiting:
+        return 0
+    counts = bounded_counts({schema.key: records for schema, records, _versions in waiting}, COUNT_CAP)
+    return min(sum(counts.values()), COUNT_CAP + 1)
+
+
+def transitions_i_own(user: Any) -> Any:
+    """Records in blueprints where the user owns a transition offered now, most recently changed
+    first: a few queries per module with a blueprint, however many records."""
+    from crm.selectors import bounded_counts
+    from crm.work import WorkSection
+
+    waiting = _waiting(user)
+    if not waiting:
+        return None
+    counts = bounded_counts({schema.key: records for schema, records, _versions in waiting}, COUNT_CAP)
+    total = sum(counts.values())
+    if not total:
+        return None
+    items: list[dict[str, Any]] = []
+    for schema, records, versions in waiting:
+        if not counts[schema.key] or len(items) >= WORK_LIMIT:
             continue
-        where = Q(pk__in=[])
-        for blueprint, transition in pairs:
-            where |= Q(blueprint=blueprint) if transition.any_state else Q(blueprint=blueprint,
-                                                                            state__in=transition.from_states)
-        inside = BlueprintRecord.objects.filter(org=org, module=module_key).filter(where)
-        records = list(visible(user, schema, "edit").filter(pk__in=inside.values("record_id"))
-                       .order_by("-modified_at", "-pk")[:WORK_LIMIT * 2])
+        rows = list(records.order_by("-modified_at", "-pk")[:WORK_LIMIT - len(items)])
         members = {m.record_id: m for m in BlueprintRecord.objects.filter(
-            org=org, module=module_key, record_id__in=[r.pk for r in records])}
-        transitions_of = {b.pk: list(b.transitions.all()) for b in versions}
+            org_id=schema.org.pk, module=schema.key, record_id__in=[r.pk for r in rows])}
         blueprints = {b.pk: b for b in versions}
-        for record in records:
+        for record in rows:
             member = members.get(record.pk)
             if member is None or member.blueprint_id not in blueprints:
                 continue
             member.blueprint = blueprints[member.blueprint_id]
             governed = selectors.Governed(member.blueprint, member,
                                           selectors.state_of(schema, record, member.blueprint),
-                                          sorted(transitions_of[member.blueprint_id], key=lambda t: (t.position, t.pk)))
+                                          sorted(member.blueprint.transitions.all(), key=lambda t: (t.position, t.pk)))
             mine = [t for t in selectors.candidates(governed)
                     if selectors.refusal(governed, t, user, schema, record) is None]
             if mine:
@@ -141,6 +225,6 @@ def transitions_i_own(user: Any) -> Any:
                               "transitions": mine, "late": selectors.overdue(member)})
     if not items:
         return None
-    return WorkSection(key="blueprint-transitions", title=_("Transitions I own"), items=items[:WORK_LIMIT],
-                       count=len(items), template="blueprints/includes/work_section.html",
-                       capped=len(items) > WORK_LIMIT)
+    return WorkSection(key="blueprint-transitions", title=_("Transitions I own"), items=items,
+                       count=min(total, COUNT_CAP), template="blueprints/includes/work_section.html",
+                       capped=total > COUNT_CAP)

@@ -7,7 +7,8 @@
   boards, exports and searches (their page still opens for whoever may see them);
 - automation: a hold, so no workflow or assignment rule runs on them and no other process
   (approval, blueprint) takes them up until the review ends;
-- the record page: a panel saying the record is under review, with each field's verdict;
+- the record page: a panel saying the record is under review, with each field's verdict; rows
+  that list records under review (the Requests tab) get a mark;
 - the timeline: "by review “X”" for the path "review:<id>".
 """
 from __future__ import annotations
@@ -126,6 +127,26 @@ def review_panel(user: Any, schema: Any, record: Any) -> list[dict]:
     return [{"template": "reviews/panel.html", "case": case, "review_fields": fields,
              "is_reviewer": user.pk in case.reviewer_ids and case.status == ReviewCase.Status.OPEN,
              "review_url": reverse("reviews:record", args=[schema.key, record.pk])}]
+
+
+def review_marks(user: Any, schema: Any, records: list) -> dict[int, list[dict[str, str]]]:
+    """Marks on rows of records under review, where a page lists them (the Requests tab lists its
+    requester's own): one query, none for a module without review processes."""
+    ids = [r.pk for r in records if getattr(r, "pk", None)]
+    if not ids or schema.key not in modules_with_reviews(schema.org.pk, user):
+        return {}
+    marks: dict[int, list[dict[str, str]]] = {}
+    for case in (ReviewCase.objects.filter(org_id=schema.org.pk, module=schema.key, record_id__in=ids,
+                                           status__in=ReviewCase.UNDER_REVIEW).select_related("process")):
+        if case.status == ReviewCase.Status.OPEN:
+            mark = {"icon": "hourglass-split", "kind": "review-open", "label": _("Under review"),
+                    "title": hold_text(case)}
+        else:
+            mark = {"icon": "exclamation-triangle", "kind": "review-rejected", "label": _("Rejected in review"),
+                    "title": _("Rejected in review (“%(name)s”): fix the rejected fields and save to resubmit.")
+                    % {"name": case.process.name}}
+        marks[case.record_id] = [mark]
+    return marks
 
 
 def path_labels(org_id: int, paths: set[str]) -> dict[str, str]:

@@ -18,16 +18,21 @@ def review_path(case: ReviewCase) -> str:
     return f"{REVIEW_PREFIX}{case.pk}"
 
 
+REQUEST_PATH = "request"  # the Requests tab's forms (teams) write with this path
+
+
 def entry_path(path: str, record: Any, actor: Any, creating: bool) -> str | None:
     """The entry path (a key of models.PATHS) a write came by, or None when it is not a person's
-    entry (a rule, an approval, a review itself). A new team record filed with its requester set
-    to the actor came by the Requests tab."""
+    entry (a rule, an approval, a review itself). The Requests tab writes with the path "request";
+    a team record's requester writing their own request by any person's path (its page, inline)
+    comes by the Requests tab too, so fixing a rejected request on its page resubmits it."""
     head = (path or "").split(":", 1)[0]
-    if head in ("import", "api", "webform"):
+    if head in ("import", "api", "webform", REQUEST_PATH):
         return head
     if head in ("page", "inline", "kanban", "bulk"):
-        if creating and getattr(record, "requested_by_id", None) and record.requested_by_id == getattr(actor, "pk", None):
-            return "request"
+        requester = getattr(record, "requested_by_id", None)
+        if requester and requester == getattr(actor, "pk", None):
+            return REQUEST_PATH
         return "page"
     return None
 

@@ -230,7 +230,10 @@ def do_set_requesters(module: TeamModule, user_ids: list[int], *, actor: User) -
 
 # --- requests and assignment ---------------------------------------------------------
 
-def do_submit_request(module: TeamModule, data: dict[str, Any], *, actor: User, path: str = "page") -> Any:
+REQUEST_PATH = "request"  # the write's path from the Requests tab (review processes may list it)
+
+
+def do_submit_request(module: TeamModule, data: dict[str, Any], *, actor: User, path: str = REQUEST_PATH) -> Any:
     """A requester submits a request; it starts in the module's first status. Fields the
     manager did not show to requesters are refused by the team guard."""
     schema = schema_for(module).bind(actor.org)
@@ -238,6 +241,13 @@ def do_submit_request(module: TeamModule, data: dict[str, Any], *, actor: User, 
     if module.first_status:
         data["status"] = module.first_status
     return crm_actions.do_create_record(schema, data, actor=actor, path=path, fixed={"requested_by_id": actor.pk})
+
+
+def do_update_request(record: Any, changes: dict[str, Any], *, version: int, actor: User,
+                      path: str = REQUEST_PATH) -> Any:
+    """A requester changes their request from the Requests tab (while it is in the first status:
+    the team rules decide); a request a review rejected is resubmitted so."""
+    return crm_actions.do_update_record(record, changes, version=version, actor=actor, path=path)
 
 
 def do_assign(record: Any, assignee_id: int | None, *, version: int, actor: User, path: str = "page"):

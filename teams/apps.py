@@ -40,3 +40,15 @@ class TeamsConfig(AppConfig):
         from . import work_sections
 
         work_sections.register()
+        from crm.timeline import register_path_labels
+
+        from .actions import REQUEST_PATH
+
+        register_path_labels(REQUEST_PATH, request_path_labels)
+
+
+def request_path_labels(org_id: int, paths: set[str]) -> dict[str, str]:
+    """The timeline's "from the Requests tab" for writes of a request by its requester there."""
+    from django.utils.translation import gettext
+
+    return {path: gettext("from the Requests tab") for path in paths}

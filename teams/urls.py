@@ -17,4 +17,5 @@ urlpatterns = [
     path("teams/modules/<int:module_pk>/requesters/", views.RequestersView.as_view(), name="requesters"),
     path("requests/", views.RequestsView.as_view(), name="requests"),
     path("requests/<int:module_pk>/new/", views.RequestFormView.as_view(), name="request_new"),
+    path("requests/<int:module_pk>/<int:pk>/edit/", views.RequestFormView.as_view(), name="request_edit"),
 ] + board_urlpatterns + dashboard_urlpatterns

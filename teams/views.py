@@ -298,26 +298,35 @@ class RequestersView(TeamView):
 
 
 class RequestsView(TeamView):
-    """The Requests tab: modules the user may request from, and their own requests."""
+    """The Requests tab: modules the user may request from, and their own requests (those under
+    review too: they are out of everyone's lists, not out of their requester's sight), each with
+    its marks (e.g. under review, rejected) and a link to change it while the user may."""
 
     def get(self, request):
+        from access.decisions import decide_many
+        from crm.modules import row_marks
+
         user = request.user
         module_ids = set(Requester.objects.filter(org=request.org, user=user).values_list("module_id", flat=True))
         modules = list(TeamModule.objects.filter(org=request.org, pk__in=module_ids, retired=False)
                        .select_related("space").order_by("space__name_en", "name_en"))
         requests = []
         for module in modules:
-            schema = schema_for(module)
-            rows = (visible(user, schema, "view").filter(requested_by=user).select_related("assignee")
-                    .order_by("-modified_at")[:50])
+            schema = schema_for(module).bind(request.org)
+            rows = list(visible(user, schema, "view", listing=False).filter(requested_by=user)
+                        .select_related("assignee").order_by("-modified_at")[:50])
+            marks = row_marks(user, schema, rows)
+            edits = decide_many(user, rows, "edit", schema=schema, path=actions.REQUEST_PATH, fields=False)
             labels = {s["value"]: s for s in module.statuses}
-            requests.extend({"module": module, "record": row, "status": labels.get(row.status, {})} for row in rows)
+            requests.extend({"module": module, "record": row, "status": labels.get(row.status, {}),
+                             "marks": marks.get(row.pk, []),
+                             "edit_url": reverse("teams:request_edit", args=[module.pk, row.pk])
+                             if edits[row.pk].allowed else ""} for row in rows)
         requests.sort(key=lambda item: item["record"].modified_at, reverse=True)
         deliverables = self.deliverables([item["record"] for item in requests])
         for item in requests:
             item["deliverables"] = deliverables.get(item["record"].pk, [])
         return render(request, "teams/requests.html", {"modules": modules, "requests": requests})
-
 
     def deliverables(self, records) -> dict[int, list]:
         """Files marked as deliverables on the listed requests, in one query."""
@@ -333,31 +342,71 @@ class RequestsView(TeamView):
 
 
 class RequestFormView(TeamView):
+    """A new request (the module in the URL), or, with `pk`, the requester's change to one of
+    theirs (refused with the reason while the team rules or a review keep it unchanged)."""
+
     template_name = "teams/request_form.html"
     audience = "requester"
+
+    def dispatch(self, request, *args, **kwargs):
+        self.record = self.decision = None
+        return super().dispatch(request, *args, **kwargs)
+
+    def load(self, pk: int) -> None:
+        """The request through access (404 when it is not there, or not this user's)."""
+        from access.decisions import decide
+        from access.visibility import get_record
+
+        schema = schema_for(self.module).bind(self.request.org)
+        record = get_record(self.request.user, schema, pk, "view")
+        if record.requested_by_id != self.request.user.pk:
+            raise Http404
+        self.record = record
+        self.decision = decide(self.request.user, record, "edit", schema=schema, path=actions.REQUEST_PATH)
 
     def form(self, data=None, files=None):
         schema = schema_for(self.module).bind(self.request.org)
         allowed = schema.requester_field_keys(self.request.org)
-        hidden, read_only = module_field_rules(self.request.user, schema)
-        form = RecordForm(data, schema=schema, actor=self.request.user, hidden=hidden, read_only=read_only)
+        if self.record is None:
+            hidden, read_only = module_field_rules(self.request.user, schema)
+        else:
+            hidden, read_only = self.decision.hidden, self.decision.read_only
+        form = RecordForm(data, schema=schema, actor=self.request.user, record=self.record, hidden=hidden,
+                          read_only=read_only)
         for key in list(form.fields):
             if key not in allowed and key not in ("version", form_tokens.FIELD):
                 del form.fields[key]
         form.layout_hidden = frozenset()  # this page shows every field it offers: none is left out of the post
         return form
 
-    def get(self, request, module_pk):
-        return render(request, self.template_name, {"module": self.module, "form": self.form()})
+    def render_form(self, form, status: int = 200):
+        from crm.modules import header_panels
 
-    def post(self, request, module_pk):
+        panels = header_panels(self.request.user, self.schema_of(), self.record) if self.record is not None else []
+        blocked = self.decision.reason if self.decision is not None and not self.decision.allowed else ""
+        return render(self.request, self.template_name, {"module": self.module, "form": form, "record": self.record,
+                                                         "panels": panels, "blocked": blocked}, status=status)
+
+    def schema_of(self):
+        return schema_for(self.module).bind(self.request.org)
+
+    def get(self, request, module_pk, pk=None):
+        if pk is not None:
+            self.load(pk)
+        blocked = self.decision is not None and not self.decision.allowed
+        return self.render_form(self.form(), status=403 if blocked else 200)
+
+    def post(self, request, module_pk, pk=None):
+        if pk is not None:
+            self.load(pk)
+            return self.change(request)
         form = self.form(request.POST)
         if form.is_valid():
             once = form_tokens.claim(request)  # the same form sent twice submits one request
             if once.repeated:
                 return redirect(once.landing(reverse("teams:requests")))
             try:
-                record = actions.do_submit_request(self.module, form.changes(), actor=request.user, path="page")
+                record = actions.do_submit_request(self.module, form.changes(), actor=request.user)
                 once.done(record.get_absolute_url())
                 messages.success(request, _("Request submitted to %(team)s.") % {"team": self.module.space})
                 return redirect(record.get_absolute_url())
@@ -370,4 +419,20 @@ class RequestFormView(TeamView):
             except BaseException:
                 once.release()
                 raise
-        return render(request, self.template_name, {"module": self.module, "form": form}, status=400)
+        return self.render_form(form, status=400)
+
+    def change(self, request):
+        form = self.form(request.POST)
+        if form.is_valid():
+            try:
+                actions.do_update_request(self.record, form.changes(), version=form.cleaned_data["version"],
+                                          actor=request.user)
+                messages.success(request, _("Your request “%(title)s” was saved.") % {"title": self.record})
+                return redirect("teams:requests")
+            except crm_actions.RecordValidationError as exc:
+                form.add_action_errors(exc.message_dict)
+            except crm_actions.ConflictError as exc:
+                form.add_error(None, str(exc))
+            except PermissionDenied as exc:
+                form.add_refusal(exc)
+        return self.render_form(form, status=400)

@@ -169,6 +169,7 @@ class World:
     transition: Any = None
     approval_process: Any = None  # an approval process of deals, and a deal awaiting approval by it
     approval_request: Any = None
+    request: Any = None  # a request the owner submitted to the team module (the Requests tab's change page)
 
     def module_key(self, kind: str) -> str:
         return self.team_module.key if kind == TEAM else kind
@@ -220,6 +221,7 @@ def build_world(org: Organization, prefix: str, *, owner: User, admin: User, chi
         # The owner may also request from the module, so the control reaches the request form.
         team_actions.do_set_requesters(world.team_module, [owner.pk], actor=owner)
         roles.forget(owner)
+        world.request = team_actions.do_submit_request(world.team_module, {"title": f"{prefix}-request"}, actor=owner)
         add_sharing_settings(world, admin, f"{org_prefix}-settings")
         add_locking_settings(world, admin, f"{org_prefix}-settings")
         world.workflow_rule = do_create_workflow_rule(world.org, "deals", actor=admin, name=f"{org_prefix}-workflow",
@@ -373,6 +375,7 @@ PK_CONTEXTS = {
     "reviews/m/<slug:module>/": "record",  # a record's review
     "settings/fields/<slug:module>/": "field",
     "teams/modules/<int:module_pk>/fields/": "field",
+    "requests/<int:module_pk>/": "request",  # a requester's own request (the Requests tab)
 }
 
 
@@ -383,6 +386,8 @@ def fill_pk(world: World, kind: str, route: Route) -> Filled:
         return _obj(world.records[kind])
     if what == "field":
         return _obj(world.fields[kind])
+    if what == "request":
+        return _obj(world.request if kind == TEAM else None)
     raise Unfillable
 
 

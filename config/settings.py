@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "blueprints",
     "approvals",
     "work",
+    "exports",
     "demo",
 ]
 
@@ -196,4 +197,11 @@ CELERY_BEAT_SCHEDULE = {
     "workflow-scheduled-actions": {"task": "automation.workflow_tasks.run_scheduled_actions", "schedule": 60},
     # Records that stay in a blueprint state longer than its time limit are escalated.
     "blueprint-sla": {"task": "blueprints.tasks.escalate_overdue", "schedule": 5 * 60},
+    # Export files whose download link has expired are deleted.
+    "expired-exports": {"task": "exports.tasks.purge_expired_exports", "schedule": 60 * 60},
 }
+# Exports: a list longer than this is written by a background job (with progress) instead of
+# downloading at once; the job's download link lasts this many hours.
+EXPORT_DIRECT_MAX_ROWS = env.int("EXPORT_DIRECT_MAX_ROWS", default=5000)
+EXPORT_LINK_HOURS = env.int("EXPORT_LINK_HOURS", default=24)
+EXPORT_CHUNK_SIZE = env.int("EXPORT_CHUNK_SIZE", default=2000)  # rows read (and names looked up) at a time

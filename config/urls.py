@@ -14,4 +14,5 @@ urlpatterns = [
     path("", include("blueprints.urls")),
     path("", include("approvals.urls")),
     path("", include("work.urls")),
+    path("", include("exports.urls")),
 ]

@@ -253,6 +253,21 @@ def list_actions(user, schema) -> list[dict]:
     return found
 
 
+# ... and where a list page's export form posts (the exports app), so crm's list template names
+# no other app's URL.
+_export_url_providers: list[Callable] = []
+
+
+def register_export_url_provider(provider: Callable) -> None:
+    """provider(schema) -> the URL a list's "Export CSV / Export XLSX" form posts to, or ""."""
+    if provider not in _export_url_providers:
+        _export_url_providers.append(provider)
+
+
+def export_url(schema) -> str:
+    return next((url for url in (provider(schema) for provider in _export_url_providers) if url), "")
+
+
 def get_module(key: str, org=None) -> ModuleSchema:
     """The schema for a module key, or 404 (unknown keys look like missing pages)."""
     if key in ORG_MODULES:

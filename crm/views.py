@@ -29,7 +29,7 @@ from .filters import build_filterset
 from .forms import (AttachmentForm, BulkEditForm, FieldValueForm, NoteForm, OwnerForm, RecordForm,
                     chosen_versions)
 from .models import Attachment, Note
-from .modules import detail_panels, get_module, header_panels, list_actions, related_blocks
+from .modules import detail_panels, export_url, get_module, header_panels, list_actions, related_blocks
 from .sharing import sharing_context
 from .tables import build_table, read_for
 from .timeline import for_viewer
@@ -107,7 +107,7 @@ class RecordListView(ModuleView):
             table=table, filterset=filterset, columns=columns, all_fields=self.schema.fields_for(request.user),
             owner_form=OwnerForm(org=request.org), query=request.GET.get("q", ""),
             can_create=decide_module(request.user, self.schema, "create").allowed,
-            can_export=decide_module(request.user, self.schema, "export").allowed,
+            export_url=export_url(self.schema) if decide_module(request.user, self.schema, "export").allowed else "",
             can_bulk_edit=decide_module(request.user, self.schema, "bulk_edit").allowed,
             can_change_owner=decide_module(request.user, self.schema, "change_owner").allowed,
             count_capped=getattr(table.paginator, "capped", False),

@@ -170,6 +170,7 @@ class World:
     approval_process: Any = None  # an approval process of deals, and a deal awaiting approval by it
     approval_request: Any = None
     request: Any = None  # a request the owner submitted to the team module (the Requests tab's change page)
+    export_job: Any = None  # the owner's export of accounts, written by a job (stays queued in a test)
 
     def module_key(self, kind: str) -> str:
         return self.team_module.key if kind == TEAM else kind
@@ -232,7 +233,17 @@ def build_world(org: Organization, prefix: str, *, owner: User, admin: User, chi
         world.assignment = add_assignment_settings(world, admin, f"{org_prefix}-settings")
         add_blueprint_settings(world, admin, f"{org_prefix}-settings")
         add_approval_settings(world, owner, admin, prefix, f"{org_prefix}-settings")
+        world.export_job = add_export_job(world, owner)
     return world
+
+
+def add_export_job(world: World, owner: User) -> Any:
+    """An export of the owner's accounts list as a background job: its page and file are the
+    owner's alone (the job stays queued in a test)."""
+    from exports.actions import do_start_export_job
+
+    schema = get_module("accounts", world.org).bind(world.org)
+    return do_start_export_job(schema, fmt="csv", query={}, columns=[], language="en", actor=owner)
 
 
 def add_blueprint_settings(world: World, admin: User, prefix: str) -> None:
@@ -418,6 +429,7 @@ FILLERS: dict[str, Callable[[World, str, Route], Filled]] = {
     "assignment_job_pk": lambda world, kind, route: _obj(world.assignment[2]),
     "blueprint_pk": lambda world, kind, route: _obj(world.blueprint),
     "transition_pk": lambda world, kind, route: _obj(world.transition),
+    "export_pk": lambda world, kind, route: _obj(world.export_job),
     # A field of the module (inline edit): its title field, a key that is the same in every org.
     "field_key": lambda world, kind, route: Filled(get_module(world.module_key(kind), world.org).title_field),
 }
@@ -515,6 +527,8 @@ def visible_to(user: User, obj: Any) -> bool:
         return False
     if type(obj).__name__ in ("Blueprint", "Transition"):  # blueprint settings pages only
         return False
+    if type(obj).__name__ == "ExportJob":  # its page and file are the owner's alone
+        return obj.user_id == user.pk
     if isinstance(obj, (Note, Attachment)):
         return visible_to(user, obj.record)
     if isinstance(obj, TeamSpace):

@@ -62,7 +62,7 @@ def test_the_template_check_catches_a_link(tmp_path):
     assert crm_template_urls_of_other_apps(tmp_path) == ["templates/crm/page.html:2"]
 
 
-APPS = ("access", "crm", "teams", "locking", "automation", "demo", "config")
+APPS = ("access", "crm", "teams", "locking", "automation", "demo", "config", "exports")
 
 
 def _module_name(path: Path, root: Path) -> str:

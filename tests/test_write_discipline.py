@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("access", "crm", "teams", "locking", "automation", "demo", "reviews", "work", "approvals", "blueprints")
+APPS = ("access", "crm", "teams", "locking", "automation", "demo", "reviews", "work", "approvals", "blueprints", "exports")
 WRITE = re.compile(
     r"\.save\(|\.delete\(|objects\.create\(|\.update\(\s*(\w+\s*=|\*\*)|bulk_create|bulk_update|"
     r"update_or_create|get_or_create|select_for_update|"
@@ -36,6 +36,7 @@ WRITERS = {
     "reviews/actions.py",  # review processes and the cases they open
     "blueprints/actions/config.py", "blueprints/actions/transitions.py",  # blueprints, their transitions and records
     "blueprints/actions/after.py",  # the run of a transition's after-actions (automation's run log)
+    "exports/actions.py",  # export jobs: their progress, file and expiry
 }
 # Lines that match a write pattern but write no row ("path: code" -> the reason).
 NOT_WRITES: dict[str, str] = {

@@ -211,7 +211,7 @@ def test_permission_table_through_pages_and_export(world, client_for, row):
     # export: the CSV holds the deal exactly when the user may export it; a profile without the
     # export switch (403) or without the module (404) is refused outright, and nothing is logged.
     logs_before = AccessLog.objects.filter(org=world.org).count()
-    response = client.post(reverse("crm:export_csv", args=["deals"]))
+    response = client.post(reverse("exports:export", args=["deals"]))
     if may_export in (403, 404):
         assert response.status_code == may_export
         assert AccessLog.objects.filter(org=world.org).count() == logs_before
@@ -271,7 +271,7 @@ def test_a_hidden_field_is_absent_from_every_page_and_the_export(world, amount_h
     # Filtering or searching by the hidden value finds nothing and gives it away nowhere.
     assert DEAL not in client.get(reverse("crm:list", args=["deals"]) + "?q=7777").content.decode()
 
-    export = client.post(reverse("crm:export_csv", args=["deals"]))
+    export = client.post(reverse("exports:export", args=["deals"]))
     text = b"".join(export.streaming_content).decode("utf-8-sig")
     assert "Amount" not in text.splitlines()[0] and "7777" not in text
 

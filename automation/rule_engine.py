@@ -235,6 +235,8 @@ class RuleLayout:
             values = {}
             for key in offered:
                 spec = self.schema.field(key)
+                if spec.type == "file":  # uploads are not posted here: the stored file counts
+                    continue
                 raw = data.getlist(key) if spec.type == "multi_select" and hasattr(data, "getlist") else data.get(key)
                 try:
                     values[spec.key] = spec.field_type.clean(raw, spec)

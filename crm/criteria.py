@@ -202,7 +202,7 @@ def field_expression(spec: FieldSpec):
         return F(spec.orm_path)
     data_column = spec.json_column
     text = KeyTextTransform(spec.key, data_column)
-    if spec.type in ("integer", "user", "lookup", "file"):
+    if spec.type in ("integer", "user", "lookup"):
         return Cast(text, models.BigIntegerField())
     if spec.type in ("decimal", "currency", "percent"):
         return NumericCast(text)
@@ -212,7 +212,7 @@ def field_expression(spec: FieldSpec):
         return JsonDateTime(text)
     if spec.type == "boolean":
         return Cast(text, models.BooleanField())
-    if spec.type == "multi_select":
+    if spec.type in ("multi_select", "file"):  # a file is {"id", "name", "size"}: asked only whether it is there
         return KeyTransform(spec.key, data_column)
     return text
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -356,9 +357,80 @@ class LookupType(ReferenceType):
     name, label = "lookup", _("Lookup")
 
 
-class FileType(ReferenceType):
+@dataclass(frozen=True)
+class StoredFile:
+    """A file field's value: the field's file, kept as an `Attachment` row tied to the field key.
+    The JSON value carries the name and size too, so lists and pages show it with no query.
+    `url` is where a page offers it for download (never compared, never stored)."""
+
+    id: int | None
+    name: str
+    size: int = 0
+    url: str = field(default="", compare=False)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class NewFile:
+    """An upload not stored yet: the record actions store it once the guards let the write through
+    (crm.actions.files), so a refused write leaves no file behind."""
+
+    def __init__(self, upload: Any) -> None:
+        self.upload = upload
+        self.name = str(upload.name or "").replace("\\", "/").rsplit("/", 1)[-1][:255] or "file"
+        self.size = int(upload.size or 0)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def check_upload(upload: Any) -> None:
+    """An empty file or one above the size limit is refused by name, before anything is stored."""
+    from django.conf import settings
+
+    if not upload.size:
+        raise ValidationError(_("The file “%(name)s” is empty.") % {"name": upload.name})
+    limit = settings.ATTACHMENT_MAX_BYTES
+    if upload.size > limit:
+        raise ValidationError(_("The file is larger than %(mb)d MB.") % {"mb": limit // (1024 * 1024)})
+
+
+class FileType(FieldType):
     name, label = "file", _("File")
     operators = ("is_empty", "is_not_empty")
+
+    def clean(self, value, spec=None):
+        if value is None or value is False or value == "":  # False: the form's "clear" box
+            return None
+        if isinstance(value, (StoredFile, NewFile)):
+            return value
+        if isinstance(value, dict) and "name" in value:  # the stored JSON value, kept as it is
+            return self.from_json(value)
+        if all(hasattr(value, attr) for attr in ("read", "name", "size")):
+            check_upload(value)
+            return NewFile(value)
+        raise ValidationError(_("Upload a file: this field keeps only files uploaded to it."))
+
+    def to_json(self, value):
+        if value is None:
+            return None
+        if isinstance(value, NewFile):  # judged by guards before it is stored: no id yet
+            return {"name": value.name, "size": value.size}
+        return {"id": value.id, "name": value.name, "size": value.size}
+
+    def from_json(self, value):
+        if not isinstance(value, dict):
+            return None
+        return StoredFile(value.get("id"), str(value.get("name") or ""), int(value.get("size") or 0))
+
+    def display(self, value, spec=None):
+        return "" if value is None else value.name
+
+    def form_field(self, spec, **kwargs):
+        from .file_forms import RecordFileField
+
+        return RecordFileField(**kwargs)
 
 
 REGISTRY: dict[str, FieldType] = {
@@ -370,8 +442,8 @@ REGISTRY: dict[str, FieldType] = {
     )
 }
 
-# Types that may be added as custom fields (files attach to records as attachments).
-CUSTOM_FIELD_TYPES = [name for name in REGISTRY if name != "file"]
+# Types that may be added as custom fields (org modules and team modules alike).
+CUSTOM_FIELD_TYPES = list(REGISTRY)
 
 # Changing a field's type keeps stored values only along these paths.
 SAFE_TYPE_CHANGES = {

@@ -1,6 +1,7 @@
 """Forms built from the module schema: custom fields appear with no code change."""
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
@@ -17,6 +18,7 @@ from config.params import parse_id
 from .criteria import CriteriaError, validate
 from .criteria_forms import CriteriaRowsForm
 from .form_tokens import FIELD as FORM_TOKEN, FormTokenField
+from .file_forms import RecordFileField, file_url
 from .fieldtypes import CUSTOM_FIELD_TYPES, type_choices
 from .modules import get_module
 from .schema import BoundSchema, FieldSpec
@@ -49,6 +51,11 @@ def form_field_for(spec: FieldSpec, schema: BoundSchema, actor: User) -> forms.F
         queryset = visible(actor, target, "view").order_by(target.title_field)
         return forms.ModelChoiceField(queryset=queryset, widget=lookup_widget(target.key), **kwargs)
     return spec.field_type.form_field(spec, **kwargs)
+
+
+def file_change(value: Any) -> Any:
+    """A file field's "clear" box posts False: to the actions that is no file."""
+    return None if value is False else value
 
 
 def initial_value(spec: FieldSpec, record: Any) -> Any:
@@ -185,13 +192,22 @@ class RecordForm(forms.Form):
         initial = {"version": record.version}
         for spec in self.schema.editable_fields:
             initial[spec.key] = initial_value(spec, record)
+            if spec.type == "file" and initial[spec.key] is not None:  # shown as a link to its download
+                initial[spec.key] = dataclasses.replace(initial[spec.key],
+                                                        url=file_url(self.schema.key, record.pk, spec.key))
         return initial
 
     def changes(self) -> dict[str, Any]:
-        """Cleaned values by field key, ready for the record actions (disabled fields left out)."""
-        return {spec.key: self.cleaned_data.get(spec.key) for spec in self.schema.editable_fields
+        """Cleaned values by field key, ready for the record actions (disabled fields left out; a
+        file field's "clear" is None)."""
+        return {spec.key: file_change(self.cleaned_data.get(spec.key)) for spec in self.schema.editable_fields
                 if spec.key in self.cleaned_data and not self.fields[spec.key].disabled
                 and spec.key not in self.layout_hidden}
+
+    @property
+    def file_keys(self) -> list[str]:
+        """The file fields offered (the layout's requests leave their uploads out)."""
+        return [key for key, field in self.fields.items() if isinstance(field, RecordFileField)]
 
     def add_action_errors(self, errors: dict[str, list[str]]) -> None:
         for key, messages in errors.items():
@@ -232,7 +248,7 @@ class FieldValueForm(forms.Form):
     def changes(self) -> dict[str, Any]:
         if self.fields[self.spec.key].disabled:
             return {}
-        return {self.spec.key: self.cleaned_data.get(self.spec.key)}
+        return {self.spec.key: file_change(self.cleaned_data.get(self.spec.key))}
 
 
 def chosen_versions(values: Any) -> dict[int, int | None]:
@@ -258,8 +274,9 @@ class BulkEditForm(forms.Form):
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         hidden, read_only = module_field_rules(actor, schema)
+        # A file is uploaded to one record at a time, on its form.
         self.editable = {spec.key: spec for spec in schema.editable_fields
-                         if spec.key not in hidden and spec.key not in read_only}
+                         if spec.key not in hidden and spec.key not in read_only and spec.type != "file"}
         self.fields["field"].choices = [("", "—")] + [(key, spec.label) for key, spec in self.editable.items()]
         self.fields["ids"].choices = [(pk, pk) for pk in ids]
         self.spec = self.editable.get(field_key)

@@ -310,6 +310,9 @@ class Attachment(AttachedToRecord):
     size = models.BigIntegerField(default=0)
     content_type = models.CharField(max_length=100, blank=True)
     deliverable = models.BooleanField(default=False)  # shown to team requesters
+    # A file field's file (its key, e.g. "f_12"): part of the field's value, not of the record's
+    # attachments list; "" for a file attached to the record.
+    field_key = models.CharField(max_length=40, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
 

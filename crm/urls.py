@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import lookup_views, search_views, settings_views, sharing_urls, views
+from . import file_views, lookup_views, search_views, settings_views, sharing_urls, views
 from .board_views import board_urlpatterns
 
 app_name = "crm"
@@ -30,6 +30,7 @@ urlpatterns = [
     path("m/<slug:module>/<int:pk>/fields/<slug:field_key>/", views.InlineFieldView.as_view(), name="field"),
     path("m/<slug:module>/<int:pk>/fields/<slug:field_key>/edit/", views.InlineFieldEditView.as_view(),
          name="field_edit"),
+    path("m/<slug:module>/<int:pk>/files/<slug:field_key>/", file_views.FieldFileView.as_view(), name="field_file"),
     path("m/<slug:module>/<int:pk>/attachments/", views.AttachmentUploadView.as_view(), name="attachment_add"),
     path("m/<slug:module>/<int:pk>/attachments/<int:attachment_pk>/",
          views.AttachmentDownloadView.as_view(), name="attachment_download"),

@@ -25,6 +25,7 @@ from access.visibility import can, get_record, is_org_admin, visible
 from config.params import MAX_PAGE, bounded_int
 
 from . import actions, form_tokens, selectors
+from .file_forms import file_url
 from .filters import build_filterset
 from .forms import (AttachmentForm, BulkEditForm, FieldValueForm, NoteForm, OwnerForm, RecordForm,
                     chosen_versions)
@@ -145,8 +146,8 @@ class RecordDetailView(ModuleView):
         notes = self.module.notes_for(
             Note.objects.filter(org=self.request.org, record_type=record_type, record_id=record.pk), user)
         notes = notes.select_related("author").prefetch_related("mentions").order_by("-created_at")
-        attachments = self.module.attachments_for(
-            Attachment.objects.filter(org=self.request.org, record_type=record_type, record_id=record.pk), user)
+        attachments = self.module.attachments_for(Attachment.objects.filter(
+            org=self.request.org, record_type=record_type, record_id=record.pk, field_key=""), user)
         attachments = attachments.select_related("uploaded_by").order_by("-created_at")
         names = selectors.member_names(self.request.org)
         visible_fields = self.schema.fields_for(user)
@@ -176,7 +177,8 @@ class RecordDetailView(ModuleView):
         if not (decision.offered and spec.editable) or spec.key in decision.hidden:
             return False, ""
         reason = decision.read_only.get(spec.key) or ("" if decision.allowed else decision.reason)
-        return not reason, reason
+        # A file is uploaded, replaced or cleared on the record's form (a multipart post).
+        return not reason and spec.type != "file", reason
 
     def display(self, spec, record, names):
         if spec.is_custom and spec.type == "user":
@@ -192,7 +194,10 @@ class RecordDetailView(ModuleView):
         return linked_record(self.request.user, get_module(spec.target, self.request.org), spec.get_value(record))
 
     def link(self, spec, record, user) -> str:
-        """A link to the looked-up record, only for a viewer who can open it."""
+        """A link to the looked-up record, only for a viewer who can open it; a file field's to its
+        download (which checks again)."""
+        if spec.type == "file":
+            return file_url(self.schema.key, record.pk, spec.key) if spec.get_value(record) else ""
         linked = self.linked(spec, record)
         return reverse("crm:detail", args=[spec.target, spec.get_value(record)]) if linked and linked.can_open else ""
 
@@ -337,7 +342,7 @@ class RecordFormView(ModuleView):
             # there is a record): the action refuses the write with the reason and keeps the refused
             # attempt on the timeline.
             read_only = module_field_rules(request.user, self.schema)[1]
-        form = RecordForm(request.POST, schema=self.schema, actor=request.user, record=self.record,
+        form = RecordForm(request.POST, request.FILES, schema=self.schema, actor=request.user, record=self.record,
                           read_only=read_only, hidden=hidden)
         if form.is_valid():
             try:
@@ -578,8 +583,10 @@ class AttachmentDeleteView(ModuleView):
 
 
 def _attachment_of(request, record, attachment_pk, module=None) -> Attachment:
+    """One of the record's attachments the user may see (a file field's file is not one: it is
+    downloaded and changed as the field, crm.file_views), else 404."""
     attachments = Attachment.objects.filter(org=request.org, pk=attachment_pk, record_id=record.pk,
-                                            record_type=ContentType.objects.get_for_model(record))
+                                            record_type=ContentType.objects.get_for_model(record), field_key="")
     if module is not None:
         attachments = module.attachments_for(attachments, request.user)
     attachment = attachments.first()

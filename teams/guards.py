@@ -41,12 +41,19 @@ def _check_requester(context: WriteContext, team_module) -> None:
     if context.action == "create" and context.record.requested_by_id != context.actor.pk:
         raise GuardRefusal(_("Submit requests from the Requests tab."), guard="team")
     if context.action in ("create", "update"):
-        allowed = context.module.requester_field_keys(context.module.org)
+        allowed = requester_writable(context.module)
         extra = {key for key, value in context.changes.items()
                  if key not in allowed and not (key == "status" and value == team_module.first_status)}
         if extra:
             raise GuardRefusal(_("Requesters cannot change these fields: %(fields)s.")
                                % {"fields": ", ".join(sorted(extra))}, guard="team")
+
+
+def requester_writable(schema) -> set[str]:
+    """The fields a requester may fill in: those shown to them, but files. A file field shown to
+    requesters is what the team delivers: they download it, the team uploads it."""
+    return {key for key in schema.requester_field_keys(schema.org)
+            if not (schema.has_field(key) and schema.field(key).type == "file")}
 
 
 def team_field_rules(user, schema, record) -> dict:
@@ -60,7 +67,7 @@ def team_field_rules(user, schema, record) -> dict:
     if not roles.is_manager(user, team_module.space_id):
         read_only["assignee"] = _("Only a manager of this team may assign records.")
     if schema.is_requester_only(user):
-        allowed = schema.requester_field_keys(schema.org) | {"status"}
+        allowed = requester_writable(schema) | {"status"}
         for spec in schema.fields:
             if spec.key not in allowed:
                 read_only.setdefault(spec.key, _("Requesters cannot change this field."))

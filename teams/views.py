@@ -19,12 +19,14 @@ from access.visibility import is_org_admin, visible
 from config.params import parse_id, parse_ids
 from crm import actions as crm_actions
 from crm import form_tokens
+from crm.file_forms import file_url
 from crm.forms import FieldDefinitionForm, RecordForm, org_members
 from crm.models import Attachment, FieldDefinition
 from crm.modules import org_modules
 
 from . import actions, roles
 from .forms import MemberForm, SpaceForm, TeamFieldForm, TeamModuleForm
+from .guards import requester_writable
 from .models import Requester, TeamModule, TeamRecord, TeamSpace
 from .schema import schema_for
 
@@ -318,26 +320,36 @@ class RequestsView(TeamView):
             marks = row_marks(user, schema, rows)
             edits = decide_many(user, rows, "edit", schema=schema, path=actions.REQUEST_PATH, fields=False)
             labels = {s["value"]: s for s in module.statuses}
+            files = [spec for spec in schema.fields_for(user) if spec.type == "file"]  # those shown to requesters
             requests.extend({"module": module, "record": row, "status": labels.get(row.status, {}),
-                             "marks": marks.get(row.pk, []),
+                             "marks": marks.get(row.pk, []), "files": files,
                              "edit_url": reverse("teams:request_edit", args=[module.pk, row.pk])
                              if edits[row.pk].allowed else ""} for row in rows)
         requests.sort(key=lambda item: item["record"].modified_at, reverse=True)
-        deliverables = self.deliverables([item["record"] for item in requests])
+        deliverables = self.deliverables({item["record"].pk: item["module"].key for item in requests})
         for item in requests:
-            item["deliverables"] = deliverables.get(item["record"].pk, [])
+            item["deliverables"] = self.field_files(item) + deliverables.get(item["record"].pk, [])
         return render(request, "teams/requests.html", {"modules": modules, "requests": requests})
 
-    def deliverables(self, records) -> dict[int, list]:
-        """Files marked as deliverables on the listed requests, in one query."""
-        if not records:
+    @staticmethod
+    def field_files(item) -> list[dict]:
+        """The request's file fields shown to requesters that hold a file (read from the record)."""
+        record = item["record"]
+        return [{"name": value.name, "url": file_url(item["module"].key, record.pk, spec.key)}
+                for spec in item["files"] if (value := spec.get_value(record)) is not None]
+
+    def deliverables(self, module_keys: dict[int, str]) -> dict[int, list]:
+        """Files marked as deliverables on the listed requests ({record pk: module key}), in one query."""
+        if not module_keys:
             return {}
         files: dict[int, list] = {}
         attachments = Attachment.objects.filter(
             org=self.request.org, record_type=ContentType.objects.get_for_model(TeamRecord),
-            record_id__in=[r.pk for r in records], deliverable=True).order_by("-created_at")
+            record_id__in=list(module_keys), deliverable=True, field_key="").order_by("-created_at")
         for attachment in attachments:
-            files.setdefault(attachment.record_id, []).append(attachment)
+            url = reverse("crm:attachment_download", args=[module_keys[attachment.record_id], attachment.record_id,
+                                                            attachment.pk])
+            files.setdefault(attachment.record_id, []).append({"name": attachment.name, "url": url})
         return files
 
 
@@ -366,7 +378,7 @@ class RequestFormView(TeamView):
 
     def form(self, data=None, files=None):
         schema = schema_for(self.module).bind(self.request.org)
-        allowed = schema.requester_field_keys(self.request.org)
+        allowed = requester_writable(schema)
         if self.record is None:
             hidden, read_only = module_field_rules(self.request.user, schema)
         else:

@@ -26,6 +26,7 @@ ALLOWED: dict[str, str] = {
     # Children of a record the view already fetched through access.get_record, narrowed by the
     # module's own notes_for / attachments_for rules.
     "crm/views.py": "notes and files of a record fetched through access",
+    "crm/file_views.py": "the file of a file field the user may see, on a record fetched through access",
     "teams/views.py": "the deliverables of a request fetched through access",
     "crm/timeline.py": "which notes and files of a record opened through access the viewer may read",
     "crm/sharing.py": "whether a record fetched through access matches each sharing rule (one query)",

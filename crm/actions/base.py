@@ -20,6 +20,7 @@ from access.visibility import can, current_membership, visible
 
 from .. import timeline
 from ..events import RecordEvent, emit
+from ..fieldtypes import NewFile
 from ..guards import GuardRefusal
 from ..modules import get_module
 from ..schema import BoundSchema, FieldSpec
@@ -137,7 +138,8 @@ def column_length_errors(model: type, values: dict[str, Any]) -> dict[str, list[
 
 
 def check_reference(spec: FieldSpec, value: Any, schema: BoundSchema, actor: User) -> None:
-    """A user field must name an active member; a lookup a record the actor can see."""
+    """A user field must name an active member; a lookup a record the actor can see; a file field
+    a new upload."""
     if value is None:
         return
     if spec.type == "user":
@@ -147,6 +149,9 @@ def check_reference(spec: FieldSpec, value: Any, schema: BoundSchema, actor: Use
         target = get_module(spec.target, schema.org)
         if not can(actor, target, value, "view"):
             raise ValidationError(_("Choose a record you can see."))
+    elif spec.type == "file" and not isinstance(value, NewFile):
+        # A file field keeps only files uploaded to it, never one named by id (another record's).
+        raise ValidationError(_("Upload a file: this field keeps only files uploaded to it."))
 
 
 def check_unique(schema: BoundSchema, values: dict[str, Any], exclude_pk: int | None = None) -> None:

@@ -68,11 +68,18 @@ def clean_options(field_type: str, options: Any) -> list[dict]:
 def _clean_default(definition: Any) -> Any:
     if definition.default in (None, ""):
         return None
+    if definition.field_type == "file":
+        raise RecordValidationError({"default": [_("A file field has no default value: files are uploaded.")]})
     try:
         value = definition.spec().field_type.clean(definition.default, definition.spec())
     except ValidationError as exc:
         raise RecordValidationError({"default": exc.messages})
     return definition.spec().field_type.to_json(value)
+
+
+def _check_file_settings(definition: Any) -> None:
+    if definition.field_type == "file" and definition.unique:
+        raise RecordValidationError({"unique": [_("A file field cannot be unique.")]})
 
 
 def _check_target(org: Any, field_type: str, target: str) -> str:
@@ -117,6 +124,7 @@ def do_create_field(org: Any, module_key: str, *, api_name: str, label_en: str, 
                                  target=_check_target(org, field_type, target), order=(last.order + 1) if last else 0,
                                  **{k: v for k, v in settings_.items() if k in FIELD_SETTINGS})
     definition.default = _clean_default(definition)
+    _check_file_settings(definition)
     definition.save()
     if field_indexes.wants_index(definition):
         schedule_field_index(definition)
@@ -177,6 +185,7 @@ def do_update_field(definition: Any, *, label_en: str, label_zh: str = "", defau
         definition.options = clean_options(definition.field_type, options if options is not None else definition.options)
     definition.default = default
     definition.default = _clean_default(definition)
+    _check_file_settings(definition)
     definition.save()
     if field_indexes.drop_changed(definition, indexes_before):
         schedule_field_index(definition)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import random
 from decimal import Decimal
 
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
@@ -180,6 +181,11 @@ class Command(BaseCommand):
             definitions[api_name] = actions.do_create_field(
                 org, module.key, api_name=api_name, label_en=label_en, label_zh=label_zh, field_type=field_type,
                 shown_to_requesters=True, in_list=api_name != "brief", actor=mark, **extra)
+        # The finished case study: uploaded by the team on the record, downloaded by the requester.
+        definitions["deliverable"] = actions.do_create_field(
+            org, module.key, api_name="deliverable", label_en="Deliverable", label_zh="交付文件", field_type="file",
+            shown_to_requesters=True, in_list=True, actor=mark,
+            help_text="The finished case study; the requester downloads it from the Requests tab.")
         module = team_actions.do_update_team_module(
             module, name_en=module.name_en, name_zh=module.name_zh, icon=module.icon, statuses=statuses,
             manager_only_statuses=["done"], done_statuses=["done"], due_field_id=definitions["due"].pk, actor=mark)
@@ -202,8 +208,11 @@ class Command(BaseCommand):
                 request = team_actions.do_assign(request, rng.choice([by_name["emily"], by_name["mia"]]).pk,
                                                  version=request.version, actor=mark)
                 status = rng.choice(["in_progress", "review", "done"])
-                actions.do_update_record(request, {"status": status}, version=request.version, actor=mark,
-                                         schema=schema)
+                changes = {"status": status}
+                if status == "done":
+                    story = f"# {account.name}\n\nHow {account.name} works with us.\n".encode()
+                    changes["deliverable"] = SimpleUploadedFile(f"case-study-{account.pk}.md", story, "text/markdown")
+                actions.do_update_record(request, changes, version=request.version, actor=mark, schema=schema)
 
     def seed_automation(self, org, admin, users) -> None:
         """Rules made after the demo records, so they act on what people do next: new leads go

@@ -7,7 +7,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from .fieldtypes import StoredFile, check_upload
+from .file_values import StoredFile, check_upload
 
 
 class RecordFileInput(forms.ClearableFileInput):

@@ -20,7 +20,7 @@ from access.visibility import can, current_membership, visible
 
 from .. import timeline
 from ..events import RecordEvent, emit
-from ..fieldtypes import NewFile
+from ..file_values import NewFile
 from ..guards import GuardRefusal
 from ..modules import get_module
 from ..schema import BoundSchema, FieldSpec

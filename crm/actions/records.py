@@ -14,9 +14,9 @@ from access.models import Membership, User
 from access.visibility import can, is_org_admin, visible
 
 from .. import timeline
-from . import files
 from ..guards import WriteContext, run_after_write, run_guards
 from ..schema import BoundSchema
+from .attachments import drop_replaced, has_uploads, store_uploads
 from .base import (ConflictError, RecordValidationError, _event, _locked, _owner_json, _require_member, bound_schema,
                    check_unique, check_version, clean_values, json_value, record_refusals, sync_links,
                    timeline_value)
@@ -42,8 +42,8 @@ def do_create_record(module: Any, data: dict[str, Any], *, actor: User, path: st
         schema.field(key).set_value(record, value)
     run_guards(WriteContext("create", schema, record, actor, path, values))
     record.save()
-    if files.has_uploads(values):  # stored once the record has an id, past the guards
-        values = files.store_uploads(schema, record, values, actor=actor)
+    if has_uploads(values):  # stored once the record has an id, past the guards
+        values = store_uploads(schema, record, values, actor=actor)
         for key, value in values.items():
             schema.field(key).set_value(record, value)
         record.save()
@@ -83,15 +83,15 @@ def do_update_record(record: Any, changes: dict[str, Any], *, version: int, acto
     check_version(current, version)
     if not diff:
         return current
-    if files.has_uploads({k: v[1] for k, v in diff.items()}):  # stored past the guards
-        stored = files.store_uploads(schema, current, {k: v[1] for k, v in diff.items()}, actor=actor)
+    if has_uploads({k: v[1] for k, v in diff.items()}):  # stored past the guards
+        stored = store_uploads(schema, current, {k: v[1] for k, v in diff.items()}, actor=actor)
         diff = {key: (old, stored[key]) for key, (old, _new) in diff.items()}
     for key, (_old, new) in diff.items():
         schema.field(key).set_value(current, new)
     current.version += 1
     current.modified_by = actor
     current.save()
-    files.drop_replaced(current, {k: old for k, (old, _new) in diff.items() if schema.field(k).type == "file"})
+    drop_replaced(current, {k: old for k, (old, _new) in diff.items() if schema.field(k).type == "file"})
     sync_links(schema, current, {k: v[1] for k, v in diff.items()})
     if not can(actor, schema, current, "view"):
         raise PermissionDenied(_("This change would take the record out of your reach, so it was not saved."))

@@ -41,6 +41,7 @@ def test_upload_a_deliverable_and_download_it(page, live_server):
                                   field_type="file", shown_to_requesters=True, actor=people["mark"])
     team_actions.do_set_requesters(module, [people["rep"].pk], actor=people["mark"])
     story = team_actions.do_submit_request(module, {"title": "Case study: Northwind"}, actor=people["rep"])
+    story = team_actions.do_assign(story, people["mia"].pk, version=story.version, actor=people["mark"])
     record_url = f"{base}/m/{module.key}/{story.pk}/"
 
     # Mia uploads the deliverable on the record's form.

@@ -144,6 +144,7 @@ class World:
     notes: dict[str, Note] = field(default_factory=dict)
     attachments: dict[str, Attachment] = field(default_factory=dict)
     fields: dict[str, FieldDefinition] = field(default_factory=dict)
+    files: dict[str, FieldDefinition] = field(default_factory=dict)  # a file field, holding a file on the record
     space: TeamSpace | None = None
     team_module: TeamModule | None = None
     deleted: Any = None  # a record in the recycle bin
@@ -212,6 +213,12 @@ def build_world(org: Organization, prefix: str, *, owner: User, admin: User, chi
         world.fields[kind] = crm_actions.do_create_field(
             org, key, api_name=f"sweep_{kind}", label_en=f"{prefix if kind == TEAM else org_prefix}-{kind}-field",
             field_type="text", actor=owner if kind == TEAM else admin)
+        world.files[kind] = crm_actions.do_create_field(
+            org, key, api_name=f"sweep_{kind}_file", label_en=f"{prefix if kind == TEAM else org_prefix}-{kind}-file",
+            field_type="file", actor=owner if kind == TEAM else admin)
+        world.records[kind] = crm_actions.do_update_record(
+            record, {world.files[kind].key: SimpleUploadedFile(f"{prefix}-{kind}-field.txt", f"{prefix}".encode())},
+            version=version_of(record), actor=owner)
     if children:
         deal = crm_actions.do_create_record("deals", {"name": f"{prefix}-deleted-deal"}, actor=owner)
         world.deleted = crm_actions.do_delete_record(deal, version=version_of(deal), actor=owner)
@@ -373,6 +380,10 @@ def _obj(obj: Any) -> Filled:
     return Filled(obj.pk, obj)
 
 
+def _field_key(definition: FieldDefinition) -> Filled:
+    return Filled(definition.key, definition)
+
+
 def fill_module(world: World, kind: str, route: Route) -> Filled:
     """Every module kind: an org module key (the same in every org: neutral) or "team-<id>"."""
     if kind == TEAM:
@@ -430,8 +441,11 @@ FILLERS: dict[str, Callable[[World, str, Route], Filled]] = {
     "blueprint_pk": lambda world, kind, route: _obj(world.blueprint),
     "transition_pk": lambda world, kind, route: _obj(world.transition),
     "export_pk": lambda world, kind, route: _obj(world.export_job),
-    # A field of the module (inline edit): its title field, a key that is the same in every org.
-    "field_key": lambda world, kind, route: Filled(get_module(world.module_key(kind), world.org).title_field),
+    # A field of the module (inline edit): its title field, a key that is the same in every org; for
+    # a file field's download, the world's file field.
+    "field_key": lambda world, kind, route: (
+        _field_key(world.files[kind]) if route.name == "crm:field_file"
+        else Filled(get_module(world.module_key(kind), world.org).title_field)),
 }
 
 

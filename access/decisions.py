@@ -65,8 +65,31 @@ def unregister_guard(guard: Guard) -> None:
         _guards.remove(guard)
 
 
+# Guard actions that write nothing on the record (see RECORD_ACTIONS: deciding an approval step,
+# recalling it): only the guards registered for them judge them, since the write guards (locks,
+# freezes, team rules, reviews) would take them for edits; with none registered the answer is no.
+DECISION_ONLY = frozenset({"approve", "recall"})
+_decision_guards: dict[str, list[Guard]] = {}
+
+
+def register_decision_guard(action: str, guard: Guard) -> None:
+    if action not in DECISION_ONLY:
+        raise ValueError(f"not a decision-only action: {action!r}")
+    guards = _decision_guards.setdefault(action, [])
+    if guard not in guards:
+        guards.append(guard)
+
+
+def _nobody_decides(context: WriteContext) -> None:
+    raise GuardRefusal(_("Nobody may do this here."), quiet=True, log=False)
+
+
 def run_guards(context: WriteContext) -> None:
-    for guard in list(_guards):
+    if context.action in DECISION_ONLY:
+        guards = _decision_guards.get(context.action) or [_nobody_decides]
+    else:
+        guards = _guards
+    for guard in list(guards):
         try:
             guard(context)
         except GuardRefusal as refusal:
@@ -166,6 +189,11 @@ RECORD_ACTIONS: dict[str, tuple[str, str | None]] = {
     "delete_attachment": ("edit", "delete_attachment"),
     # A blueprint transition: changes {"transition": the transition}; the guards say who may.
     "transition": ("edit", "transition"),
+    # Deciding the step a record's approval awaits (approve, reject; changes {"delegate": True}
+    # to hand it on) and recalling the request: nothing is written on the record, and only the
+    # guard the approvals app registers answers (DECISION_ONLY).
+    "approve": ("view", "approve"),
+    "recall": ("view", "recall"),
 }
 # The controls of a record's page, in the order pages list them.
 PAGE_ACTIONS = ("edit", "delete", "change_owner", "add_note", "add_attachment", "delete_attachment")

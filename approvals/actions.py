@@ -1,13 +1,17 @@
 """Writes of approval processes: configuring a module's processes, submitting a record for
 approval, deciding a step (approve, reject), delegating it, recalling a request.
 
-Deciding locks the request's row first (`select_for_update`), so two approvers deciding the last
-level at the same moment take turns: the second finds the request decided and is refused.
+Who may decide, delegate or recall is asked of the decision point (`access.decide`, actions
+"approve" and "recall"), on the request row the action locked first (`select_for_update`), so
+two approvers deciding the last level at the same moment take turns: the second finds the
+request decided and is refused. Who a request waits on is kept as rows (`ApprovalWaiter`) in
+step with every change, in the same transaction.
 Final actions run through automation's action kinds, as the process's author, in the deciding
 transaction; the run is logged like a rule's (rule kind "approval").
 """
 from __future__ import annotations
 
+import copy
 from typing import Any, Iterable
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -15,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from access.decisions import decide
 from access.models import Group, Membership, OrgRole, User
 from access.visibility import can, visible
 from automation.configure import configurable_schema, org_ids
@@ -25,7 +30,7 @@ from crm.actions import RecordValidationError, bound_schema
 from crm.criteria import CriteriaError, validate
 
 from . import engine
-from .models import AWAITING, ApprovalLevel, ApprovalProcess, ApprovalRequest, ApprovalStep
+from .models import AWAITING, ApprovalLevel, ApprovalProcess, ApprovalRequest, ApprovalStep, ApprovalWaiter
 
 MAX_LEVELS = 10
 MAX_COMMENT = 2000
@@ -61,21 +66,25 @@ def _approvers(org: Any, schema: Any, raw: dict, errors: dict, key: str) -> dict
 
 
 def _final_actions(actions: Any, schema: Any, org: Any, errors: dict, key: str) -> list[dict]:
-    from automation.workflow_actions import action_kind
+    """The final actions, each cleaned by its kind as a workflow rule's are; errors named
+    "<key>.<n>.<setting>" (e.g. "on_approve.1.field") so the form shows them under that row.
+    They run in the deciding transaction: no delay."""
+    from automation.workflow_rule_actions import MAX_ACTIONS, clean_actions
 
-    cleaned = []
-    for number, action in enumerate(actions or [], start=1):
-        kind = action_kind(str((action or {}).get("type") or ""))
-        if kind is None:
-            errors[key] = [_("Action %(number)d: choose a kind of action.") % {"number": number}]
-            continue
-        try:
-            cleaned.append({"type": kind.type, **kind.clean({k: v for k, v in action.items() if k != "type"},
-                                                            schema, org)})
-        except ValidationError as exc:
-            messages = exc.message_dict if hasattr(exc, "error_dict") else {"": exc.messages}
-            text = " ".join(" ".join(m) for m in messages.values())
-            errors[key] = [_("Action %(number)d: %(error)s") % {"number": number, "error": text}]
+    if not actions:
+        return []
+    if not isinstance(actions, list) or len(actions) > MAX_ACTIONS:
+        errors[key] = [_("Give at most %(max)d actions.") % {"max": MAX_ACTIONS}]
+        return []
+    try:
+        cleaned = clean_actions(actions, schema, org)
+    except ValidationError as exc:
+        for name, messages in exc.message_dict.items():
+            errors[key + name[len("actions"):] if name.startswith("actions") else key] = messages
+        return []
+    for index, action in enumerate(cleaned):
+        if action.pop("delay", None):
+            errors[f"{key}.{index}.delay"] = [_("Final actions run at once, when the step is decided: give no delay.")]
     return cleaned
 
 
@@ -162,6 +171,16 @@ def _entry(record: Any, request: ApprovalRequest, kind: str, actor: Any, changes
                    changes={"approval": [None, request.process.name], **changes})
 
 
+def _save(request: ApprovalRequest) -> None:
+    """Save the request, and who it waits on now as rows (the access grant and My Work read them)."""
+    request.save()
+    ApprovalWaiter.objects.filter(org_id=request.org_id, request=request).delete()
+    if request.awaiting:
+        ApprovalWaiter.objects.bulk_create([
+            ApprovalWaiter(org_id=request.org_id, request=request, user_id=user_id, module=request.module,
+                           record_id=request.record_id) for user_id in request.waiting_on])
+
+
 def _notify_later(request: ApprovalRequest, event: str, step: ApprovalStep) -> None:
     from .tasks import queue_notices
 
@@ -237,6 +256,7 @@ def do_submit_for_approval(record: Any, *, actor: User, path: str = "page", proc
             request.save()
     except IntegrityError:  # another submission of this record won the race
         raise RecordValidationError({"__all__": [_("This record is already awaiting approval.")]})
+    _save(request)
     step = ApprovalStep.objects.create(org_id=request.org_id, request=request, level=1, actor=actor,
                                        decision=ApprovalStep.Decision.SUBMITTED)
     _entry(current, request, "approval_submitted", actor, {"approvers": [None, engine.waiting_names(request)]})
@@ -254,6 +274,18 @@ def _locked_request(request: Any, actor: User) -> ApprovalRequest:
     if found is None:
         raise PermissionDenied(_("Not found."))
     return found
+
+
+def _decided(actor: User, current: ApprovalRequest, action: str, **changes: Any) -> tuple[Any, Any]:
+    """The request's schema and record, once the decision point allows `action` ("approve" or
+    "recall") on the row this transaction locked; else PermissionDenied with its reason."""
+    schema, record = _record(current)
+    judged = copy.copy(record)  # what the guards read and remember stays off the record written next
+    judged.__dict__[engine.PENDING_ATTR] = current if current.awaiting else None
+    verdict = decide(actor, judged, action, {"request": current, **changes}, schema=schema)
+    if not verdict.allowed:
+        raise PermissionDenied(verdict.reason)
+    return schema, record
 
 
 def _comment(comment: Any, *, required: bool) -> str:
@@ -284,12 +316,9 @@ def do_decide_approval(request: Any, decision: str, *, actor: User, comment: str
     if decision not in ("approve", "reject"):
         raise RecordValidationError({"decision": [_("Approve or reject.")]})
     current = _locked_request(request, actor)
-    verdict = engine.decision_for(actor, current)
-    if not verdict.allowed:
-        raise PermissionDenied(verdict.reason)
-    takeover = verdict.guard == "take_over"
+    schema, record = _decided(actor, current, "approve")
+    takeover = engine.takes_over(actor, current)
     comment = _comment(comment, required=decision == "reject")
-    schema, record = _record(current)
     level = current.level
     changes = {"level": [None, level], "comment": [None, comment or None]}
     if decision == "reject":
@@ -313,13 +342,13 @@ def do_decide_approval(request: Any, decision: str, *, actor: User, comment: str
            {**changes, "decision": [None, _("Approved")]} if takeover else changes)
     if not engine.level_complete(current.slots, current.rule):
         current.waiting_on = engine.waiting_on(current.slots)
-        current.save()
+        _save(current)
         return current
     levels = _levels(current.process)
     if level < len(levels):
         current.open_level()
         _open(current, levels[level], level + 1, record)
-        current.save()
+        _save(current)
         _entry(record, current, "approval_level_opened", actor,
                {"level": [None, level + 1], "approvers": [None, engine.waiting_names(current)]})
         _notify_later(current, "level_opened", step)
@@ -336,7 +365,7 @@ def do_decide_approval(request: Any, decision: str, *, actor: User, comment: str
 def _close(request: ApprovalRequest) -> None:
     request.finished_at = timezone.now()
     request.waiting_on = []
-    request.save()
+    _save(request)
 
 
 def _author(request: ApprovalRequest) -> Any:
@@ -409,10 +438,7 @@ def _lock(request: ApprovalRequest, schema: Any, record: Any, actor: User) -> No
 def do_delegate_approval(request: Any, to_user: Any, *, actor: User, comment: str = "") -> ApprovalRequest:
     """An approver hands their part of the current step to another active member (logged)."""
     current = _locked_request(request, actor)
-    verdict = engine.decision_for(actor, current)
-    if not verdict.allowed or actor.pk not in current.waiting_on:
-        raise PermissionDenied(verdict.reason if not verdict.allowed else
-                               _("Only an approver of this step may delegate it."))
+    _schema, record = _decided(actor, current, "approve", delegate=True)
     to_id = optional_id(getattr(to_user, "pk", to_user))
     if to_id is None or to_id == actor.pk or not Membership.objects.filter(org_id=current.org_id, user_id=to_id, is_active=True,
                                                           user__is_active=True).exists():
@@ -425,10 +451,9 @@ def do_delegate_approval(request: Any, to_user: Any, *, actor: User, comment: st
             slot["label"] = name
     current.waiting_on = engine.waiting_on(current.slots)
     current.delegate()
-    current.save()
+    _save(current)
     step = ApprovalStep.objects.create(org_id=current.org_id, request=current, level=current.level, actor=actor,
                                        decision=ApprovalStep.Decision.DELEGATED, comment=comment, delegated_to_id=to_id)
-    _schema, record = _record(current)
     _entry(record, current, "approval_delegated", actor, {"delegated_to": [None, name], "comment": [None, comment or None]})
     _notify_later(current, "delegated", step)
     return current
@@ -438,15 +463,12 @@ def do_delegate_approval(request: Any, to_user: Any, *, actor: User, comment: st
 def do_recall_approval(request: Any, *, actor: User, comment: str = "") -> ApprovalRequest:
     """The submitter, or an admin, takes an awaiting request back: the record is free again."""
     current = _locked_request(request, actor)
-    if not engine.may_recall(actor, current):
-        raise PermissionDenied(_("Only the submitter or an admin may recall this request.") if current.awaiting
-                               else _("This approval request is no longer awaiting a decision."))
+    _schema, record = _decided(actor, current, "recall")
     comment = _comment(comment, required=False)
     current.recall()
     _close(current)
     step = ApprovalStep.objects.create(org_id=current.org_id, request=current, level=current.level, actor=actor,
                                        decision=ApprovalStep.Decision.RECALLED, comment=comment)
-    _schema, record = _record(current)
     _entry(record, current, "approval_recalled", actor, {"comment": [None, comment or None]})
     _notify_later(current, "recalled", step)
     return current

@@ -1,9 +1,10 @@
 """What approval processes know without writing: a module's processes as cached data, whether a
 record awaits approval (one query, or none for a page of records that were preloaded), who the
-approvers of a level are, and who may decide a step.
+approvers of a level are, and the facts the decision guard weighs (whether a step waits on a
+user, whether they are an admin of its process).
 
-Who may decide is asked in one place (`decision_for`): the record page and My Work offer the
-approve and reject buttons from it, and the decide action runs the same check on the locked row.
+Who may decide or recall is answered by the decision point (`access.decide`, actions "approve"
+and "recall"), from the guard this app registers (`guards.decision_guard`).
 """
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from access import generations
-from access.decisions import Decision, refuse
 from access.models import Group, Membership, OrgRole
 from access.visibility import current_membership, is_org_admin
 
@@ -209,25 +209,19 @@ def level_complete(slots: list[dict], rule: str) -> bool:
     return any(done) if rule == "any" else all(done)
 
 
-# --- who may decide ----------------------------------------------------------------------------------
+# --- who may decide (the facts the decision guard weighs: `guards.decision_guard`) ----------------
 
-def decision_for(user: Any, request: Any) -> Decision:
-    """Whether `user` may approve, reject or delegate the request's current step: an approver of
-    an open slot, or a process admin (taking the step over). `guard` says "take_over" then."""
-    if current_membership(user) is None or getattr(user, "org", None) is None or user.org.pk != request.org_id:
-        return refuse(_("Not found."), found=False, quiet=True)
-    if not request.awaiting:
-        return refuse(_("This approval request is no longer awaiting a decision."))
-    if user.pk in waiting_on(request.slots or []):
-        return Decision(True)
+def is_approver(user: Any, request: Any) -> bool:
+    """Whether the request's current step waits on the user."""
+    return user.pk in waiting_on(request.slots or [])
+
+
+def is_admin_of(user: Any, request: Any) -> bool:
+    """Whether the user is an admin of the request's process (org administrators always are)."""
     spec = process_spec(request.org_id, request.module, request.process_id)
-    if is_process_admin(user, spec.admins if spec else ()):
-        return Decision(True, guard="take_over")
-    return refuse(_("You are not an approver of this step."), quiet=True)
+    return is_process_admin(user, spec.admins if spec else ())
 
 
-def may_recall(user: Any, request: Any) -> bool:
-    if not request.awaiting or current_membership(user) is None or user.org.pk != request.org_id:
-        return False
-    spec = process_spec(request.org_id, request.module, request.process_id)
-    return user.pk == request.submitter_id or is_process_admin(user, spec.admins if spec else ())
+def takes_over(user: Any, request: Any) -> bool:
+    """A process admin deciding a step that does not wait on them takes it over (logged so)."""
+    return not is_approver(user, request)

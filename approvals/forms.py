@@ -1,25 +1,26 @@
 """The approval process form: name, trigger, entry criteria (crm's criteria rows), admins,
-fields editable while pending, up to LEVELS levels of approvers, and the final actions (in
-automation's action format, as JSON, checked by each action kind)."""
+fields editable while pending and up to LEVELS levels of approvers. The page shows the levels in
+use and one empty level; "Add level" shows the next (all LEVELS are in the page, hidden). Levels
+after the last one with approvers are left out; an empty level before it is an error (the
+action names it). The final actions are edited with the workflow rules' action editor
+(`automation.workflow_forms.ActionEditor`), beside this form."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from access.models import Group, OrgRole
-from config.params import load_json
 from crm.forms import SchemaCriteriaForm, org_members
 from crm.widgets import member_widget
 
+from .actions import MAX_LEVELS
 from .models import ApprovalLevel, ApprovalProcess
 
-LEVELS = 3
+LEVELS = MAX_LEVELS
 CHECKBOXES = forms.CheckboxSelectMultiple
-ACTIONS_HELP = _('A list of actions, e.g. [{"type": "field_update", "field": "stage", "value": "won"}, '
-                 '{"type": "notify", "owner": true, "message": "Approved"}]. Kinds: %(kinds)s.')
+APPROVER_FIELDS = ("users", "roles", "groups", "manager", "team_manager", "superiors")
 
 
 class ProcessForm(SchemaCriteriaForm):
@@ -32,26 +33,19 @@ class ProcessForm(SchemaCriteriaForm):
                                                    "any step. Organisation administrators always may."))
     editable_fields = forms.MultipleChoiceField(label=_("Fields editable while pending"), required=False,
                                                 widget=CHECKBOXES)
-    on_approve = forms.CharField(label=_("Actions on final approval"), required=False,
-                                 widget=forms.Textarea(attrs={"rows": 3}))
-    on_reject = forms.CharField(label=_("Actions on rejection"), required=False,
-                                widget=forms.Textarea(attrs={"rows": 3}))
 
     field_order = ["name", "trigger", "active"]
 
     def __init__(self, *args: Any, org: Any, schema: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from automation.workflow_actions import action_kinds
-
         self.schema = schema
+        self.level_errors: dict[int, list[str]] = {}  # the action's errors about a level, by number
         self.add_criteria_fields()
         members = org_members(org)
         roles = [(str(r.pk), str(r)) for r in OrgRole.objects.filter(org=org).order_by("path")]
         groups = [(str(g.pk), str(g)) for g in Group.objects.filter(org=org).order_by("pk")]
         self.fields["admins"].queryset = members
         self.fields["editable_fields"].choices = [(f.key, f.label) for f in schema.editable_fields]
-        kinds = ", ".join(f"{k.type} ({k.label()})" for k in action_kinds())
-        self.fields["on_approve"].help_text = ACTIONS_HELP % {"kinds": kinds}
         self.is_team = getattr(schema, "team_module", None) is not None
         for n in range(1, LEVELS + 1):
             self.fields[f"l{n}_rule"] = forms.ChoiceField(label=_("Who decides"), choices=ApprovalLevel.Rule.choices, required=False,
@@ -71,10 +65,35 @@ class ProcessForm(SchemaCriteriaForm):
                 label=_("One user from each of the owner's N nearest superior roles"), required=False,
                 min_value=0, max_value=10)
 
+    def _filled(self, n: int) -> bool:
+        """Whether level n has an approver: in the data posted, else in the initial values."""
+        for name in APPROVER_FIELDS:
+            key = f"l{n}_{name}"
+            if key not in self.fields:
+                continue
+            value = self.data.getlist(key) if self.is_bound and hasattr(self.data, "getlist") else (
+                self.data.get(key) if self.is_bound else self.initial.get(key))
+            if isinstance(value, (list, tuple)):
+                value = [v for v in value if v not in (None, "")]
+            if value not in (None, "", [], False, 0, "0"):
+                return True
+        return False
+
+    def last_filled(self) -> int:
+        return max((n for n in range(1, LEVELS + 1) if self._filled(n)), default=0)
+
     def levels(self) -> list[dict[str, Any]]:
-        return [{"n": n, "fields": [self[f"l{n}_{name}"] for name in
-                                    ("rule", "users", "roles", "groups", "manager", "team_manager", "superiors")
-                                    if f"l{n}_{name}" in self.fields]} for n in range(1, LEVELS + 1)]
+        """Each level's fields, its errors, and whether it starts hidden: the page shows the
+        levels up to the last one in use (or with an error) and one more."""
+        with_errors = [n for n in range(1, LEVELS + 1) if n in self.level_errors or
+                       any(key.startswith(f"l{n}_") for key in (self.errors if self.is_bound else {}))]
+        shown = min(LEVELS, max([self.last_filled(), *with_errors], default=0) + 1)
+        return [{"n": n, "hidden": n > shown, "errors": self.level_errors.get(n, []),
+                 "fields": [self[f"l{n}_{name}"] for name in ("rule", *APPROVER_FIELDS) if f"l{n}_{name}" in self.fields]}
+                for n in range(1, LEVELS + 1)]
+
+    def more_levels(self) -> bool:
+        return any(level["hidden"] for level in self.levels())
 
     @classmethod
     def initial_for(cls, process: ApprovalProcess | None) -> dict[str, Any]:
@@ -82,8 +101,6 @@ class ProcessForm(SchemaCriteriaForm):
             return {"trigger": "button", "active": True}
         initial = {"name": process.name, "trigger": process.trigger, "active": process.active,
                    "admins": [str(a) for a in process.admins], "editable_fields": process.editable_fields,
-                   "on_approve": json.dumps(process.on_approve, ensure_ascii=False) if process.on_approve else "",
-                   "on_reject": json.dumps(process.on_reject, ensure_ascii=False) if process.on_reject else "",
                    **cls.criteria_initial(process.criteria if (process.criteria or {}).get("all", [None]) else None)}
         for n, level in enumerate(process.levels.order_by("order", "pk")[:LEVELS], start=1):
             approvers = level.approvers
@@ -94,35 +111,17 @@ class ProcessForm(SchemaCriteriaForm):
                             f"l{n}_superiors": approvers.get("superiors") or None})
         return initial
 
-    def _actions(self, key: str) -> list[dict]:
-        text = (self.cleaned_data.get(key) or "").strip()
-        if not text:
-            return []
-        try:
-            value = load_json(text)
-        except ValueError as exc:
-            raise forms.ValidationError(str(exc))
-        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-            raise forms.ValidationError(_("Give a list of actions, each an object with a “type”."))
-        return value
-
-    def clean_on_approve(self) -> list[dict]:
-        return self._actions("on_approve")
-
-    def clean_on_reject(self) -> list[dict]:
-        return self._actions("on_reject")
-
     def values(self) -> dict[str, Any]:
+        """The process as the action takes it (without the final actions): the levels up to the last
+        one with approvers, an empty one before it included (the action refuses it by number)."""
         data = self.cleaned_data
         levels = []
-        for n in range(1, LEVELS + 1):
+        for n in range(1, self.last_filled() + 1):
             approvers = {"users": [u.pk for u in data.get(f"l{n}_users") or []], "roles": data.get(f"l{n}_roles") or [],
                          "groups": data.get(f"l{n}_groups") or [], "manager": bool(data.get(f"l{n}_manager")),
                          "team_manager": bool(data.get(f"l{n}_team_manager")),
                          "superiors": data.get(f"l{n}_superiors") or 0}
-            if any(approvers.values()):
-                levels.append({"rule": data.get(f"l{n}_rule") or "any", "approvers": approvers})
+            levels.append({"rule": data.get(f"l{n}_rule") or "any", "approvers": approvers})
         return {"name": data["name"], "trigger": data["trigger"], "active": data.get("active", False),
                 "criteria": data.get("criteria") or {"all": []}, "admins": [u.pk for u in data.get("admins") or []],
-                "editable_fields": data.get("editable_fields") or [], "levels": levels,
-                "on_approve": data.get("on_approve") or [], "on_reject": data.get("on_reject") or []}
+                "editable_fields": data.get("editable_fields") or [], "levels": levels}

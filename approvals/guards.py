@@ -1,6 +1,8 @@
 """What a pending approval means for every write, registered with the decision point and the
 write pipeline at start-up:
 
+- who may decide a step (approve, reject, delegate) and recall a request: the decision guard,
+  which alone answers `decide`'s actions "approve" and "recall" for pages and actions alike;
 - the freeze (a guard): while a record awaits approval nobody but an admin (org administrators
   and the process's admins) edits, deletes, re-owns it or changes its files, except the fields the
   process leaves editable while pending; `decide` explains it on every page;
@@ -50,6 +52,33 @@ def approval_guard(context: WriteContext) -> None:
         labels = sorted(context.module.field(k).label for k in editable if context.module.has_field(k))
         message += " " + _("You may still change: %(fields)s.") % {"fields": ", ".join(labels)}
     raise GuardRefusal(message, guard="approval")
+
+
+def decision_guard(context: WriteContext) -> None:
+    """"approve": an approver of the current step, or an admin of the process (taking it over);
+    with changes {"delegate": True}, only an approver. "recall": the submitter or a process admin.
+    The actions pass the request row they locked (changes {"request": ...}); pages ask about the
+    record's awaiting request."""
+    request = context.changes.get("request") or engine.pending_request(context.module, context.record)
+    if request is None or request.record_id != context.record.pk or request.module != context.module.key:
+        raise GuardRefusal(_("This record is not awaiting approval."), guard="approval", quiet=True, log=False)
+    if not request.awaiting:
+        raise GuardRefusal(_("This approval request is no longer awaiting a decision."), guard="approval",
+                           quiet=True, log=False)
+    actor = context.actor
+    if context.action == "recall":
+        if actor.pk == request.submitter_id or engine.is_admin_of(actor, request):
+            return
+        raise GuardRefusal(_("Only the submitter or an admin may recall this request."), guard="approval",
+                           quiet=True, log=False)
+    if engine.is_approver(actor, request):
+        return
+    if context.changes.get("delegate"):
+        raise GuardRefusal(_("Only an approver of this step may delegate it."), guard="approval", quiet=True,
+                           log=False)
+    if engine.is_admin_of(actor, request):
+        return
+    raise GuardRefusal(_("You are not an approver of this step."), guard="approval", quiet=True, log=False)
 
 
 def approval_field_rules(user: Any, schema: Any, record: Any) -> dict:

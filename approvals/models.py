@@ -3,6 +3,8 @@ final actions), and each record's approval request with its steps.
 
 The request's lifecycle is fixed in code (django-fsm): awaiting (pending, or delegated) ->
 approved, rejected or recalled. A record has at most one awaiting request (a partial unique index).
+Who an awaiting request waits on now is also kept as rows (`ApprovalWaiter`), which the access
+grant and My Work read through one index.
 """
 from __future__ import annotations
 
@@ -88,7 +90,7 @@ class ApprovalRequest(models.Model):
     submitted_at = models.DateTimeField(auto_now_add=True)
     level_opened_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    # The awaiting approvers' ids, for "Awaiting my approval" (a GIN index serves the lookup).
+    # The awaiting approvers' ids (the same as the request's `waiters` rows, which are indexed).
     waiting_on = models.JSONField(default=list, blank=True)
 
     class Meta:
@@ -126,6 +128,22 @@ class ApprovalRequest(models.Model):
     @transition(field=status, source=list(AWAITING), target=Status.RECALLED)
     def recall(self) -> None:
         """The submitter (or an admin) took the request back."""
+
+
+class ApprovalWaiter(models.Model):
+    """One approver an awaiting request waits on now, kept in step with `waiting_on` by the
+    actions. Its index answers "which records await me" in one scan: the access grant that lets
+    approvers open the record they are asked to judge, and My Work's list."""
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    request = models.ForeignKey(ApprovalRequest, on_delete=models.CASCADE, related_name="waiters")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    module = models.CharField(max_length=60)
+    record_id = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["org", "user", "module", "record_id"], name="approval_waiter_user")]
+        constraints = [models.UniqueConstraint(fields=["org", "request", "user"], name="uniq_approval_waiter")]
 
 
 class ApprovalStep(models.Model):

@@ -1,7 +1,8 @@
 """What approvals adds to record pages, kanban cards and module settings through crm's
 extension points: the approval panel under a record's title (status, who it waits on, the
-approve / reject / delegate / recall / submit controls, each offered as the decision point and
-`engine.decision_for` answer), a mark on cards awaiting approval, a link to the module's processes."""
+approve / reject / delegate / recall / submit controls, each offered as the decision point
+answers, with its reason when it refuses), a mark on cards awaiting approval, a link to the
+module's processes."""
 from __future__ import annotations
 
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from access.decisions import decide
+from access.decisions import decide, decide_each
 from crm.modules import register_card_mark_provider, register_header_panel_provider, register_module_link_provider
 
 from . import engine
@@ -20,8 +21,7 @@ def approval_panel(user: Any, schema: Any, record: Any) -> list[dict]:
     if request is not None:
         return [{"template": "approvals/includes/record_panel.html", "approval": request,
                  "approval_message": engine.pending_message(request),
-                 "approval_decision": engine.decision_for(user, request),
-                 "approval_may_recall": engine.may_recall(user, request),
+                 **request_decisions(user, schema, record, request),
                  "approval_next": reverse("crm:detail", args=[schema.key, record.pk])}]
     offered = [p for p in engine.processes(schema.org.pk, schema.key) if p.active and p.trigger == "button"]
     last = _last_closed(schema, record)
@@ -34,6 +34,15 @@ def approval_panel(user: Any, schema: Any, record: Any) -> list[dict]:
     return [{"template": "approvals/includes/record_panel.html", "approval": None, "approval_last": last,
              "approval_processes": offered, "approval_may_submit": edit.allowed,
              "approval_submit_reason": "" if edit.allowed else edit.reason}]
+
+
+def request_decisions(user: Any, schema: Any, record: Any, request: Any) -> dict[str, Any]:
+    """What the user may do to the record's awaiting request, from the decision point (one
+    visibility query): decide it, delegate it, recall it; and whether deciding takes it over."""
+    found = decide_each(user, record, {"approve": [{}, {"delegate": True}], "recall": [{}]}, schema=schema)
+    decision, delegate = found["approve"]
+    return {"approval_decision": decision, "approval_delegate": delegate, "approval_recall": found["recall"][0],
+            "approval_takes_over": decision.allowed and engine.takes_over(user, request)}
 
 
 def _last_closed(schema: Any, record: Any):

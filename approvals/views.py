@@ -1,9 +1,10 @@
 """Approval pages: decide a step (approve / reject with a comment), delegate it, recall a
 request, submit a record, a request's history, and the full list awaiting the user.
 
-Every POST runs the action, which checks for real what the page offered (`engine.decision_for`,
-`engine.may_recall`, the record's edit decision); a refusal comes back as a message naming the
-reason, never a 500. Requests are looked up by org and id: another org's is a 404."""
+Pages offer what the decision point (`access.decide`, actions "approve" and "recall") allows;
+every POST runs the action, which asks it again on the locked request; a refusal comes back as a
+message naming its reason, never a 500. Requests are looked up by org and id: another org's is a
+404."""
 from __future__ import annotations
 
 from typing import Any
@@ -19,14 +20,14 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views import View
 
-from access.visibility import can, current_membership, get_record
+from access.visibility import can, current_membership, get_record, visible
 from config.params import optional_id
 from crm.actions import bound_schema
 from crm.modules import get_module
 
-from . import actions, engine
+from . import actions, engine, ui
 from .models import ApprovalRequest
-from .work import _awaiting
+from .work import _awaiting, with_decisions
 
 
 def _errors(exc: Exception) -> str:
@@ -48,7 +49,8 @@ class MemberView(LoginRequiredMixin, View):
 
 class RequestView(MemberView):
     """Base of the views of one request: `self.approval`, looked up by org and id, and shown
-    only to whoever may see its record, decide it or recall it."""
+    only to whoever submitted it, took a step of it, or may open its record (its current
+    approvers and its process admins may, while it awaits them)."""
 
     def dispatch(self, request, *args, **kwargs):
         if not request.user.is_authenticated:
@@ -67,8 +69,6 @@ class RequestView(MemberView):
         request = self.approval
         if current_membership(user) is None:
             return False
-        if engine.decision_for(user, request).allowed or engine.may_recall(user, request):
-            return True
         if request.submitter_id == user.pk or user.pk in {s.actor_id for s in request.steps.all()}:
             return True
         try:
@@ -101,17 +101,18 @@ def _escape(text: str) -> str:
 class RequestDetailView(RequestView):
     def get(self, request, approval_request_pk):
         approval = self.approval
-        record = None
+        record, decisions = None, {}
         try:
-            schema = get_module(approval.module, request.org)
-            if can(request.user, schema, approval.record_id, "view"):
-                record = get_record(request.user, schema, approval.record_id, "view")
+            schema = bound_schema(get_module(approval.module, request.org), request.org)
+            record = visible(request.user, schema, "view", listing=False).filter(pk=approval.record_id).first()
         except Http404:
             schema = None
+        if record is not None and approval.awaiting:  # then it is the record's awaiting request
+            record.__dict__[engine.PENDING_ATTR] = approval
+            decisions = ui.request_decisions(request.user, schema, record, approval)
         steps = list(approval.steps.select_related("actor", "delegated_to"))
         return render(request, "approvals/request_detail.html", {
-            "approval": approval, "steps": steps, "record": record, "module": schema,
-            "decision": engine.decision_for(request.user, approval), "may_recall": engine.may_recall(request.user, approval),
+            "approval": approval, "steps": steps, "record": record, "module": schema, "panel": decisions,
             "message": engine.pending_message(approval) if approval.awaiting else ""})
 
 
@@ -175,4 +176,5 @@ class SubmitView(MemberView):
 class AwaitingView(MemberView):
     def get(self, request):
         page = Paginator(_awaiting(request.user), 50).get_page(request.GET.get("page"))
-        return render(request, "approvals/awaiting.html", {"page": page, "section": {"items": page.object_list}})
+        items = with_decisions(request.user, list(page.object_list))
+        return render(request, "approvals/awaiting.html", {"page": page, "section": {"items": items}})

@@ -6,6 +6,7 @@ JSON. The kinds' `clean` (via `workflow_rule_actions`) decides what is valid."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
@@ -245,15 +246,22 @@ class ActionRowForm(forms.Form):
 
 
 class ActionRow:
-    """One action: its row form and one settings form per kind (the chosen one is shown)."""
+    """One action: its row form and one settings form per kind (the chosen one is shown). Its
+    fields are named "<prefix><index>-..." ("a0-type" for a rule's first action); without
+    `delay` the row has no delay (actions run at once)."""
 
-    def __init__(self, index: int, schema: Any, org: Any, data: Any = None, action: dict[str, Any] | None = None):
+    def __init__(self, index: int, schema: Any, org: Any, data: Any = None, action: dict[str, Any] | None = None,
+                 *, prefix: str = "a", delay: bool = True):
         self.index = index
-        prefix = f"a{index}"
+        self.delay = delay
+        prefix = f"{prefix}{index}"
         action = action or {}
-        delay = action.get("delay") or {}
+        delay_value = action.get("delay") or {}
         self.form = ActionRowForm(data, prefix=prefix, initial={
-            "type": action.get("type", ""), "delay_amount": delay.get("amount"), "delay_unit": delay.get("unit", "days")})
+            "type": action.get("type", ""), "delay_amount": delay_value.get("amount"),
+            "delay_unit": delay_value.get("unit", "days")})
+        if not delay:
+            del self.form.fields["delay_amount"], self.form.fields["delay_unit"]
         self.kinds = []
         for kind in action_kinds():
             form_class = settings_form_class(kind.type)
@@ -278,7 +286,7 @@ class ActionRow:
         if settings is None or not settings.is_valid():
             return None
         amount = self.form.cleaned_data.get("delay_amount")
-        delay = {"amount": amount, "unit": self.form.cleaned_data["delay_unit"]} if amount else None
+        delay = {"amount": amount, "unit": self.form.cleaned_data.get("delay_unit") or "days"} if amount else None
         return {"type": self.chosen, **settings.config(), "delay": delay}
 
     def is_valid(self) -> bool:
@@ -291,7 +299,7 @@ class ActionRow:
 
     def add_error(self, setting: str, messages: list[str]) -> None:
         settings = self.settings_form()
-        if setting in ("type", "delay"):
+        if setting == "type" or (setting == "delay" and "delay_amount" in self.form.fields):
             self.form.add_error("type" if setting == "type" else "delay_amount", messages)
         elif settings is not None and setting in settings.fields:
             settings.add_error(setting, messages)
@@ -299,9 +307,74 @@ class ActionRow:
             self.form.add_error(None, messages)
 
 
-def action_rows(schema: Any, org: Any, data: Any = None, actions: list[dict[str, Any]] | None = None) -> list[ActionRow]:
+def action_rows(schema: Any, org: Any, data: Any = None, actions: list[dict[str, Any]] | None = None, *,
+                prefix: str = "a", delay: bool = True) -> list[ActionRow]:
     """The rows posted (those whose type field was sent), or the rule's actions and one empty row."""
+    options = {"prefix": prefix, "delay": delay}
     if data is not None:
-        return [ActionRow(i, schema, org, data) for i in range(MAX_ACTIONS) if f"a{i}-type" in data]
+        return [ActionRow(i, schema, org, data, **options) for i in range(MAX_ACTIONS) if f"{prefix}{i}-type" in data]
     actions = list(actions or [])
-    return [ActionRow(i, schema, org, action=a) for i, a in enumerate(actions)] or [ActionRow(0, schema, org)]
+    return ([ActionRow(i, schema, org, action=a, **options) for i, a in enumerate(actions)]
+            or [ActionRow(0, schema, org, **options)])
+
+
+# --- a list of actions on a page ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EditorKind:
+    prefix: str  # of its rows' fields
+    delay: bool  # whether its actions may wait
+
+
+# The lists of actions pages edit with rows, by name: the name gives the page's element ids and
+# lets the row view (`ActionRowView`, `?editor=<name>`) build a row of the right kind.
+ACTION_EDITORS: dict[str, EditorKind] = {"workflow": EditorKind("a", True)}
+
+
+def register_action_editor(name: str, *, prefix: str, delay: bool = True) -> None:
+    ACTION_EDITORS[name] = EditorKind(prefix, delay)
+
+
+class ActionEditor:
+    """One list of actions on a page (a workflow rule's, an approval process's final actions):
+    its rows, drawn by "automation/includes/action_editor.html" with the button that adds a row."""
+
+    max = MAX_ACTIONS
+
+    def __init__(self, name: str, schema: Any, org: Any, data: Any = None,
+                 actions: list[dict[str, Any]] | None = None) -> None:
+        kind = ACTION_EDITORS[name]
+        self.name, self.prefix, self.delay = name, kind.prefix, kind.delay
+        self.rows = action_rows(schema, org, data, actions, prefix=kind.prefix, delay=kind.delay)
+        self.next_index = max([row.index for row in self.rows], default=-1) + 1
+        self._posted: list[tuple[ActionRow, dict[str, Any]]] | None = None
+
+    @property
+    def full(self) -> bool:
+        return self.next_index >= MAX_ACTIONS
+
+    def is_valid(self) -> bool:
+        return all([row.is_valid() for row in self.rows])
+
+    def posted(self) -> list[tuple[ActionRow, dict[str, Any]]]:
+        """The rows that hold an action, with it (removed rows left out), in order."""
+        if self._posted is None:
+            pairs = [(row, row.action()) for row in self.rows]
+            self._posted = [(row, action) for row, action in pairs if action is not None]
+        return self._posted
+
+    def actions(self) -> list[dict[str, Any]]:
+        return [action for _row, action in self.posted()]
+
+    def apply_errors(self, errors: dict[str, list[str]], key: str) -> dict[str, list[str]]:
+        """Put each "<key>.<n>.<setting>" error (as the actions name them) under the setting of the
+        row of the n-th action; return the other errors."""
+        rows = [row for row, _action in self.posted()]
+        rest: dict[str, list[str]] = {}
+        for name, messages in errors.items():
+            parts = name.split(".")
+            if len(parts) == 3 and parts[0] == key and parts[1].isdigit() and int(parts[1]) < len(rows):
+                rows[int(parts[1])].add_error(parts[2], messages)
+            else:
+                rest[name] = messages
+        return rest

@@ -30,7 +30,7 @@ from .runas import rule_path
 from .settings_views import AutomationSettingsView, configurable_schema
 from .workflow_actions import ActionContext, action_kind
 from .workflow_actions_builtin import show_value
-from .workflow_forms import ActionRow, WorkflowRuleForm, action_rows
+from .workflow_forms import ACTION_EDITORS, ActionEditor, ActionRow, WorkflowRuleForm
 from .workflow_models import WorkflowRule
 from .workflow_schedule import moment, offset_of
 
@@ -126,27 +126,25 @@ class RuleListView(WorkflowView):
 class RuleFormView(WorkflowView):
     """Create (module in the URL) or change (rule in the URL) a rule."""
 
-    def render_form(self, request, form, rows, status=200):
+    def render_form(self, request, form, editor, status=200):
         return render(request, "automation/workflow_rule_form.html", {
-            "module": self.schema, "tab": "workflow", "rule": self.rule, "form": form, "rows": rows,
-            "next_index": max([row.index for row in rows], default=-1) + 1, "operators": OPERATOR_LABELS,
+            "module": self.schema, "tab": "workflow", "rule": self.rule, "form": form, "editor": editor,
+            "rows": editor.rows, "operators": OPERATOR_LABELS,
         }, status=status)
 
     def get(self, request, module=None, workflow_rule_pk=None):
         form = WorkflowRuleForm(initial=WorkflowRuleForm.initial_for(self.rule), schema=self.schema)
-        rows = action_rows(self.schema, request.org, actions=self.rule.actions if self.rule else None)
-        return self.render_form(request, form, rows)
+        editor = ActionEditor("workflow", self.schema, request.org, actions=self.rule.actions if self.rule else None)
+        return self.render_form(request, form, editor)
 
     def post(self, request, module=None, workflow_rule_pk=None):
         schema = self.schema
         form = WorkflowRuleForm(request.POST, schema=schema)
-        rows = action_rows(schema, request.org, data=request.POST)
-        valid = form.is_valid() & all([row.is_valid() for row in rows])
+        editor = ActionEditor("workflow", schema, request.org, data=request.POST)
+        valid = form.is_valid() & editor.is_valid()
         if valid:
-            posted = [(row, row.action()) for row in rows]
-            posted = [(row, action) for row, action in posted if action is not None]
             try:
-                values = {**form.values(), "actions": [action for _row, action in posted]}
+                values = {**form.values(), "actions": editor.actions()}
                 if self.rule is None:
                     rule = rule_actions.do_create_workflow_rule(request.org, schema.key, actor=request.user, **values)
                 else:
@@ -154,36 +152,32 @@ class RuleFormView(WorkflowView):
                 messages.success(request, _("Workflow rule “%(name)s” saved.") % {"name": rule.name})
                 return redirect(rules_url(schema.key))
             except ValidationError as exc:
-                self.apply_action_errors(form, exc, [row for row, _action in posted])
+                rest = editor.apply_errors(exc.message_dict, "actions")  # "actions.<n>.<setting>" under the row
+                if rest:
+                    apply_errors(form, ValidationError({"__all__" if key == "actions" else key: errors
+                                                        for key, errors in rest.items()}))
             except PermissionDenied:
                 raise Http404
-        return self.render_form(request, form, rows, status=400)
-
-    @staticmethod
-    def apply_action_errors(form, exc: ValidationError, rows) -> None:
-        """"actions.<n>.<setting>" errors go to the row's setting; the others to the form."""
-        rest: dict[str, list[str]] = {}
-        for key, errors in exc.message_dict.items():
-            parts = key.split(".")
-            if len(parts) == 3 and parts[0] == "actions" and parts[1].isdigit() and int(parts[1]) < len(rows):
-                rows[int(parts[1])].add_error(parts[2], errors)
-            else:
-                rest["__all__" if key == "actions" else key] = errors
-        if rest:
-            apply_errors(form, ValidationError(rest))
+        return self.render_form(request, form, editor, status=400)
 
 
 class ActionRowView(WorkflowView):
-    """One more empty action row for the form (htmx)."""
+    """One more empty action row for a list of actions (htmx): `editor` names the list (a
+    workflow rule's actions by default, an approval process's final actions...)."""
 
     def get(self, request, module):
+        name = request.GET.get("editor") or "workflow"
+        if name not in ACTION_EDITORS:
+            raise Http404
+        kind = ACTION_EDITORS[name]
         index = optional_id(request.GET.get("index")) or 0
         if index >= rule_actions.MAX_ACTIONS:
-            return render(request, "automation/includes/workflow_add_action.html",
-                          {"module": self.schema, "next_index": index, "full": True})
-        row = ActionRow(index, self.schema, request.org)
-        return render(request, "automation/includes/workflow_action_row.html",
-                      {"row": row, "module": self.schema, "next_index": index + 1, "oob": True})
+            return render(request, "automation/includes/workflow_add_action.html", {
+                "module": self.schema, "editor": {"name": name, "next_index": index, "full": True,
+                                                  "max": rule_actions.MAX_ACTIONS}, "oob": True})
+        row = ActionRow(index, self.schema, request.org, prefix=kind.prefix, delay=kind.delay)
+        return render(request, "automation/includes/workflow_action_row.html", {
+            "row": row, "module": self.schema, "editor": {"name": name, "next_index": index + 1}, "oob": True})
 
 
 class RuleDeleteView(WorkflowView):

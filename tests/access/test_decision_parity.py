@@ -23,6 +23,8 @@ from access.models import Profile
 from access.share_actions import do_share_record
 from access.sharing_actions import do_clone_profile, do_set_profile_field_levels, do_set_user_profile
 from access.visibility import bind_org, get_record
+from approvals.actions import do_decide_approval, do_recall_approval, do_save_approval_process, do_submit_for_approval
+from approvals.models import ApprovalRequest
 from blueprints.actions import do_transition
 from crm import actions
 from crm.models import Attachment, Note
@@ -98,7 +100,13 @@ def world(org, admin_user, make_user, other_org_user):
     start = blueprint_actions.do_save_transition(blueprint, actor=manager, name="Start", from_states=["requested"],
                                                  to_state="doing", owners={"team_roles": ["manager", "member"]})
     blueprint_actions.do_publish_blueprint(blueprint, actor=manager)
-    records = [open_deal, limited_deal, won, mine, theirs, request, started]
+    # A deal awaiting approval by a user who could not see it otherwise (sergio).
+    do_save_approval_process(org, "deals", name="Check", levels=[{"rule": "any", "approvers": {"users": [sergio.pk]}}],
+                             actor=admin_user)
+    awaiting = actions.do_create_record("deals", {"name": "Awaiting", "account": account.pk, "stage": "proposal"},
+                                        actor=sally)
+    do_submit_for_approval(awaiting, actor=sally)
+    records = [open_deal, limited_deal, won, mine, theirs, request, started, awaiting]
     for record in records:  # a note and a file by an administrator on each, to edit or remove
         actions.do_add_note(record, "Admin's note", actor=admin_user)
         actions.do_add_attachment(record, SimpleUploadedFile("brief.txt", b"x"), actor=admin_user)
@@ -147,6 +155,8 @@ ATTEMPTS = {
         record, SimpleUploadedFile("more.txt", b"y"), actor=user),
     "delete_attachment": lambda user, record, schema: actions.do_delete_attachment(attachment_of(record), actor=user),
     "transition": lambda user, record, schema: do_transition(record, transition_of(record), actor=user),
+    "approve": lambda user, record, schema: do_decide_approval(awaiting_request(record), "approve", actor=user),
+    "recall": lambda user, record, schema: do_recall_approval(awaiting_request(record), actor=user),
 }
 CHANGES = {
     "edit": lambda record: edit_changes(record),
@@ -154,6 +164,13 @@ CHANGES = {
     "delete_note": lambda record: {"note": note_of(record)},
     "transition": lambda record: {"transition": transition_of(record)},
 }
+
+
+def awaiting_request(record):
+    """The record's awaiting approval request (None: the action refuses, as for a stranger's)."""
+    module = getattr(record, "MODULE_KEY", None) or record.key
+    return ApprovalRequest.objects.filter(org=record.org, module=module, record_id=record.pk,
+                                          status__in=("pending", "delegated")).first()
 
 
 def transition_of(record):

@@ -135,3 +135,10 @@ def test_an_action_row_for_the_final_actions_is_added_with_htmx(admin_user, stan
     assert client.get(f"{url}?editor=nope&index=2").status_code == 404
     assert client.get(f"{url}?editor=on_approve&index=10").content.decode().count("At most 10 actions.") == 1
     assert client_for(standard_user).get(f"{url}?editor=on_approve&index=1").status_code == 404
+
+
+def test_the_process_form_in_chinese(admin_user, client_for):
+    client = client_for(admin_user)
+    client.post(reverse("set_language"), {"language": "zh-hans", "next": "/"})
+    page = client.get(reverse("approvals:process_new", args=["deals"])).content.decode()
+    assert "添加级别" in page and "最终操作以保存此流程的人的身份" in page

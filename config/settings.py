@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "work",
     "exports",
     "demo",
+    "backup",
 ]
 
 MIDDLEWARE = [

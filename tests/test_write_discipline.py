@@ -11,7 +11,8 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("access", "crm", "teams", "locking", "automation", "demo", "reviews", "work", "approvals", "blueprints", "exports")
+APPS = ("access", "crm", "teams", "locking", "automation", "demo", "reviews", "work", "approvals", "blueprints", "exports",
+        "backup")
 WRITE = re.compile(
     r"\.save\(|\.delete\(|objects\.create\(|\.update\(\s*(\w+\s*=|\*\*)|bulk_create|bulk_update|"
     r"update_or_create|get_or_create|select_for_update|"
@@ -37,6 +38,8 @@ WRITERS = {
     "blueprints/actions/config.py", "blueprints/actions/transitions.py",  # blueprints, their transitions and records
     "blueprints/actions/after.py",  # the run of a transition's after-actions (automation's run log)
     "exports/actions.py",  # export jobs: their progress, file and expiry
+    # restores a whole organisation from an archive; no record action exists for foreign rows
+    "backup/restore.py",
 }
 # Lines that match a write pattern but write no row ("path: code" -> the reason).
 NOT_WRITES: dict[str, str] = {
@@ -52,6 +55,9 @@ NOT_WRITES: dict[str, str] = {
         "sorting a few texts by the database's collation (reads nothing)",
     "locking/state.py: result.restricted_actions.add(restricted)": "a Python set of action names, not a relation",
     "blueprints/selectors.py: cache.delete(_active_key(org_id, module_key))": "forgets a cached list, writes no row",
+    "backup/export.py: with connection.cursor() as cursor:": "the export's read-only snapshot (writes nothing)",
+    'backup/export.py: cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")':
+        "makes the export's transaction a read-only snapshot",
 }
 
 

@@ -15,6 +15,7 @@ import decimal
 import json
 import uuid
 import zipfile
+import zlib
 from typing import Any, Iterator
 
 from django.utils.translation import gettext as _
@@ -101,5 +102,5 @@ def rows(archive: zipfile.ZipFile, name: str) -> Iterator[tuple[int, dict]]:
                 if not isinstance(row, dict):
                     raise ArchiveError(_("%(name)s, line %(line)d: not a row.") % {"name": name, "line": number})
                 yield number, row
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:  # a damaged member fails its checksum
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:  # a damaged member fails its checksum
             raise ArchiveError(_("%(name)s cannot be read: %(reason)s") % {"name": name, "reason": exc})

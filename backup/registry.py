@@ -66,6 +66,11 @@ KEY_COLUMNS = {"module", "target", "field", "field_key", "status_field", "date_f
 MERGE_TEXT_COLUMNS = {"automation.emailtemplate.subject", "automation.emailtemplate.body"}
 # Text columns listing ids of one table as "/3/7/" (a role's ancestors).
 PATH_COLUMNS = {"access.orgrole.path": "access.orgrole"}
+# Idempotency keys ("approval:7:9"): they name old ids, and a new row of the installation could
+# come to carry the same ids; the restored ones are marked so that no new key ever equals them.
+RESTORED_KEY_COLUMNS = {"automation.notification.key", "automation.rulerun.key", "automation.webhookdelivery.key",
+                        "automation.outgoingemail.key", "automation.scheduledaction.key"}
+RESTORED_PREFIX = "restored:"
 # Text columns naming a rule as "rule:<kind>:<id>" (the timeline's path).
 RULE_PATH_COLUMNS = {"crm.timelineentry.path", "automation.outgoingemail.path"}
 

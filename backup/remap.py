@@ -322,6 +322,8 @@ def row_plan(model: type[models.Model], remapper: Remapper) -> Callable[[dict], 
             steps.append(_step_id_path(column, registry.PATH_COLUMNS[qualified], remapper))
         elif qualified in registry.RULE_PATH_COLUMNS:
             steps.append(_step_rule_path(column, remapper))
+        elif qualified in registry.RESTORED_KEY_COLUMNS:
+            steps.append(_step_restored_key(column))
         elif qualified in registry.MERGE_TEXT_COLUMNS:
             steps.append(lambda old, new, c=column: new.__setitem__(c, remapper.merge_text(old.get(c))))
         elif f.name in registry.KEY_COLUMNS and isinstance(f, models.CharField):
@@ -447,4 +449,11 @@ def _step_rule_path(column: str, remapper: Remapper):
             mapped = remapper.id(registry.label(model), parts[2]) if model is not None else None
             value = f"rule:{parts[1]}:{mapped if mapped is not None else 0}"
         new[column] = value
+    return step
+
+
+def _step_restored_key(column: str):
+    def step(old: dict, new: dict) -> None:
+        value = old.get(column) or ""
+        new[column] = value if value.startswith(registry.RESTORED_PREFIX) else registry.RESTORED_PREFIX + value
     return step

@@ -69,6 +69,10 @@ class Pairing:
             return None if self.maps[target].get(a) == b else f"{target} {a} -> {b}"
         if isinstance(f, models.FileField):
             return None if _checksum(a) == _checksum(b) else f"file {a} differs from {b}"
+        if f"{table.label}.{f.name}" in registry.RESTORED_KEY_COLUMNS:
+            if not b.startswith(registry.RESTORED_PREFIX):
+                return f"{b!r} is not marked as restored"
+            b = b.removeprefix(registry.RESTORED_PREFIX)
         if table.label == "auth.group" and f.name == "name":
             return None  # each copy of an auth group gets a name of its own
         return self.value(a, b)

@@ -77,3 +77,16 @@ def test_the_check_catches_a_table_left_out(monkeypatch):
     missing = [registry.label(m) for m in registry.org_models(include_excluded=True)
                if registry.label(m) not in exported() and registry.label(m) not in registry.EXCLUDED]
     assert missing == ["crm.deal"]
+
+
+# Text columns named "key" that are no idempotency key of an event.
+NOT_EVENT_KEYS = {
+    "blueprints.blueprint.key": "a random key shared by a blueprint's versions, meaningful only with its org",
+    "blueprints.transition.key": "a random key shared by a transition's copies across versions",
+}
+
+
+def test_every_idempotency_key_is_marked_as_restored():
+    keys = {f"{label}.{f.name}" for label, table in exported().items() for f in table.model._meta.concrete_fields
+            if f.name == "key" and isinstance(f, models.CharField)}
+    assert keys - set(NOT_EVENT_KEYS) == registry.RESTORED_KEY_COLUMNS

@@ -165,6 +165,8 @@ JSON_RULES: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "reviews.reviewcase.fields": ("config", []),
     "reviews.reviewcase.reviewer_ids": ("config", [("[]", USERS)]),
     "reviews.reviewcase.verdicts": ("config", [("*.by", USERS)]),
+    "exports.exportjob.query": ("config", []),
+    "exports.exportjob.columns": ("config", []),
 }
 
 

@@ -160,6 +160,8 @@ class Remapper:
         return self._typed_one(model, value)
 
     def _typed_one(self, model: str, value: Any) -> Any:
+        if isinstance(value, dict) and "id" in value:  # a file field's value: {"id", "name", "size"}
+            return dict(value, id=self._typed_one(model, value["id"]))
         number = _int(value)
         if number is None:
             return value

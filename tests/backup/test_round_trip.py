@@ -86,9 +86,18 @@ def test_ids_inside_values_follow_their_rows(zylker, tmp_path):
     # Timeline entries hang off the copy's records; the file came back byte for byte.
     entry = TimelineEntry.objects.filter(org=copy, kind="attachment_added").get()
     assert Deal.objects.get(pk=entry.record_id).org_id == copy.pk
-    attachment = Attachment.objects.get(org=copy)
+    attachment = Attachment.objects.get(org=copy, name="brief.txt")
     assert attachment.file.read() == "季度计划 plan".encode()
-    assert attachment.file.name != Attachment.objects.get(org=zylker).file.name
+    assert attachment.file.name != Attachment.objects.get(org=zylker, name="brief.txt").file.name
+
+    # A file field's value names the copy's attachment, tied to the copy's field key.
+    deliverable = FieldDefinition.objects.get(org=copy, module=module.key, field_type="file")
+    with_file = [r for r in TeamRecord.objects.filter(org=copy, module=module) if r.data.get(deliverable.key)]
+    assert with_file
+    for record in with_file:
+        stored = Attachment.objects.get(pk=record.data[deliverable.key]["id"])
+        assert (stored.org_id, stored.record_id, stored.field_key) == (copy.pk, record.pk, deliverable.key)
+        assert stored.file.read()
 
     # Users are members of both, not copied.
     assert set(Membership.objects.filter(org=copy).values_list("user__username", flat=True)) == \

@@ -44,6 +44,7 @@ ID_COLUMNS: dict[str, tuple[str, str]] = {
     "locking.recordlock.record_id": ("module", "module"),
     "blueprints.blueprintrecord.record_id": ("module", "module"),
     "approvals.approvalrequest.record_id": ("module", "module"),
+    "approvals.approvalwaiter.record_id": ("module", "module"),
     "reviews.reviewcase.record_id": ("module", "module"),
     "automation.notification.record_id": ("module", "module"),
     "automation.rulerun.record_id": ("module", "module"),

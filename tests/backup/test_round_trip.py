@@ -117,3 +117,53 @@ def test_users_missing_here_are_created_inactive_without_a_password(zylker, tmp_
     assert not sally.is_active and not sally.has_usable_password()
     assert sally.first_name == "Sally" and sally.email == "sally@zylker.example"
     assert Membership.objects.filter(org=copy, user=sally).exists()
+
+
+def _ids_at(value, parts):
+    """The ids at a registry path ("users[]", "*.users[]", "[].users[]") of a JSON value."""
+    if not parts:
+        return [value]
+    part, rest = parts[0], parts[1:]
+    name, many = (part[:-2], True) if part.endswith("[]") else (part, False)
+    if name == "*":
+        inner = list(value.values()) if isinstance(value, dict) else []
+    elif name:
+        inner = [value.get(name)] if isinstance(value, dict) and name in value else []
+    else:
+        inner = [value]
+    found = []
+    for item in inner:
+        for each in (item if many and isinstance(item, list) else [] if many else [item]):
+            found += _ids_at(each, rest)
+    return found
+
+
+def test_roles_groups_and_profiles_named_inside_settings_are_the_copys(zylker, tmp_path):
+    """Lock scopes, review reviewers, approvers, blueprint owners: the ids they list name the copy's
+    roles, groups and profiles, with the same names as the original's."""
+    from django.apps import apps
+
+    from backup import registry
+
+    archive = tmp_path / "zylker.zip"
+    call_command("export_org", str(zylker.pk), str(archive))
+    call_command("import_org", str(archive), name="Copy")
+    copy = Organization.objects.get(name="Copy")
+    pairing = Pairing(zylker, copy)
+    checked = 0
+    for column, (_kind, paths) in registry.JSON_RULES.items():
+        label, name = column.rsplit(".", 1)
+        for path, target in paths:
+            if target == registry.USERS:
+                continue  # users are the same people in both (reused)
+            model = apps.get_model(target)
+            before, after = pairing.rows[label]
+            for a, b in zip(before, after):
+                old_ids = _ids_at(a[name], [p for p in path.split(".") if p])
+                new_ids = _ids_at(b[name], [p for p in path.split(".") if p])
+                old = [str(model.objects.get(pk=i)) for i in old_ids]
+                new = [model.objects.get(pk=i) for i in new_ids]
+                assert [str(n) for n in new] == old, column
+                assert all(n.org_id == copy.pk for n in new), column
+                checked += len(new)
+    assert checked >= 2

@@ -30,6 +30,10 @@ GLOBAL = {"access.organization", USER, "contenttypes.contenttype", "auth.permiss
 EXCLUDED: dict[str, str] = {
     "automation.pendingevent": "the event outbox: events not yet handled belong to the installation that "
                                "took them; restored, they would run the rules a second time",
+    "imports.importedrecord": "what an import wrote, kept for its undo within 7 days: an undo belongs to the "
+                              "installation that ran the import",
+    "imports.importfailure": "the failing rows of an import, kept for its error file: the uploader's file, not "
+                             "the organisation's data",
 }
 
 # Integer columns (not foreign keys) that hold an id:
@@ -168,6 +172,15 @@ JSON_RULES: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "reviews.reviewcase.verdicts": ("config", [("*.by", USERS)]),
     "exports.exportjob.query": ("config", []),
     "exports.exportjob.columns": ("config", []),
+    "imports.importjob.headers": ("opaque", []),
+    "imports.importjob.samples": ("opaque", []),
+    "imports.importjob.mapping": ("config", []),
+    "imports.importjob.match_fields": ("config", []),
+    "imports.importjob.preview": ("opaque", []),
+    "imports.importjob.expected": ("opaque", []),
+    "imports.importjob.undo_report": ("opaque", []),
+    "imports.importtemplate.columns": ("config", []),
+    "imports.importtemplate.options": ("config", []),
 }
 
 

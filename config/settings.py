@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "reviews",
     "blueprints",
     "approvals",
+    "imports",
     "work",
     "exports",
     "demo",

@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("reviews.urls")),
     path("", include("blueprints.urls")),
     path("", include("approvals.urls")),
+    path("", include("imports.urls")),
     path("", include("work.urls")),
     path("", include("exports.urls")),
 ]

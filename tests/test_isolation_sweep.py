@@ -172,6 +172,7 @@ class World:
     approval_request: Any = None
     request: Any = None  # a request the owner submitted to the team module (the Requests tab's change page)
     export_job: Any = None  # the owner's export of accounts, written by a job (stays queued in a test)
+    import_job: Any = None  # the owner's upload of a leads file, waiting for its mapping
 
     def module_key(self, kind: str) -> str:
         return self.team_module.key if kind == TEAM else kind
@@ -241,6 +242,7 @@ def build_world(org: Organization, prefix: str, *, owner: User, admin: User, chi
         add_blueprint_settings(world, admin, f"{org_prefix}-settings")
         add_approval_settings(world, owner, admin, prefix, f"{org_prefix}-settings")
         world.export_job = add_export_job(world, owner)
+        world.import_job = add_import(world, owner, prefix)
     return world
 
 
@@ -251,6 +253,15 @@ def add_export_job(world: World, owner: User) -> Any:
 
     schema = get_module("accounts", world.org).bind(world.org)
     return do_start_export_job(schema, fmt="csv", query={}, columns=[], language="en", actor=owner)
+
+
+def add_import(world: World, owner: User, prefix: str) -> Any:
+    """The owner's upload of a leads file (its name and first row carry the prefix)."""
+    from imports.actions import do_upload_import
+
+    content = f"Last name\n{prefix}-imported-lead\n".encode()
+    return do_upload_import(get_module("leads", world.org), SimpleUploadedFile(f"{prefix}-import.csv", content),
+                            actor=owner)
 
 
 def add_blueprint_settings(world: World, admin: User, prefix: str) -> None:
@@ -440,6 +451,7 @@ FILLERS: dict[str, Callable[[World, str, Route], Filled]] = {
     "assignment_job_pk": lambda world, kind, route: _obj(world.assignment[2]),
     "blueprint_pk": lambda world, kind, route: _obj(world.blueprint),
     "transition_pk": lambda world, kind, route: _obj(world.transition),
+    "import_pk": lambda world, kind, route: _obj(world.import_job),
     "export_pk": lambda world, kind, route: _obj(world.export_job),
     # A field of the module (inline edit): its title field, a key that is the same in every org; for
     # a file field's download, the world's file field.
@@ -543,6 +555,8 @@ def visible_to(user: User, obj: Any) -> bool:
         return False
     if type(obj).__name__ == "ExportJob":  # its page and file are the owner's alone
         return obj.user_id == user.pk
+    if type(obj).__name__ == "ImportJob":  # its uploader's and the administrators'
+        return obj.created_by_id == user.pk or user.membership.is_admin
     if isinstance(obj, (Note, Attachment)):
         return visible_to(user, obj.record)
     if isinstance(obj, TeamSpace):

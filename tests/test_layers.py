@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ABOVE_ACCESS = ("crm", "teams", "locking", "automation", "reviews", "blueprints", "approvals", "work", "demo",
+ABOVE_ACCESS = ("crm", "teams", "locking", "automation", "reviews", "blueprints", "approvals", "imports", "work", "demo",
                 "backup")
 
 
@@ -63,7 +63,7 @@ def test_the_template_check_catches_a_link(tmp_path):
     assert crm_template_urls_of_other_apps(tmp_path) == ["templates/crm/page.html:2"]
 
 
-APPS = ("access", "crm", "teams", "locking", "automation", "demo", "config", "exports", "backup")
+APPS = ("access", "crm", "teams", "locking", "automation", "demo", "config", "exports", "backup", "imports")
 
 
 def _module_name(path: Path, root: Path) -> str:

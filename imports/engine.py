@@ -1,0 +1,323 @@
+"""Going through an import's rows: each row becomes a record written by the record actions
+(`do_create_record` / `do_update_record`, path "import"), so permissions, field permissions,
+locks, blueprints, validation rules, assignment rules and workflow triggers apply as to a typed
+record. A failing row is reported with its reason and writes nothing (each action is its own
+savepoint); the others go in.
+
+The dry run goes through the same rows and the same actions inside a transaction it rolls back,
+so its preview is what the import will do. The real run commits batch by batch, with the batch's
+counts and its "done up to row N" mark in the same transaction: a worker that dies resumes after
+the last committed batch.
+
+Cost: per batch, one query per lookup column and one for the duplicates; the org's members once.
+The actions themselves still write one row at a time (a batch create action is the next step to
+reach thousands of rows a second: see docs/import.md).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import DatabaseError, transaction
+from django.db.models import F
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Lower
+from django.utils.translation import gettext as _
+
+from access.visibility import visible
+from crm.actions import ConflictError, RecordValidationError, do_create_record, do_update_record
+from crm.modules import get_module
+
+from . import mapping, reading
+from .models import ImportJob
+from .values import CellError, Lookups, People, check_cell, convert, match_value
+
+logger = logging.getLogger(__name__)
+BATCH = 200
+PREVIEW_ROWS = 50
+PREVIEW_ERRORS = 100
+
+
+@dataclass
+class Outcome:
+    row: int
+    outcome: str  # create, update, skip, error
+    reason: str = ""
+    title: str = ""
+    record_id: int | None = None
+    cells: list[Any] = field(default_factory=list)
+    written: dict[str, Any] = field(default_factory=dict)
+    before: dict[str, Any] = field(default_factory=dict)
+
+    def shown(self) -> dict[str, Any]:
+        return {"row": self.row, "outcome": self.outcome, "reason": self.reason, "title": self.title[:100]}
+
+
+@dataclass
+class Prepared:
+    row: reading.Row
+    data: dict[str, Any]
+    owner: Any = None
+    errors: list[str] = field(default_factory=list)
+    key: tuple[str, ...] | None = None
+
+
+class ImportStopped(Exception):
+    """The import cannot go on (the file, the mapping): the reason is for the person."""
+
+
+class Importer:
+    def __init__(self, job: ImportJob, actor: Any) -> None:
+        self.job, self.actor = job, actor
+        self.schema = get_module(job.module, job.org).bind(job.org)
+        choices = {target.key: target for target in mapping.targets(self.schema, actor)}
+        gone = [key for key in job.mapping.values() if key not in choices]
+        if gone:
+            raise ImportStopped(_("You may no longer import into these fields: %(fields)s. Map the columns again.")
+                                % {"fields": ", ".join(sorted(gone))})
+        self.columns = sorted((int(index), choices[key]) for index, key in job.mapping.items())
+        self.width = len(job.headers)
+        self.people = People(job.org)
+        self.lookups = Lookups(actor, job.org)
+        self.match_specs = ([self.schema.field(key) for key in job.match_fields if self.schema.has_field(key)]
+                            if job.duplicates != ImportJob.Duplicates.CREATE else [])
+        self.seen: dict[tuple[str, ...], tuple[int, Any]] = {}  # match key -> (row, record written by it)
+
+    # --- rows ------------------------------------------------------------------------------
+
+    def rows(self) -> Iterator[reading.Row]:
+        from django.core.files.storage import default_storage
+
+        with default_storage.open(self.job.file_path, "rb") as stream:
+            try:
+                _names, rows = reading.table(stream, self.job.file_format, self.job.encoding or "utf-8")
+                yield from rows
+            except reading.FileProblem as problem:
+                raise ImportStopped(str(problem)) from None
+
+    def batches(self, after: int = 0) -> Iterator[list[reading.Row]]:
+        batch: list[reading.Row] = []
+        for row in self.rows():
+            if row.number <= after:
+                continue
+            batch.append(row)
+            if len(batch) >= BATCH:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def prepare(self, row: reading.Row) -> Prepared:
+        prepared = Prepared(row, {})
+        extra = [cell for cell in row.cells[self.width:] if not reading.blank(cell)]
+        if extra or (self.job.file_format == "csv" and row.width < self.width):
+            prepared.errors.append(_("This row has %(cells)d cells but the header has %(columns)d columns "
+                                     "(a separator or quote out of place?).")
+                                   % {"cells": row.width, "columns": self.width})
+            return prepared
+        for index, target in self.columns:
+            value = row.cells[index] if index < len(row.cells) else None
+            if reading.blank(value):
+                continue  # an empty cell sets nothing (and never clears a value on update)
+            header = self.job.headers[index]
+            try:
+                check_cell(value)
+                if target.spec is None:
+                    prepared.owner = self.people.user(self.people.find(value))
+                else:
+                    prepared.data[target.key] = convert(target.spec, value, day_first=self.job.day_first,
+                                                        people=self.people, lookups=self.lookups)
+            except ValidationError as exc:
+                prepared.errors.append(f"{header}: {' '.join(exc.messages)}")
+        if self.match_specs and all(spec.key in prepared.data for spec in self.match_specs):
+            prepared.key = tuple(match_value(spec, prepared.data[spec.key]) for spec in self.match_specs)
+        return prepared
+
+    def existing(self, keys: set[tuple[str, ...]]) -> dict[tuple[str, ...], list[Any]]:
+        """Records the importer can see that match the batch's rows (one query)."""
+        if not keys or not self.match_specs:
+            return {}
+        queryset = visible(self.actor, self.schema, "view", listing=False)
+        for i, spec in enumerate(self.match_specs):
+            expression = (Lower(KeyTextTransform(spec.key, spec.json_column)) if spec.is_custom
+                          else Lower(F(spec.key)))
+            queryset = queryset.annotate(**{f"import_match_{i}": expression}).filter(
+                **{f"import_match_{i}__in": sorted({key[i] for key in keys})})
+        found: dict[tuple[str, ...], list[Any]] = {}
+        for record in queryset.order_by("pk"):
+            key = tuple(getattr(record, f"import_match_{i}") or "" for i in range(len(self.match_specs)))
+            found.setdefault(key, []).append(record)
+        return found
+
+    def run_batch(self, rows: list[reading.Row]) -> list[Outcome]:
+        for _index, target in self.columns:
+            if target.spec is not None and target.spec.type == "lookup":
+                self.lookups.load(target.spec, [row.cells[_index] for row in rows if _index < len(row.cells)])
+        prepared = [self.prepare(row) for row in rows]
+        matches = self.existing({p.key for p in prepared if p.key is not None and not p.errors})
+        return [self.write(p, matches) for p in prepared]
+
+    # --- one row -----------------------------------------------------------------------------
+
+    def write(self, prepared: Prepared, matches: dict[tuple[str, ...], list[Any]]) -> Outcome:
+        row = prepared.row
+        outcome = self.outcome(prepared, matches)
+        if outcome.outcome == "error":
+            outcome.cells = [reading.display(cell) for cell in row.cells]  # for the error file
+        return outcome
+
+    def outcome(self, prepared: Prepared, matches: dict[tuple[str, ...], list[Any]]) -> Outcome:
+        row = prepared.row
+        outcome = Outcome(row.number, "error")
+        if prepared.errors:
+            outcome.reason = " ".join(prepared.errors)
+            return outcome
+        title = str(prepared.data.get(self.schema.title_field, "") or "")
+        outcome.title = title
+        target = None
+        if prepared.key is not None:
+            earlier = self.seen.get(prepared.key)
+            existing = matches.get(prepared.key, [])
+            if self.job.duplicates == ImportJob.Duplicates.SKIP and (earlier is not None or existing):
+                outcome.outcome = "skip"
+                outcome.reason = (_("Same as row %(row)d.") % {"row": earlier[0]} if earlier
+                                  else _("A record like this exists: “%(record)s”.") % {"record": existing[0]})
+                return outcome
+            if earlier is not None:
+                target = earlier[1]
+            elif len(existing) > 1:
+                outcome.reason = _("%(count)d records match this row; it is not clear which to update.") % {
+                    "count": len(existing)}
+                return outcome
+            elif existing:
+                target = existing[0]
+        record = None
+        try:
+            record = self.update(prepared, target, outcome) if target is not None else self.create(prepared, outcome)
+        except RecordValidationError as exc:
+            outcome.outcome, outcome.reason = "error", self.describe(exc)
+        except ConflictError as exc:
+            outcome.outcome, outcome.reason = "error", str(exc)
+        except PermissionDenied as exc:
+            outcome.outcome = "error"
+            outcome.reason = str(exc.args[0]) if exc.args else _("You may not do this.")
+        except ValidationError as exc:
+            outcome.outcome, outcome.reason = "error", " ".join(exc.messages)
+        except DatabaseError:
+            logger.exception("import %s: row %s could not be saved", self.job.pk, row.number)
+            outcome.outcome, outcome.reason = "error", _("This row could not be saved.")
+        if prepared.key is not None and record is not None and outcome.outcome != "error":
+            self.seen[prepared.key] = (row.number, record)  # a later row like it: the same record
+        return outcome
+
+    def create(self, prepared: Prepared, outcome: Outcome) -> Any:
+        record = do_create_record(self.schema, prepared.data, actor=self.actor, path="import", owner=prepared.owner)
+        outcome.outcome, outcome.record_id, outcome.title = "create", record.pk, str(record)
+        outcome.written = self.values(record, prepared.data)
+        return record
+
+    def update(self, prepared: Prepared, target: Any, outcome: Outcome) -> Any:
+        before = self.values(target, prepared.data)
+        record = do_update_record(target, prepared.data, version=target.version, actor=self.actor, path="import",
+                                  schema=self.schema)
+        after = self.values(record, prepared.data)
+        changed = {key for key in after if after[key] != before.get(key)}
+        outcome.record_id, outcome.title = record.pk, str(record)
+        if not changed:
+            outcome.outcome, outcome.reason = "skip", _("Nothing to change in “%(record)s”.") % {"record": record}
+            return record
+        outcome.outcome = "update"
+        outcome.written = {key: after[key] for key in changed}
+        outcome.before = {key: before.get(key) for key in changed}
+        return record
+
+    def values(self, record: Any, data: dict[str, Any]) -> dict[str, Any]:
+        return {key: self.schema.field(key).field_type.to_json(self.schema.field(key).get_value(record))
+                for key in data}
+
+    def describe(self, exc: RecordValidationError) -> str:
+        parts = []
+        for key, messages in exc.message_dict.items():
+            label = self.schema.field(key).label if key != "__all__" and self.schema.has_field(key) else ""
+            text = " ".join(messages)
+            parts.append(f"{label}: {text}" if label else text)
+        return " ".join(parts)
+
+
+@dataclass
+class Tally:
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    failed: int = 0
+    preview: list[dict[str, Any]] = field(default_factory=list)
+    errors_shown: int = 0
+
+    def add(self, outcomes: list[Outcome], keep_preview: bool = True) -> None:
+        for item in outcomes:
+            if item.outcome == "create":
+                self.created += 1
+            elif item.outcome == "update":
+                self.updated += 1
+            elif item.outcome == "skip":
+                self.skipped += 1
+            else:
+                self.failed += 1
+            if not keep_preview:
+                continue
+            if len(self.preview) < PREVIEW_ROWS:
+                self.preview.append(item.shown())
+            elif item.outcome == "error" and self.errors_shown < PREVIEW_ERRORS:
+                self.preview.append(item.shown())
+                self.errors_shown += 1
+
+    def counts(self) -> dict[str, int]:
+        return {"created": self.created, "updated": self.updated, "skipped": self.skipped, "failed": self.failed}
+
+
+def dry_run(job: ImportJob, actor: Any, progress: Callable[[int], None]) -> Tally:
+    """What the import would do, row by row, through the real actions, all rolled back."""
+    importer = Importer(job, actor)
+    tally = Tally()
+    done = 0
+    with transaction.atomic():
+        for batch in importer.batches():
+            tally.add(importer.run_batch(batch))
+            done += len(batch)
+            progress(done)
+        transaction.set_rollback(True)
+    return tally
+
+
+def real_run(job: ImportJob, actor: Any, progress: Callable[[int], None]) -> None:
+    """Write the rows: batch by batch (each committed with its counts), or, for "whole file or
+    nothing", all in one transaction rolled back when any row fails."""
+    from . import actions
+
+    importer = Importer(job, actor)
+    done = job.rows_done
+    if not job.all_or_nothing:
+        for batch in importer.batches(after=job.rows_done):
+            with transaction.atomic():
+                outcomes = importer.run_batch(batch)
+                actions.do_record_batch(job, outcomes, rows_done=batch[-1].number)
+            done += len(batch)
+            progress(done)
+        return
+    tally = Tally()
+    failures: list[Outcome] = []
+    with transaction.atomic():
+        for batch in importer.batches():
+            outcomes = importer.run_batch(batch)
+            tally.add(outcomes, keep_preview=False)
+            failures += [item for item in outcomes if item.outcome == "error"]
+            actions.do_record_batch(job, outcomes, rows_done=batch[-1].number)
+            done += len(batch)
+            progress(done)
+        if failures:
+            transaction.set_rollback(True)
+    if failures:
+        job.refresh_from_db()
+        actions.do_record_nothing_written(job, failures, skipped=tally.skipped)

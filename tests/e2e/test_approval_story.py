@@ -92,3 +92,45 @@ def test_discount_approval_story(page, live_server):
     expect(page.locator(".timeline-entry[data-kind=approval_approved]")).to_have_count(1)
     expect(page.locator(".timeline-entry[data-kind=approval_submitted]")).to_contain_text("by approval")
     expect(page.locator("a:has-text('Edit')").first).to_be_visible()
+
+
+def test_configuring_a_process_with_levels_and_final_actions(page, live_server):
+    """The administrator builds a process in the browser: "Add level" shows the next level, "Add
+    an action" adds a row of the final actions (htmx), the kind picked shows its settings; all of
+    it from the app's own files (no request leaves the server)."""
+    from playwright.sync_api import expect
+
+    from approvals.models import ApprovalProcess
+
+    base = live_server.url
+    do_sign_up(org_name="Contoso", username="boss", email="boss@contoso.test", password=PASSWORD,
+               first_name="Ada", last_name="Admin")
+    elsewhere = []
+    page.on("request", lambda request: None if request.url.startswith(base) else elsewhere.append(request.url))
+    login(page, base, "boss", PASSWORD)
+    page.goto(f"{base}{reverse('approvals:process_new', args=['deals'])}")
+    page.fill("input[name=name]", "Big discounts")
+    page.check("input[name=l1_manager]")
+    expect(page.locator("fieldset[data-level='2']")).to_be_hidden()
+    page.get_by_test_id("add-level").click()
+    expect(page.locator("fieldset[data-level='2']")).to_be_visible()
+    expect(page.locator("fieldset[data-level='3']")).to_be_hidden()
+    page.get_by_test_id("add-level").click()
+    expect(page.locator("fieldset[data-level='3']")).to_be_visible()
+    page.fill("input[name=l2_superiors]", "1")
+    page.check("input[name=l3_manager]")
+    # The first final action: a field update; then one more row, a notification.
+    page.select_option("select[name=approve0-type]", "field_update")
+    page.select_option("select[name=approve0-field_update-field]", "stage")
+    page.fill("input[name=approve0-field_update-value]", "negotiation")
+    page.locator("[data-testid=add-action][data-editor=on_approve]").click()
+    page.select_option("select[name=approve1-type]", "notify")
+    page.check("input[name=approve1-notify-owner]")
+    page.fill("textarea[name=approve1-notify-message]", "Approved")
+    page.click("button:has-text('Save approval process')")
+    page.wait_for_url(lambda url: url.endswith(reverse("approvals:processes", args=["deals"])))
+    process = ApprovalProcess.objects.get(name="Big discounts")
+    assert [level.approvers.get("superiors") or level.approvers.get("manager")
+            for level in process.levels.order_by("order")] == [True, 1, True]
+    assert [action["type"] for action in process.on_approve] == ["field_update", "notify"]
+    assert elsewhere == []

@@ -1,13 +1,15 @@
 """Demo blueprint: the marketing team's Case Study process, built by the team's manager through
 the actions (the same ones the editor calls): requested -> in progress (a team member or the
 manager starts it) -> review (the assignee submits it) -> done (the manager closes it and must
-attach the deliverable) or back to work; a two-day time limit in review tells the manager."""
+upload the deliverable, the module's file field) or back to work; a two-day time limit in review
+tells the manager."""
 from __future__ import annotations
 
 from typing import Any
 
 from blueprints import actions
 from blueprints.models import Blueprint
+from crm.models import FieldDefinition
 from teams.models import TeamMember, TeamModule
 
 
@@ -32,8 +34,13 @@ def seed_blueprints(org: Any) -> Blueprint | None:
                                to_state="review", owners={"assignee": True, "team_roles": ["manager"]},
                                during={"fields": [], "note": True, "attachment": False,
                                        "checklist": ["Customer quote approved", "Figures checked"]})
+    # The deliverable is a file field (the requester downloads it); without one, a file is attached.
+    deliverable = FieldDefinition.objects.filter(org=org, module=module.key, api_name="deliverable",
+                                                 field_type="file").first()
+    done = ({"fields": [{"key": deliverable.key, "required": True}]} if deliverable is not None
+            else {"attachment": True})
     actions.do_save_transition(bp, actor=mark, name="Done", from_states=["review"], to_state="done",
-                               owners={"team_roles": ["manager"]}, during={"attachment": True},
+                               owners={"team_roles": ["manager"]}, during=done,
                                after=[{"type": "notify", "users": [], "roles": [], "owner": False, "manager": False,
                                        "requester": True, "message": "Your case study {{title}} is ready."}])
     actions.do_save_transition(bp, actor=mark, name="Rework", from_states=["review"], to_state="in_progress",

@@ -11,6 +11,7 @@ the rows itself; the restored rows are exactly the ones the actions once wrote."
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
 import zipfile
@@ -31,6 +32,7 @@ from . import archive, registry
 from .remap import FIELD_MODEL, IdMap, MissingReference, Remapper, row_plan
 
 BATCH = 1000
+logger = logging.getLogger(__name__)
 
 
 def import_org(path: str, *, name: str | None = None) -> Organization:
@@ -223,10 +225,16 @@ def _schedule_index(definition: Any, indexed: list[int]) -> None:
 
 
 def _queue_indexes(field_ids: list[int]) -> None:
+    """After the commit: the restore stands even when no broker is reachable now; the fields stay
+    "building" and `manage.py index_fields` builds them later."""
     from crm.tasks import sync_field_index
 
     for field_id in field_ids:
-        sync_field_index.delay(field_id)
+        try:
+            sync_field_index.delay(field_id)
+        except Exception:  # noqa: BLE001 - the broker's many connection errors
+            logger.warning("Could not queue the index of field %s; run manage.py index_fields.", field_id)
+            return
 
 
 def _restore_file(zf: zipfile.ZipFile, f: models.FileField, row: dict, saved: list[str]) -> str:

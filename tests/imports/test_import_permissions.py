@@ -116,3 +116,23 @@ def test_a_colleague_does_not_see_my_import_and_an_admin_does(standard_user, oth
     admin = client_for(admin_user)
     assert "ragged_rows.csv" in admin.get(reverse("imports:start", args=["leads"])).content.decode()
     assert admin.get(reverse("imports:errors", args=[job.pk])).status_code == 200
+
+
+def test_a_field_read_only_for_the_profile_is_not_offered_and_cannot_be_imported(org, admin_user, standard_user,
+                                                                                client_for, sam):
+    from access.sharing_actions import do_set_profile_field_levels
+
+    profile = do_clone_profile(Profile.objects.get(org=org, name="Standard"), "No e-mail", actor=admin_user)
+    do_set_profile_field_levels(profile, "leads", {"email": "read_only"}, actor=admin_user,
+                                known_modules=[m.key for m in org_modules()],
+                                known_field_keys=["first_name", "last_name", "company", "email", "phone", "status",
+                                                  "source"])
+    do_set_user_profile(standard_user.membership, profile, actor=admin_user)
+    upload(sam, "leads", "bom_mixed_headers.csv")
+    job = latest_job()
+    assert "3" not in job.mapping  # the E-mail column goes nowhere
+    page = sam.get(reverse("imports:mapping", args=[job.pk])).content.decode()
+    assert '<option value="email"' not in page and '<option value="company" selected>' in page
+    response = dry_run(sam, job, {**job.mapping, "3": "email"}, match_fields=["last_name"])
+    assert response.status_code == 400 and job.status == ImportJob.Status.UPLOADED
+    assert not Lead.objects.exists()

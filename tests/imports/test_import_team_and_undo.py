@@ -30,6 +30,8 @@ def test_case_studies_are_imported_into_the_team_module_and_assigned_by_its_rule
                                                pool_space_id=case_studies.space_id)
     assignment_actions.do_activate_assignment_rule(rule, actor=manager)
     client = client_for(manager)
+    start = reverse("imports:start", args=[case_studies.key])
+    assert start in client.get(reverse("crm:list", args=[case_studies.key])).content.decode()
     assert upload(client, case_studies.key, "case_studies.csv").status_code == 302
     job = latest_job()
     schema = actions.bound_schema(case_studies.key, manager.org)
@@ -113,3 +115,10 @@ def test_a_colleague_cannot_undo_my_import(imported, other_user, client_for):
     assert client_for(other_user).post(reverse("imports:undo", args=[job.pk])).status_code == 404
     job.refresh_from_db()
     assert job.status == ImportJob.Status.DONE
+
+
+def test_a_requester_of_the_team_module_may_not_import_into_it(case_studies, requester, client_for):  # noqa: F811
+    client = client_for(requester)
+    assert client.get(reverse("imports:start", args=[case_studies.key])).status_code == 403
+    assert upload(client, case_studies.key, "case_studies.csv").status_code == 403
+    assert not ImportJob.objects.exists() and not TeamRecord.objects.filter(module=case_studies).exists()

@@ -368,13 +368,13 @@ def require(decision: Decision) -> Decision:
 
 # --- module-level decisions ------------------------------------------------------------------
 
-MODULE_ACTIONS = ("open", "create", "export", "bulk_edit", "change_owner", "configure")
+MODULE_ACTIONS = ("open", "create", "import", "export", "bulk_edit", "change_owner", "configure")
 
 
 def decide_module(user: Any, schema: Any, action: str) -> Decision:
     """Whether the user may use a module's page for `action`: open its list, kanban and chart,
-    create, export, bulk edit, change owners in bulk, configure. `found` False: the module does
-    not exist for this user (404)."""
+    create, import from a file, export, bulk edit, change owners in bulk, configure. `found`
+    False: the module does not exist for this user (404)."""
     if action not in MODULE_ACTIONS:
         raise ValueError(f"unknown module action {action!r}")
     if not _acting(user):

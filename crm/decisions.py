@@ -34,8 +34,10 @@ def explain_org_refusal(user: Any, schema: Any, record: Any, action: str) -> str
     return None
 
 
-MODULE_PERMISSION = {"open": "view", "create": "create", "export": "export", "bulk_edit": "edit",
-                     "change_owner": "edit"}
+# The profile switches a module action needs, all of them: an import creates records, so it
+# asks for the "create" switch as well as the "import" one.
+MODULE_PERMISSION = {"open": ("view",), "create": ("create",), "import": ("import", "create"),
+                     "export": ("export",), "bulk_edit": ("edit",), "change_owner": ("edit",)}
 
 
 def profile_module_rule(user: Any, schema: Any, action: str) -> Decision | None:
@@ -47,10 +49,10 @@ def profile_module_rule(user: Any, schema: Any, action: str) -> Decision | None:
                       found=False, quiet=True)
     if action == "configure":
         return None if is_org_admin(user) else refuse(_("Only an administrator may configure modules."), quiet=True)
-    permission = MODULE_PERMISSION.get(action)
-    if permission and permission != "view" and not module_allowed(user, schema.key, permission):
-        return refuse(_("Your profile does not allow this in %(module)s.") % {"module": schema.label_plural},
-                      quiet=True)
+    for permission in MODULE_PERMISSION.get(action, ()):
+        if permission != "view" and not module_allowed(user, schema.key, permission):
+            return refuse(_("Your profile does not allow this in %(module)s.") % {"module": schema.label_plural},
+                          quiet=True)
     return None
 
 

@@ -22,6 +22,8 @@ from . import mapping, reading
 from .models import ImportedRecord, ImportFailure, ImportJob, ImportTemplate
 
 UNDO_DAYS = 7
+UNDO_BATCH = 200  # records undone per transaction (and per step of the progress bar)
+UNDO_IN_REQUEST = 500  # an undo of more records runs as a job, with a progress bar
 MAX_TEMPLATE_NAME = 100
 MAX_COLUMNS = 500  # each column is a field of the mapping form, under the request's field cap
 
@@ -37,10 +39,10 @@ def _require_creator(job: ImportJob, actor: Any) -> None:
         raise PermissionDenied(_("Only the person who uploaded this file may go on with its import."))
 
 
-def _require_create(schema: Any, actor: Any) -> None:
-    decision = decide_module(actor, schema, "create")
+def _require_import(schema: Any, actor: Any) -> None:
+    decision = decide_module(actor, schema, "import")
     if not decision.allowed:
-        raise PermissionDenied(decision.reason or _("You may not create records in this module."))
+        raise PermissionDenied(decision.reason or _("You may not import records into this module."))
 
 
 def _set(job: ImportJob, **values: Any) -> ImportJob:
@@ -57,7 +59,7 @@ def do_upload_import(schema: Any, uploaded: Any, *, encoding: str = "", actor: A
     count, and the columns matched to fields automatically. A file that cannot be read (empty,
     header only, not CSV or XLSX, not in the chosen encoding) is refused with the reason."""
     schema = _schema(schema.key, actor.org)
-    _require_create(schema, actor)
+    _require_import(schema, actor)
     name = (getattr(uploaded, "name", "") or "import.csv")[-255:]
     try:
         fmt = reading.file_format(name)
@@ -89,7 +91,7 @@ def do_set_mapping(job: ImportJob, columns: dict[str, str], *, duplicates: str, 
     if job.status not in (ImportJob.Status.UPLOADED, ImportJob.Status.CHECKED):
         raise PermissionDenied(_("This import has started; its mapping can no longer change."))
     schema = _schema(job, actor.org)
-    _require_create(schema, actor)
+    _require_import(schema, actor)
     choices = {t.key: t for t in mapping.targets(schema, actor)}
     errors: dict[str, list[str]] = {}
     chosen: dict[str, str] = {}
@@ -176,7 +178,7 @@ def do_fail_job(job: ImportJob, reason: str) -> ImportJob:
 def do_confirm_import(job: ImportJob, *, actor: Any) -> ImportJob:
     """Go ahead after the dry run: the import is queued for a worker."""
     _require_creator(job, actor)
-    _require_create(_schema(job, actor.org), actor)
+    _require_import(_schema(job, actor.org), actor)
     with transaction.atomic():
         current = ImportJob.objects.select_for_update().get(pk=job.pk)
         if current.status != ImportJob.Status.CHECKED:
@@ -244,6 +246,10 @@ def undo_refusal(job: ImportJob, actor: Any) -> str | None:
         return _("Import not found.")
     if job.created_by_id != actor.pk and not is_org_admin(actor):
         return _("Only the person who ran this import or an administrator may undo it.")
+    if job.status == ImportJob.Status.UNDOING and job.error:
+        return None  # an undo that stopped: undoing again goes on with it
+    if job.status == ImportJob.Status.UNDOING:
+        return _("This import is being undone.")
     if job.status != ImportJob.Status.DONE:
         return _("Only a finished import can be undone.")
     if job.finished_at and job.finished_at < timezone.now() - dt.timedelta(days=UNDO_DAYS):
@@ -253,34 +259,55 @@ def undo_refusal(job: ImportJob, actor: Any) -> str | None:
     return None
 
 
-def do_undo_import(job: ImportJob, *, actor: Any) -> ImportJob:
-    """Delete the records the import created (to the recycle bin) and put back the fields it
-    updated, each through the record actions. A record changed since the import (any field the
-    import wrote has another value now) is left as it is, and the report says why."""
+def do_start_undo(job: ImportJob, *, actor: Any) -> ImportJob:
+    """Begin undoing a finished import (status "undoing"): `do_continue_undo` then goes through
+    its records, here for a small import or in a job (`tasks.undo_import`) for a large one."""
     reason = undo_refusal(job, actor)
     if reason:
         raise PermissionDenied(reason)
     with transaction.atomic():
         locked = ImportJob.objects.select_for_update().get(pk=job.pk)
+        if locked.status == ImportJob.Status.UNDOING and locked.error:
+            return _set(locked, error="", undone_by=actor)  # goes on after what the stopped undo committed
         if locked.status != ImportJob.Status.DONE:
             raise PermissionDenied(_("Only a finished import can be undone."))
-        _set(locked, status=ImportJob.Status.UNDONE, undone_at=timezone.now(), undone_by=actor)
+        total = ImportedRecord.objects.filter(org=locked.org_id, job=locked).count()
+        return _set(locked, status=ImportJob.Status.UNDOING, undone_by=actor, undo_total=total, undo_done=0,
+                    undo_report={"deleted": 0, "restored": 0, "refused": [], "refused_count": 0}, error="")
+
+
+def do_continue_undo(job: ImportJob, *, actor: Any) -> ImportJob:
+    """Delete the records the import created (to the recycle bin) and put back the fields it
+    updated, each through the record actions, as `actor` (who asked for the undo). A record
+    changed since the import (any field the import wrote has another value now) is left as it
+    is, and the report says why. Each batch commits with the report and how far it got, so a
+    re-run (a worker died) resumes after the last committed batch."""
     schema = _schema(job, actor.org)
-    report: dict[str, Any] = {"deleted": 0, "restored": 0, "refused": [], "refused_count": 0}
     # From the last row up: a record a later row of the file updated is put back before an
     # earlier row's creation of it is undone.
-    items = ImportedRecord.objects.filter(org=job.org, job=job).order_by("-pk")
-    batch: list[ImportedRecord] = []
-    for item in items.iterator(chunk_size=500):
-        batch.append(item)
-        if len(batch) >= 500:
+    items = ImportedRecord.objects.filter(org=job.org_id, job=job).order_by("-pk")
+    while True:
+        with transaction.atomic():
+            locked = ImportJob.objects.select_for_update().get(pk=job.pk)
+            if locked.status != ImportJob.Status.UNDOING:
+                return locked
+            batch = list(items[locked.undo_done:locked.undo_done + UNDO_BATCH])
+            if not batch:
+                return _set(locked, status=ImportJob.Status.UNDONE, undone_at=timezone.now())
+            report = dict(locked.undo_report)
             _undo_batch(schema, batch, actor, report)
-            batch = []
-    if batch:
-        _undo_batch(schema, batch, actor, report)
-    return _set(locked, undo_report=report)
+            _set(locked, undo_report=report, undo_done=locked.undo_done + len(batch))
 
 
+def do_undo_import(job: ImportJob, *, actor: Any) -> ImportJob:
+    """Undo an import here and now (see `do_continue_undo`)."""
+    return do_continue_undo(do_start_undo(job, actor=actor), actor=actor)
+
+
+def do_fail_undo(job: ImportJob, reason: str) -> ImportJob:
+    """The undo job stopped: the import stays "undoing", with the reason, and undoing it again
+    goes on after what was committed."""
+    return _set(job, error=reason)
 def _undo_batch(schema: Any, items: list[ImportedRecord], actor: Any, report: dict[str, Any]) -> None:
     ids = [item.record_id for item in items]
     current = {r.pk: r for r in visible(actor, schema, "view", listing=False).filter(pk__in=ids)}

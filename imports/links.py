@@ -1,5 +1,5 @@
 """The "Import" link on a module's list page, offered when the decision point lets the user
-create records there."""
+import into the module."""
 from __future__ import annotations
 
 from typing import Any
@@ -11,7 +11,7 @@ from access.decisions import decide_module
 
 
 def list_actions(user: Any, schema: Any) -> list[dict[str, Any]]:
-    if not decide_module(user, schema, "create").allowed:
+    if not decide_module(user, schema, "import").allowed:
         return []
     return [{"label": _("Import"), "title": _("Import records from a CSV or Excel file"),
              "url": reverse("imports:start", args=[schema.key]), "icon": "upload", "scope": "list"}]

@@ -19,6 +19,7 @@ class ImportJob(models.Model):
         RUNNING = "running", _("Importing")
         DONE = "done", _("Done")
         FAILED = "failed", _("Failed")
+        UNDOING = "undoing", _("Undoing")  # a large undo, going through its records in a job
         UNDONE = "undone", _("Undone")
 
     class Duplicates(models.TextChoices):
@@ -58,6 +59,8 @@ class ImportJob(models.Model):
     undone_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                   related_name="+")
     undo_report = models.JSONField(default=dict)
+    undo_total = models.PositiveIntegerField(default=0)  # records the undo goes through
+    undo_done = models.PositiveIntegerField(default=0)  # of them, committed (a re-run resumes after them)
 
     class Meta:
         indexes = [models.Index(fields=["org", "module", "-created_at"], name="importjob_org_module")]

@@ -1,7 +1,8 @@
-"""The import's background work: the dry run and the run, each a Celery task taking the job's
-id. Both are safe to run twice: the dry run writes nothing but its preview, and the run resumes
-after the last batch it committed. Progress (rows gone through) is kept in the cache, where the
-page's progress bar reads it while the rows' transaction is still open."""
+"""The import's background work: the dry run, the run and a large undo, each a Celery task
+taking the job's id. All are safe to run twice: the dry run writes nothing but its preview, and
+the run and the undo resume after the last batch they committed. Progress of the dry run and
+the run (rows gone through) is kept in the cache, where the page's progress bar reads it while
+the rows' transaction is still open; an undo's is its committed count."""
 from __future__ import annotations
 
 import logging
@@ -37,9 +38,11 @@ def _reporter(job_id: int):
     return report
 
 
-def _actor(job: ImportJob):
+def _actor(job: ImportJob, user_id: int | None = None):
+    """The person the job works as (the uploader, unless `user_id` says who), bound to the org."""
     membership = (Membership.objects.select_related("user", "org", "profile", "org_role")
-                  .filter(org_id=job.org_id, user_id=job.created_by_id, is_active=True, user__is_active=True).first())
+                  .filter(org_id=job.org_id, user_id=user_id or job.created_by_id, is_active=True,
+                          user__is_active=True).first())
     if membership is None:
         return None
     return bind_org(membership.user, membership.org, membership)
@@ -94,3 +97,24 @@ def run_import(job_id: int) -> None:
             actions.do_fail_job(job, _("The import stopped on an unexpected error; the rows before it were imported."))
             raise
         actions.do_finish_import(job)
+
+
+@shared_task(acks_late=True)
+def undo_import(job_id: int) -> None:
+    """A large undo, batch by batch, as the person who asked for it (resumes after the last
+    committed batch when run again)."""
+    job = ImportJob.objects.select_related("org").filter(pk=job_id).first()
+    if job is None or job.status != ImportJob.Status.UNDOING or job.error:
+        return
+    actor = _actor(job, job.undone_by_id)
+    if actor is None:
+        actions.do_fail_undo(job, _("The person who asked for the undo is no longer an active member."))
+        return
+    with translation.override(actor.language or "en"):
+        try:
+            actions.do_continue_undo(job, actor=actor)
+        except Exception:
+            logger.exception("undo of import %s stopped", job_id)
+            job.refresh_from_db()
+            actions.do_fail_undo(job, _("The undo stopped on an unexpected error; undo again to go on with it."))
+            raise

@@ -1,6 +1,6 @@
 """Import pages: upload and history, mapping, the dry run's preview, the progress and report,
 the error file, undo. Whether the user may import into the module is the decision point's answer
-(`decide_module(..., "create")`); the actions check it again for real."""
+(`decide_module(..., "import")`); the actions check it again for real."""
 from __future__ import annotations
 
 import csv
@@ -32,8 +32,8 @@ NUMBER_LIKE = re.compile(r"[+-]?[\d\s().,-]+")  # a phone or a negative number s
 
 class ImportView(LoginRequiredMixin, View):
     """Resolves the module (from the URL, or from the job for a job's pages: 404 unless the job
-    is the user's, or the user administers its org); refuses users who may not create records in
-    the module."""
+    is the user's, or the user administers its org); refuses users who may not import into the
+    module."""
 
     def dispatch(self, request, *args, **kwargs):
         if not request.user.is_authenticated:
@@ -41,7 +41,7 @@ class ImportView(LoginRequiredMixin, View):
         self.job = selectors.job_for(request.user, kwargs["import_pk"]) if "import_pk" in kwargs else None
         key = self.job.module if self.job is not None else kwargs["module"]
         self.schema = get_module(key, request.org).bind(request.org)
-        require(decide_module(request.user, self.schema, "create"))
+        require(decide_module(request.user, self.schema, "import"))
         return super().dispatch(request, *args, **kwargs)
 
     def context(self, **extra: Any) -> dict[str, Any]:
@@ -130,7 +130,8 @@ class JobView(ImportView):
         context = self.context(
             progress=tasks.progress_of(job),
             percent=_percent(job),
-            working=job.status in (ImportJob.Status.CHECKING, ImportJob.Status.QUEUED, ImportJob.Status.RUNNING),
+            working=job.status in (ImportJob.Status.CHECKING, ImportJob.Status.QUEUED, ImportJob.Status.RUNNING)
+            or (job.status == ImportJob.Status.UNDOING and not job.error),
             undo_refusal=actions.undo_refusal(job, request.user),
             own=job.created_by_id == request.user.pk,
             failures=selectors.failures_of(job).exists() if job.finished else False,
@@ -143,6 +144,8 @@ class JobView(ImportView):
 def _percent(job: ImportJob) -> int:
     if job.status in (ImportJob.Status.CHECKED, ImportJob.Status.DONE, ImportJob.Status.UNDONE):
         return 100
+    if job.status == ImportJob.Status.UNDOING:
+        return min(100, int(100 * job.undo_done / job.undo_total)) if job.undo_total else 0
     return min(100, int(100 * tasks.progress_of(job) / job.total_rows)) if job.total_rows else 0
 
 
@@ -158,18 +161,25 @@ class ConfirmView(ImportView):
 
 
 class UndoView(ImportView):
+    """A small undo runs here and now; a large one (or one that stopped) goes on in a job, and the
+    page shows its progress."""
+
     def post(self, request, import_pk):
         try:
-            job = actions.do_undo_import(self.job, actor=request.user)
+            job = actions.do_start_undo(self.job, actor=request.user)
         except PermissionDenied as exc:
             messages.error(request, _reason(exc))
-        else:
-            report = job.undo_report
-            messages.success(request, _("Import undone: %(deleted)d records deleted, %(restored)d restored, "
-                                        "%(refused)d left as they are.")
-                             % {"deleted": report["deleted"], "restored": report["restored"],
-                                "refused": report["refused_count"]})
-        return redirect("imports:job", self.job.pk)
+            return redirect("imports:job", self.job.pk)
+        if job.undo_total - job.undo_done > actions.UNDO_IN_REQUEST:
+            tasks.undo_import.delay(job.pk)
+            return redirect("imports:job", job.pk)
+        job = actions.do_continue_undo(job, actor=request.user)
+        report = job.undo_report
+        messages.success(request, _("Import undone: %(deleted)d records deleted, %(restored)d restored, "
+                                    "%(refused)d left as they are.")
+                         % {"deleted": report["deleted"], "restored": report["restored"],
+                            "refused": report["refused_count"]})
+        return redirect("imports:job", job.pk)
 
 
 class _Echo:

@@ -87,4 +87,8 @@ def team_module_rule(user, schema, action: str) -> Decision | None:
         return refuse(_("Only a manager of this team may configure its modules."))
     if action in ("bulk_edit", "change_owner") and schema.role(user) == TeamMember.Role.PARTICIPANT:
         return refuse(_("Participants may change only their own records, one at a time."))
+    # Importing is the team's work on its module (managers and members): a participant adds their
+    # own records one at a time, and a file's rows would be many records at once.
+    if action == "import" and schema.role(user) == TeamMember.Role.PARTICIPANT:
+        return refuse(_("Participants may add records one at a time, not import them."))
     return None

@@ -1,5 +1,5 @@
-"""Who may import, from both sides: a profile that may create records in the module may import
-into it and sees the "Import" link; one that may not is refused and writes nothing. An import,
+"""Who may import, from both sides: a profile with the "import" and "create" switches on a module
+may import into it and sees the "Import" link; one without either is refused and writes nothing. An import,
 its records and its error file are never reachable from another organisation, nor by another
 (non-administrator) member of the same one."""
 from __future__ import annotations
@@ -57,6 +57,58 @@ def test_who_may_not_create_leads_is_refused_and_writes_nothing(org, admin_user,
 
         with pytest.raises(PermissionDenied):
             do_upload_import(get_module("leads").bind(org), stream, actor=user)
+
+
+def test_who_may_create_leads_but_not_import_them_is_refused_everywhere(org, admin_user, standard_user,
+                                                                        client_for):
+    user = without(org, admin_user, standard_user, "leads", "import")
+    client = client_for(user)
+    assert not import_link(client, "leads") and import_link(client, "contacts")
+    assert client.get(reverse("crm:create", args=["leads"])).status_code == 200  # creating by hand stays
+    assert client.get(reverse("imports:start", args=["leads"])).status_code == 403
+    assert upload(client, "leads", "bom_mixed_headers.csv").status_code == 403
+    assert not ImportJob.objects.exists() and not Lead.objects.exists()
+    from django.core.exceptions import PermissionDenied
+    from crm.modules import get_module
+
+    with open(DATA / "bom_mixed_headers.csv", "rb") as stream, pytest.raises(PermissionDenied):
+        do_upload_import(get_module("leads").bind(org), stream, actor=user)
+
+
+def test_the_shipped_read_only_profile_may_not_import_and_standard_may(org, admin_user, standard_user,
+                                                                       client_for):
+    from access.decisions import decide_module
+    from crm.modules import get_module
+
+    leads = get_module("leads").bind(org)
+    assert decide_module(standard_user, leads, "import").allowed
+    assert decide_module(admin_user, leads, "import").allowed
+    do_set_user_profile(standard_user.membership, Profile.objects.get(org=org, name="Read-only"), actor=admin_user)
+    reader = fresh(standard_user)
+    decision = decide_module(reader, leads, "import")
+    assert not decision.allowed and decision.reason == "Your profile does not allow this in Leads."
+    assert client_for(reader).get(reverse("imports:start", args=["leads"])).status_code == 403
+
+
+def test_a_profile_row_without_the_import_switch_takes_it_from_create():
+    """The data migration: profiles saved before importing had its own switch import as before."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("access.migrations.0010_profile_import_permission")
+    from access.models import Organization
+
+    org = Organization.objects.create(name="Old")
+    old = Profile.objects.create(org=org, name="Old", permissions={
+        "*": {"view": True, "create": True}, "deals": {"create": False}, "leads": {"view": True}})
+    kept = Profile.objects.create(org=org, name="Kept", permissions={"*": {"create": True, "import": False}})
+    migration.fill_import(apps, None)
+    old.refresh_from_db()
+    kept.refresh_from_db()
+    assert old.permissions == {"*": {"view": True, "create": True, "import": True},
+                               "deals": {"create": False, "import": False}, "leads": {"view": True}}
+    assert kept.permissions == {"*": {"create": True, "import": False}}
 
 
 def test_who_loses_the_right_to_create_after_uploading_cannot_go_on(org, admin_user, standard_user, sam):

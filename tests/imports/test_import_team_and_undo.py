@@ -122,3 +122,53 @@ def test_a_requester_of_the_team_module_may_not_import_into_it(case_studies, req
     assert client.get(reverse("imports:start", args=[case_studies.key])).status_code == 403
     assert upload(client, case_studies.key, "case_studies.csv").status_code == 403
     assert not ImportJob.objects.exists() and not TeamRecord.objects.filter(module=case_studies).exists()
+
+
+def test_a_participant_of_the_team_may_not_import_and_a_member_may(case_studies, participant, member,  # noqa: F811
+                                                                  client_for):
+    start = reverse("imports:start", args=[case_studies.key])
+    listing = reverse("crm:list", args=[case_studies.key])
+    client = client_for(participant)
+    assert start not in client.get(listing).content.decode()
+    assert client.get(start).status_code == 403
+    assert upload(client, case_studies.key, "case_studies.csv").status_code == 403
+    assert not ImportJob.objects.exists()
+    client = client_for(member)
+    assert start in client.get(listing).content.decode()
+    assert upload(client, case_studies.key, "case_studies.csv").status_code == 302
+
+
+def test_an_undo_that_stopped_goes_on_after_what_it_committed(imported, standard_user, sam, monkeypatch):
+    from imports import actions as import_actions
+    from imports import tasks
+
+    job, existing = imported
+    monkeypatch.setattr(import_actions, "UNDO_BATCH", 1)
+    job = import_actions.do_start_undo(job, actor=standard_user)
+    assert (job.status, job.undo_total) == (ImportJob.Status.UNDOING, 3)
+    real = import_actions._undo_batch
+    calls = []
+
+    def stops_on_the_second_batch(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("the worker's database went away")
+        return real(*args)
+
+    monkeypatch.setattr(import_actions, "_undo_batch", stops_on_the_second_batch)
+    with pytest.raises(RuntimeError):
+        tasks.undo_import.run(job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.undo_done, job.undo_report["restored"]) == (ImportJob.Status.UNDOING, 1, 1)
+    page = job_page(sam, job)
+    assert "The undo stopped:" in page and "Go on with the undo" in page
+    tasks.undo_import.run(job.pk)  # a stopped undo is not taken up again by itself
+    job.refresh_from_db()
+    assert job.undo_done == 1
+    monkeypatch.setattr(import_actions, "_undo_batch", real)
+    sam.post(reverse("imports:undo", args=[job.pk]))
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.UNDONE and not job.error
+    assert job.undo_report == {"deleted": 1, "restored": 2, "refused": [], "refused_count": 0}
+    assert Lead.objects.get(pk=existing.pk).last_name == "Old name"
+    assert list(Lead.objects.filter(deleted_at__isnull=True).values_list("pk", flat=True)) == [existing.pk]

@@ -1,11 +1,14 @@
 """An import run by a real Celery worker on the real Redis (not eager): the dry run and the run
-are queued by the pages, the page polls the progress, and the report and records are there."""
+are queued by the pages, the page polls the progress, and the report and records are there; then
+its undo, large enough to be a job, runs on the worker too."""
 from __future__ import annotations
 
 import pytest
 from django.urls import reverse
 
+from crm import actions as crm_actions
 from crm.models import Lead, TimelineEntry
+from imports import actions
 from imports.models import ImportJob
 from tests.automation.test_assignment_workers import broker, queue, start_worker, wait_for  # noqa: F401
 from tests.imports.conftest import latest_job, mapping_data, upload
@@ -26,8 +29,8 @@ def shared_media(settings, monkeypatch):
     monkeypatch.setenv("MEDIA_ROOT", str(settings.MEDIA_ROOT))
 
 
-def test_a_worker_runs_the_dry_run_and_the_import(shared_media, standard_user, client_for,
-                                                  start_worker):  # noqa: F811
+def test_a_worker_runs_the_dry_run_the_import_and_its_undo(shared_media, standard_user, client_for,
+                                                           start_worker, monkeypatch):  # noqa: F811
     start_worker(concurrency=1)
     client = client_for(standard_user)
     content = "Last name,Company,Email\n" + "".join(f"Lead {i},Co {i},lead{i}@example.test\n" for i in range(450))
@@ -48,3 +51,21 @@ def test_a_worker_runs_the_dry_run_and_the_import(shared_media, standard_user, c
     assert TimelineEntry.objects.filter(kind="created", path="import").count() == 450
     page = client.get(reverse("imports:job", args=[job.pk]), headers={"HX-Request": "true"}).content.decode()
     assert "450 created, 0 updated, 0 skipped, 0 failed." in page and "hx-trigger" not in page
+
+    # A record changed since stays; the other 449 go, in a job (more than an undo in the request).
+    changed = Lead.objects.get(last_name="Lead 7")
+    crm_actions.do_update_record(changed, {"company": "Changed by hand"}, version=changed.version,
+                                 actor=standard_user)
+    monkeypatch.setattr(actions, "UNDO_IN_REQUEST", 100)
+    assert client.post(reverse("imports:undo", args=[job.pk])).status_code == 302
+    job.refresh_from_db()
+    assert job.status in (ImportJob.Status.UNDOING, ImportJob.Status.UNDONE) and job.undo_total == 450
+    polled = client.get(reverse("imports:job", args=[job.pk]), headers={"HX-Request": "true"}).content.decode()
+    assert "Undoing:" in polled or status_of(job) == ImportJob.Status.UNDONE
+    assert wait_for(lambda: status_of(job) == ImportJob.Status.UNDONE, WAIT), job.error
+    assert (job.undo_report["deleted"], job.undo_report["refused_count"], job.undo_done) == (449, 1, 450)
+    assert job.undo_report["refused"] == [{"row": 9, "record": "Lead 7", "reason": "Changed since the import (Company)."}]
+    assert list(Lead.objects.filter(deleted_at__isnull=True).values_list("last_name", flat=True)) == ["Lead 7"]
+    assert TimelineEntry.objects.filter(kind="deleted", path="import").count() == 449
+    page = client.get(reverse("imports:job", args=[job.pk])).content.decode()
+    assert "Undone: 449 records deleted, 0 restored, 1 left as they are." in page

@@ -178,9 +178,17 @@ def test_getting_started_for_a_new_orgs_administrator_only(client_for, admin_use
 
 
 def test_getting_started_goes_once_everything_is_there(client_for, admin_user, make_user):
+    from tests.imports.conftest import import_file
+
     make_user(admin_user.org)
     team_actions.do_create_space(admin_user.org, name_en="Sales team", actor=admin_user)
-    LeadFactory(actor=admin_user)
+    LeadFactory(actor=admin_user)  # a lead typed in is not an import
+    html = page(client_for, admin_user).content.decode()
+    start = reverse("imports:start", args=["leads"])
+    assert 'data-testid="getting-started-import" data-done="0"' in html and f'href="{start}"' in html
+    assert "coming soon" not in html
+    assert client_for(admin_user).get(start).status_code == 200
+    import_file(client_for(admin_user), "leads", "bom_mixed_headers.csv")
     html = page(client_for, admin_user).content.decode()
     assert 'data-testid="work-section-getting_started"' not in html
     assert 'data-testid="work-section-recent"' not in html

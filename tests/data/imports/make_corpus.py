@@ -72,3 +72,16 @@ text("missing_required.csv", "First name,Company,Email\n"
 text("case_studies.csv", "标题,客户,截止日期,Brief\n"
      "Acme story,Acme,2026/12/3,How Acme went live\n"
      "星辰 story,北京星辰科技有限公司,03/12/2026,星辰的故事\n", bom=True)
+# The demo marketer's own case-study workbook (tests/imports/test_case_study_story.py): headers in
+# Chinese and English, real Excel dates, a multi-line brief, an empty cell, and a column of
+# private notes that is not imported.
+CASE_STUDY_SHEET = [
+    ["标题", "Customer", "截止日期", "Format", "简介", "内部备注"],
+    ["星辰科技：三周上线 CRM", "北京星辰科技有限公司", dt.date(2026, 12, 18), "Video",
+     "客户访谈 + 上线数据。\n需要销售确认可以引用。", "Sally 提的需求"],
+    ["Acme Corporation: quotes 40% faster", "Acme Corporation", dt.date(2027, 1, 15), "PDF",
+     "Interview the CFO; numbers from Q3.", ""],
+    ["华夏物流 case study", "华夏物流集团", dt.date(2027, 2, 1), "Web page", "Bilingual page, 中英文双语。", "draft"],
+    ["Globex renewal story", "Globex Inc", dt.date(2026, 12, 31), "PDF", None, "no brief yet"],
+]
+xlsx("case_studies_marketing.xlsx", CASE_STUDY_SHEET)

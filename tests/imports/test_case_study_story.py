@@ -99,6 +99,9 @@ def test_marks_case_study_workbook_goes_in_assigned_and_comes_back_out_the_same(
 
     # Exported back, in Mark's Chinese, with the columns he mapped, in the workbook's order.
     client.post(reverse("set_language"), {"language": "zh-hans", "next": "/"})
+    history = client.get(reverse("imports:start", args=[module.key])).content.decode()
+    assert "<th>导入人</th>" in history and "已创建 4 条" in client.get(
+        reverse("imports:job", args=[job.pk])).content.decode()
     columns = [expected[h] for h in headers if h in expected]
     query = urlencode([("columns", key) for key in columns])
     response = client.post(f"{reverse('exports:export', args=[module.key])}?{query}", {"format": "xlsx"})

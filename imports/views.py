@@ -173,7 +173,13 @@ class UndoView(ImportView):
         if job.undo_total - job.undo_done > actions.UNDO_IN_REQUEST:
             tasks.undo_import.delay(job.pk)
             return redirect("imports:job", job.pk)
-        job = actions.do_continue_undo(job, actor=request.user)
+        try:
+            job = actions.do_continue_undo(job, actor=request.user)
+        except Exception:
+            # Not left "being undone" with nobody at it: undoing again goes on after what committed.
+            job.refresh_from_db()
+            actions.do_fail_undo(job, _("The undo stopped on an unexpected error; undo again to go on with it."))
+            raise
         report = job.undo_report
         messages.success(request, _("Import undone: %(deleted)d records deleted, %(restored)d restored, "
                                     "%(refused)d left as they are.")

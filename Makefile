@@ -6,7 +6,7 @@ PY         := $(VENV)/bin/python
 STAMP      := $(VENV)/.installed
 ARGS       ?=
 
-.PHONY: venv run test vendor messages bench bench-pages
+.PHONY: venv run test vendor messages bench bench-pages bench-import
 
 venv: $(STAMP)
 
@@ -38,3 +38,6 @@ bench: venv
 
 bench-pages: venv
 	$(PY) bench/pages.py $(ARGS)
+
+bench-import: venv
+	$(PY) bench/import.py $(ARGS)

@@ -14,8 +14,10 @@ request or test sees it.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Hashable, Iterable, Iterator
 
 from django.core.cache import cache
 from django.db import connection, transaction
@@ -37,6 +39,37 @@ def generation(scope: str) -> int:
     return cache.get(scope) or _start(scope)
 
 
+# --- a batch's memo -------------------------------------------------------------------------------
+# While a batch action runs (`batch_scope()`), configuration that does not change within the batch
+# (a module's lock rules, blueprints, approval processes ...) is read once for the batch instead of
+# once per row. Outside a batch scope `remember` just loads, so single writes behave as before.
+# Values are keyed by the epoch too: a change made by this process inside the batch loads again.
+_batch: contextvars.ContextVar[dict | None] = contextvars.ContextVar("batch_memo", default=None)
+
+
+@contextlib.contextmanager
+def batch_scope() -> Iterator[None]:
+    """Reads through `remember` (and `cached`) inside are made once; a nested scope shares the outer one."""
+    if _batch.get() is not None:
+        yield
+        return
+    token = _batch.set({})
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+
+
+def remember(key: Hashable, load: Callable[[], Any]) -> Any:
+    memo = _batch.get()
+    if memo is None:
+        return load()
+    full = (_epoch[0], key)
+    if full not in memo:
+        memo[full] = load()
+    return memo[full]
+
+
 def changed_here() -> set[str]:
     """Scopes changed by this connection's open transaction (emptied once it is over: on commit,
     or found over after a rollback)."""
@@ -48,8 +81,12 @@ def changed_here() -> set[str]:
 
 def cached(key: str, scopes: Iterable[str], load: Callable[[], Any], timeout: int = TTL) -> Any:
     """The value under `key`, read under the current generations of `scopes` (one cache round
-    trip when cached), else `load()`ed and stored."""
+    trip when cached, none inside a batch that read it already), else `load()`ed and stored."""
     scopes = tuple(scopes)
+    return remember(("generations", key, scopes), lambda: _cached(key, scopes, load, timeout))
+
+
+def _cached(key: str, scopes: tuple[str, ...], load: Callable[[], Any], timeout: int) -> Any:
     found = cache.get_many([key, *scopes])
     gens = tuple(found.get(scope) or _start(scope) for scope in scopes)
     hit = found.get(key)

@@ -19,7 +19,10 @@ def record_events(events: list[RecordEvent]) -> None:
     """Durable listener of crm.events (inside the change's transaction): write the events to the
     outbox and queue them once the change commits."""
     pending_ids = outbox.write(events)
-    transaction.on_commit(lambda: [enqueue(pending_id) for pending_id in pending_ids])
+    if len(pending_ids) > 1:  # a batch (an import's rows): one task for all, not one per event
+        transaction.on_commit(lambda: enqueue_many(pending_ids))
+    else:
+        transaction.on_commit(lambda: [enqueue(pending_id) for pending_id in pending_ids])
 
 
 def enqueue(pending_id: int) -> None:
@@ -27,6 +30,13 @@ def enqueue(pending_id: int) -> None:
         process_event.delay(pending_id)
     except (OSError, OperationalError):  # the broker is down: the sweeper queues it later
         logger.exception("Could not queue record event %s", pending_id)
+
+
+def enqueue_many(pending_ids: list[int]) -> None:
+    try:
+        process_events.delay(pending_ids)
+    except (OSError, OperationalError):  # the broker is down: the sweeper queues them later
+        logger.exception("Could not queue %d record events", len(pending_ids))
 
 
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, retry_backoff_max=300, max_retries=5)
@@ -43,6 +53,21 @@ def process_event(pending_id: int) -> bool:
         raise
     outbox.done(pending_id)
     return True
+
+
+@shared_task(acks_late=True)
+def process_events(pending_ids: list[int]) -> int:
+    """A batch's events, one after the other, each exactly as `process_event` runs it. One that
+    fails is queued again on its own (with process_event's retries), so the batch is not redone
+    and the others are not held back. Returns how many were handled here."""
+    handled = 0
+    for pending_id in pending_ids:
+        try:
+            handled += bool(process_event.run(pending_id))
+        except Exception:
+            logger.exception("Record event %s failed in its batch; queued on its own", pending_id)
+            enqueue(pending_id)
+    return handled
 
 
 @shared_task

@@ -17,13 +17,13 @@ class BlueprintsConfig(AppConfig):
         from . import kinds, selectors, ui
         from crm.actions.recycle_bin import register_before_purge
 
-        from .actions.transitions import purge_memberships, sync_membership
+        from .actions.transitions import purge_memberships, sync_membership, sync_membership_many
         from .guards import blueprint_field_rules, blueprint_guard
 
         register_guard(blueprint_guard)
         register_field_rules(blueprint_field_rules)
         register_preloader(selectors.preload)
-        register_after_write(sync_membership)
+        register_after_write(sync_membership, many=sync_membership_many)
         register_before_purge(purge_memberships)
         register_header_panel_provider(ui.record_panel)
         register_card_mark_provider(ui.overdue_marks)

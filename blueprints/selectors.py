@@ -50,6 +50,12 @@ def _active_key(org_id: int, module_key: str) -> str:
 def active(org_id: int, module_key: str) -> bool:
     """Whether any version governs records of the module (cached): most modules have no blueprint,
     and their writes and pages then read nothing of blueprints."""
+    from access.generations import remember
+
+    return remember(("blueprints:active", org_id, module_key), lambda: _active(org_id, module_key))
+
+
+def _active(org_id: int, module_key: str) -> bool:
     from django.core.cache import cache
 
     key = _active_key(org_id, module_key)
@@ -68,6 +74,13 @@ def forget_active(org_id: int, module_key: str) -> None:
 
 
 def published(org_id: int, module_key: str) -> list[Blueprint]:
+    """The module's published blueprints (read once per batch inside a batch action)."""
+    from access.generations import remember
+
+    return remember(("blueprints:published", org_id, module_key), lambda: _published(org_id, module_key))
+
+
+def _published(org_id: int, module_key: str) -> list[Blueprint]:
     return list(Blueprint.objects.filter(org_id=org_id, module=module_key, status=Blueprint.Status.PUBLISHED)
                 .order_by("pk"))
 

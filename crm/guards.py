@@ -9,29 +9,49 @@ from typing import Any, Callable
 from access.decisions import GuardRefusal, WriteContext, register_guard, run_guards, unregister_guard
 
 __all__ = ["GuardRefusal", "WriteContext", "register_guard", "run_guards", "unregister_guard",
-           "register_after_write", "unregister_after_write", "run_after_write", "field_permission_guard"]
+           "register_after_write", "unregister_after_write", "run_after_write", "run_after_write_many", "field_permission_guard"]
 
 
 # After-write hooks run inside the action's transaction, after the row and its timeline entry are
 # saved (e.g. locking keeps each record's rule locks in step with its new values, and its "locked"
 # entry follows the change that caused it).
 AfterWrite = Callable[[WriteContext, Any], None]
+# A hook's batch form, for batch actions (an import's creates): given the batch's contexts and
+# records, it does what the hook does for each, reading what they share once.
+AfterWriteMany = Callable[[list[WriteContext], list[Any]], None]
 _after_write: list[AfterWrite] = []
+_after_write_many: dict[AfterWrite, AfterWriteMany] = {}
 
 
-def register_after_write(hook: AfterWrite) -> None:
+def register_after_write(hook: AfterWrite, many: AfterWriteMany | None = None) -> None:
     if hook not in _after_write:
         _after_write.append(hook)
+    if many is not None:
+        _after_write_many[hook] = many
 
 
 def unregister_after_write(hook: AfterWrite) -> None:
     if hook in _after_write:
         _after_write.remove(hook)
+    _after_write_many.pop(hook, None)
 
 
 def run_after_write(context: WriteContext, record: Any) -> None:
     for hook in list(_after_write):
         hook(context, record)
+
+
+def run_after_write_many(contexts: list[WriteContext], records: list[Any]) -> None:
+    """The hooks for a batch: each hook in its registered order sees every record of the batch
+    (its batch form when it has one, else once per record), so each record still meets the hooks
+    in the order a single write does."""
+    for hook in list(_after_write):
+        many = _after_write_many.get(hook)
+        if many is not None:
+            many(contexts, records)
+        else:
+            for context, record in zip(contexts, records):
+                hook(context, record)
 
 
 def field_permission_guard(context: WriteContext) -> None:

@@ -118,17 +118,27 @@ class BoundSchema:
         return list(self.module.core_fields) + self.custom_fields
 
     def field(self, key: str) -> FieldSpec:
-        for spec in self.fields:
-            if spec.key == key or (spec.api_name and spec.api_name == key):
-                return spec
-        raise KeyError(key)
+        """The field by key or API name (the first field that has it). Looked up in a dict kept on
+        the bound schema: a batch asks this dozens of times per row."""
+        found = self._field_index().get(key)
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def _field_index(self) -> dict[str, FieldSpec]:
+        memo = self.__dict__.get("_field_index_memo")
+        stamp = (id(self.custom_fields), len(self.custom_fields))
+        if memo is None or memo[0] != stamp:
+            index: dict[str, FieldSpec] = {}
+            for spec in self.fields:
+                index.setdefault(spec.key, spec)
+                if spec.api_name:
+                    index.setdefault(spec.api_name, spec)
+            memo = self.__dict__["_field_index_memo"] = (stamp, index)
+        return memo[1]
 
     def has_field(self, key: str) -> bool:
-        try:
-            self.field(key)
-        except KeyError:
-            return False
-        return True
+        return key in self._field_index()
 
     @property
     def editable_fields(self) -> list[FieldSpec]:

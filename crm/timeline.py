@@ -15,11 +15,14 @@ def actor_name(actor: Any) -> str:
 
 def entry(record: Any, *, kind: str, actor: Any, path: str, changes: dict | None = None) -> TimelineEntry:
     """An unsaved entry (so batches can bulk_create)."""
-    return TimelineEntry(
-        org_id=record.org_id, record_type=ContentType.objects.get_for_model(record), record_id=record.pk,
-        actor=actor, actor_name=actor_name(actor), path=path, kind=kind, changes=changes or {},
-        request_id=request_id_var.get(),
-    )
+    return TimelineEntry(**entry_values(record, kind=kind, actor=actor, path=path, changes=changes))
+
+
+def entry_values(record: Any, *, kind: str, actor: Any, path: str, changes: dict | None = None) -> dict[str, Any]:
+    """An entry as plain values, for `write_values` (a batch action's thousands of entries)."""
+    return {"org_id": record.org_id, "record_type_id": ContentType.objects.get_for_model(record).pk,
+            "record_id": record.pk, "actor_id": getattr(actor, "pk", None), "actor_name": actor_name(actor),
+            "path": path, "kind": kind, "changes": changes or {}, "request_id": request_id_var.get()}
 
 
 def write(record: Any, *, kind: str, actor: Any, path: str, changes: dict | None = None) -> TimelineEntry:
@@ -29,7 +32,16 @@ def write(record: Any, *, kind: str, actor: Any, path: str, changes: dict | None
 
 
 def write_many(entries: Iterable[TimelineEntry]) -> None:
-    TimelineEntry.objects.bulk_create(list(entries), batch_size=1000)
+    from .bulk import copy_insert
+
+    copy_insert(TimelineEntry, list(entries))
+
+
+def write_values(entries: list[dict[str, Any]]) -> None:
+    """Write entries given as `entry_values` (by COPY when there are many)."""
+    from .bulk import copy_values
+
+    copy_values(TimelineEntry, entries)
 
 
 def for_record(record: Any):

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from access.decisions import decide_module
 from access.visibility import current_membership, is_org_admin, visible
 from crm.actions import ConflictError, do_delete_record, do_update_record
+from crm.bulk import copy_values
 from crm.modules import get_module
 
 from . import mapping, reading
@@ -203,10 +204,10 @@ def do_record_batch(job: ImportJob, outcomes: Iterable[Any], *, rows_done: int) 
     """A batch's results, in the batch's transaction: what it wrote (for undo), what failed (the
     error file), the counts and how far the file is done."""
     outcomes = list(outcomes)
-    ImportedRecord.objects.bulk_create([
-        ImportedRecord(org_id=job.org_id, job=job, row=o.row, record_id=o.record_id,
-                       kind=ImportedRecord.Kind.CREATED if o.outcome == "create" else ImportedRecord.Kind.UPDATED,
-                       written=o.written, before=o.before)
+    copy_values(ImportedRecord, [
+        {"org_id": job.org_id, "job_id": job.pk, "row": o.row, "record_id": o.record_id,
+         "kind": (ImportedRecord.Kind.CREATED if o.outcome == "create" else ImportedRecord.Kind.UPDATED).value,
+         "written": o.written, "before": o.before}
         for o in outcomes if o.outcome in ("create", "update")])
     ImportFailure.objects.bulk_create([_failure(job, o) for o in outcomes if o.outcome == "error"])
     count = {kind: sum(1 for o in outcomes if o.outcome == kind) for kind in ("create", "update", "skip", "error")}

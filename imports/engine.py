@@ -1,17 +1,21 @@
 """Going through an import's rows: each row becomes a record written by the record actions
-(`do_create_record` / `do_update_record`, path "import"), so permissions, field permissions,
-locks, blueprints, validation rules, assignment rules and workflow triggers apply as to a typed
-record. A failing row is reported with its reason and writes nothing (each action is its own
-savepoint); the others go in.
+(the batch create action `do_create_records` for new records, `do_update_record` for matched
+ones, path "import"), so permissions, field permissions, locks, blueprints, validation rules,
+assignment rules and workflow triggers apply as to a typed record. A failing row is reported
+with its reason and writes nothing; the others go in.
 
 The dry run goes through the same rows and the same actions inside a transaction it rolls back,
 so its preview is what the import will do. The real run commits batch by batch, with the batch's
 counts and its "done up to row N" mark in the same transaction: a worker that dies resumes after
 the last committed batch.
 
-Cost: per batch, one query per lookup column and one for the duplicates; the org's members once.
-The actions themselves still write one row at a time (a batch create action is the next step to
-reach thousands of rows a second: see docs/import.md).
+Cost per batch of BATCH rows, whatever its size: one query per lookup column and one for the
+duplicates; the batch action's few queries (the users and lookups the rows name, unique values,
+owners) and one COPY each for the records, their timeline entries, their outbox events and the
+import's own results; one Celery task for the batch's events. Creates wait in `pending` and go in
+together; an update (per row, through `do_update_record`) first writes the creates waiting before
+it, so every row sees the rows before it as if they went in one by one. See docs/import.md and
+docs/benchmarks.md ("Import") for the rows per second this gives and where the time goes.
 """
 from __future__ import annotations
 
@@ -27,7 +31,8 @@ from django.db.models.functions import Lower
 from django.utils.translation import gettext as _
 
 from access.visibility import visible
-from crm.actions import ConflictError, RecordValidationError, do_create_record, do_update_record
+from crm.actions import (ConflictError, RecordValidationError, do_create_record, do_create_records,
+                         do_update_record)
 from crm.modules import get_module
 
 from . import mapping, reading
@@ -35,7 +40,7 @@ from .models import ImportJob
 from .values import CellError, Lookups, People, check_cell, convert, match_value
 
 logger = logging.getLogger(__name__)
-BATCH = 200
+BATCH = 1000  # rows per batch: one transaction, one batch action, one task for their events
 PREVIEW_ROWS = 50
 PREVIEW_ERRORS = 100
 
@@ -84,6 +89,7 @@ class Importer:
         self.match_specs = ([self.schema.field(key) for key in job.match_fields if self.schema.has_field(key)]
                             if job.duplicates != ImportJob.Duplicates.CREATE else [])
         self.seen: dict[tuple[str, ...], tuple[int, Any]] = {}  # match key -> (row, record written by it)
+        self.pending: list[tuple[Prepared, Outcome]] = []  # creates waiting for the batch action
 
     # --- rows ------------------------------------------------------------------------------
 
@@ -157,18 +163,19 @@ class Importer:
                 self.lookups.load(target.spec, [row.cells[_index] for row in rows if _index < len(row.cells)])
         prepared = [self.prepare(row) for row in rows]
         matches = self.existing({p.key for p in prepared if p.key is not None and not p.errors})
-        return [self.write(p, matches) for p in prepared]
+        outcomes = [self.outcome(p, matches) for p in prepared]
+        self.flush()
+        for item, p in zip(outcomes, prepared):
+            if item.outcome == "error":
+                item.cells = [reading.display(cell) for cell in p.row.cells]  # for the error file
+        return outcomes
 
     # --- one row -----------------------------------------------------------------------------
 
-    def write(self, prepared: Prepared, matches: dict[tuple[str, ...], list[Any]]) -> Outcome:
-        row = prepared.row
-        outcome = self.outcome(prepared, matches)
-        if outcome.outcome == "error":
-            outcome.cells = [reading.display(cell) for cell in row.cells]  # for the error file
-        return outcome
-
     def outcome(self, prepared: Prepared, matches: dict[tuple[str, ...], list[Any]]) -> Outcome:
+        """What the row does. A create waits in `pending` for the batch action (`flush`); an
+        update, or a row like one still waiting, first writes the waiting creates, so every row
+        sees the rows before it written, as if they went in one by one."""
         row = prepared.row
         outcome = Outcome(row.number, "error")
         if prepared.errors:
@@ -178,6 +185,8 @@ class Importer:
         outcome.title = title
         target = None
         if prepared.key is not None:
+            if prepared.key in self.seen and self.seen[prepared.key][1] is None:
+                self.flush()  # the earlier row like this one is still waiting: write it first
             earlier = self.seen.get(prepared.key)
             existing = matches.get(prepared.key, [])
             if self.job.duplicates == ImportJob.Duplicates.SKIP and (earlier is not None or existing):
@@ -193,30 +202,68 @@ class Importer:
                 return outcome
             elif existing:
                 target = existing[0]
-        record = None
+        if target is None:
+            self.pending.append((prepared, outcome))
+            if prepared.key is not None:
+                self.seen[prepared.key] = (row.number, None)  # waiting: `flush` sets the record
+            return outcome
+        self.flush()
         try:
-            record = self.update(prepared, target, outcome) if target is not None else self.create(prepared, outcome)
-        except RecordValidationError as exc:
-            outcome.outcome, outcome.reason = "error", self.describe(exc)
-        except ConflictError as exc:
-            outcome.outcome, outcome.reason = "error", str(exc)
-        except PermissionDenied as exc:
-            outcome.outcome = "error"
-            outcome.reason = str(exc.args[0]) if exc.args else _("You may not do this.")
-        except ValidationError as exc:
-            outcome.outcome, outcome.reason = "error", " ".join(exc.messages)
-        except DatabaseError:
-            logger.exception("import %s: row %s could not be saved", self.job.pk, row.number)
-            outcome.outcome, outcome.reason = "error", _("This row could not be saved.")
-        if prepared.key is not None and record is not None and outcome.outcome != "error":
+            record = self.update(prepared, target, outcome)
+        except Exception as exc:
+            outcome.outcome, outcome.reason = "error", self.reason(exc, row.number)
+            return outcome
+        if prepared.key is not None:
             self.seen[prepared.key] = (row.number, record)  # a later row like it: the same record
         return outcome
 
-    def create(self, prepared: Prepared, outcome: Outcome) -> Any:
-        record = do_create_record(self.schema, prepared.data, actor=self.actor, path="import", owner=prepared.owner)
-        outcome.outcome, outcome.record_id, outcome.title = "create", record.pk, str(record)
-        outcome.written = self.values(record, prepared.data)
-        return record
+    def flush(self) -> None:
+        """Create the waiting rows with the batch action; each gets its record or its reason."""
+        if not self.pending:
+            return
+        waiting, self.pending = self.pending, []
+        try:
+            results = do_create_records(self.schema, [p.data for p, _o in waiting], actor=self.actor, path="import",
+                                        owners=[p.owner for p, _o in waiting])
+        except PermissionDenied as exc:
+            results = [exc] * len(waiting)
+        except DatabaseError:
+            # Nothing of the batch was written (its savepoint rolled back): one by one, so only the
+            # row the database refuses fails.
+            logger.exception("import %s: a batch failed; writing its rows one by one", self.job.pk)
+            results = [self.create_one(p) for p, _o in waiting]
+        for (prepared, outcome), result in zip(waiting, results):
+            if isinstance(result, Exception):
+                outcome.outcome, outcome.reason = "error", self.reason(result, prepared.row.number)
+                if prepared.key is not None:
+                    self.seen.pop(prepared.key, None)
+                continue
+            outcome.outcome, outcome.record_id, outcome.title = "create", result.pk, str(result)
+            outcome.written = self.values(result, prepared.data)
+            if prepared.key is not None:
+                self.seen[prepared.key] = (prepared.row.number, result)
+
+    def create_one(self, prepared: Prepared) -> Any:
+        try:
+            return do_create_record(self.schema, prepared.data, actor=self.actor, path="import",
+                                    owner=prepared.owner)
+        except Exception as exc:
+            return exc
+
+    def reason(self, exc: Exception, row: int) -> str:
+        """Why a row failed, for the person (an unexpected error is logged and re-raised)."""
+        if isinstance(exc, RecordValidationError):
+            return self.describe(exc)
+        if isinstance(exc, ConflictError):
+            return str(exc)
+        if isinstance(exc, PermissionDenied):
+            return str(exc.args[0]) if exc.args else _("You may not do this.")
+        if isinstance(exc, ValidationError):
+            return " ".join(exc.messages)
+        if isinstance(exc, DatabaseError):
+            logger.error("import %s: row %s could not be saved: %s", self.job.pk, row, exc)
+            return _("This row could not be saved.")
+        raise exc
 
     def update(self, prepared: Prepared, target: Any, outcome: Outcome) -> Any:
         before = self.values(target, prepared.data)
@@ -234,8 +281,8 @@ class Importer:
         return record
 
     def values(self, record: Any, data: dict[str, Any]) -> dict[str, Any]:
-        return {key: self.schema.field(key).field_type.to_json(self.schema.field(key).get_value(record))
-                for key in data}
+        specs = [self.schema.field(key) for key in data]
+        return {spec.key: spec.field_type.to_json(spec.get_value(record)) for spec in specs}
 
     def describe(self, exc: RecordValidationError) -> str:
         parts = []

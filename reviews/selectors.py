@@ -38,7 +38,11 @@ def entry_path(path: str, record: Any, actor: Any, creating: bool) -> str | None
 
 
 def active_processes(org_id: int, module_key: str) -> list[ReviewProcess]:
-    return list(ReviewProcess.objects.filter(org_id=org_id, module=module_key, active=True).order_by("pk"))
+    """The module's active processes (read once per batch inside a batch action)."""
+    from access.generations import remember
+
+    return remember(("reviews:active", org_id, module_key), lambda: list(
+        ReviewProcess.objects.filter(org_id=org_id, module=module_key, active=True).order_by("pk")))
 
 
 def case_for(org_id: int, module_key: str, record_id: int) -> ReviewCase | None:

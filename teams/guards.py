@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.utils.translation import gettext as _
 
 from access.decisions import Decision, GuardRefusal, WriteContext, refuse
+from access.generations import remember
 from crm.schema import pick_label
 
 from . import roles
@@ -28,8 +29,9 @@ def team_guard(context: WriteContext) -> None:
         self_or_nobody = changes["assignee"] in (None, actor.pk)
         if not (context.action == "create" and self_or_nobody):
             raise GuardRefusal(_("Only a manager of this team may assign records."), guard="team")
-    if changes.get("assignee") and not TeamMember.objects.filter(space_id=team_module.space_id,
-                                                                 user_id=changes["assignee"]).exists():
+    if changes.get("assignee") and not remember(
+            ("teams:member", team_module.space_id, changes["assignee"]),  # once per batch in a batch action
+            lambda: TeamMember.objects.filter(space_id=team_module.space_id, user_id=changes["assignee"]).exists()):
         raise GuardRefusal(_("Assign records to members of this team space."), guard="team")
     if context.module.is_requester_only(actor):
         _check_requester(context, team_module)

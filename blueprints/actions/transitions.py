@@ -166,6 +166,35 @@ def sync_membership(context: WriteContext, record: Any) -> None:
         member.save(update_fields=["state", "entered_at", "signoffs", "escalated_at", "visit"])
 
 
+def sync_membership_many(contexts: list[WriteContext], records: list[Any]) -> None:
+    """sync_membership for a batch: new records (a batch action creates) have no membership to
+    read, so the ones entering a published blueprint enter it with one INSERT for the batch and
+    their entries in another; any other write takes the single hook."""
+    if not contexts:
+        return
+    if any(context.action != "create" for context in contexts):
+        for context, record in zip(contexts, records):
+            sync_membership(context, record)
+        return
+    schema = contexts[0].module
+    if not selectors.active(schema.org.pk, schema.key):
+        return
+    candidates = selectors.published(schema.org.pk, schema.key)
+    members, entries = [], []
+    for context, record in zip(contexts, records):
+        selectors.forget(record)
+        blueprint = selectors.entering(schema, record, candidates)
+        if blueprint is None:
+            continue
+        members.append(BlueprintRecord(org_id=schema.org.pk, module=schema.key, record_id=record.pk,
+                                       blueprint=blueprint, state=selectors.state_of(schema, record, blueprint),
+                                       entered_at=timezone.now()))
+        entries.append(timeline.entry(record, kind="blueprint_entered", actor=context.actor, path=context.path,
+                                      changes={"blueprint": [None, blueprint.name]}))
+    BlueprintRecord.objects.bulk_create(members)
+    timeline.write_many(entries)
+
+
 @transaction.atomic
 def do_migrate_records(old: Blueprint, new: Blueprint, *, actor: User, path: str = "page") -> int:
     """An administrator moves the records inside an older version into the published one; each

@@ -63,9 +63,10 @@ def bound_schema(record_or_module: Any, org: Any) -> BoundSchema:
 # --- values ---------------------------------------------------------------------
 
 def clean_values(schema: BoundSchema, data: dict[str, Any], *, actor: User, creating: bool,
-                 current: Any = None) -> dict[str, Any]:
+                 current: Any = None, refs: "References | None" = None) -> dict[str, Any]:
     """Parse raw input into Python values by field key; every bad value names its field.
-    A reference left as it was is not re-checked (a user may keep a link they cannot open)."""
+    A reference left as it was is not re-checked (a user may keep a link they cannot open).
+    `refs`: references loaded for a whole batch, checked in memory instead of a query each."""
     errors: dict[str, list[str]] = {}
     cleaned: dict[str, Any] = {}
     for name, raw in data.items():
@@ -81,7 +82,10 @@ def clean_values(schema: BoundSchema, data: dict[str, Any], *, actor: User, crea
             value = spec.field_type.clean(raw, spec)
             check_length(spec, value, schema)
             if current is None or value != spec.get_value(current):
-                check_reference(spec, value, schema, actor)
+                if refs is not None:
+                    refs.check(spec, value)
+                else:
+                    check_reference(spec, value, schema, actor)
         except ValidationError as exc:
             errors.setdefault(spec.key, []).extend(exc.messages)
             continue
@@ -152,6 +156,55 @@ def check_reference(spec: FieldSpec, value: Any, schema: BoundSchema, actor: Use
     elif spec.type == "file" and not isinstance(value, NewFile):
         # A file field keeps only files uploaded to it, never one named by id (another record's).
         raise ValidationError(_("Upload a file: this field keeps only files uploaded to it."))
+
+
+class References:
+    """The users and lookup targets a batch of rows names, loaded at once (one query per user or
+    lookup field), so `clean_values` checks them as `check_reference` would, without a query per
+    row; their names are kept for the timeline (`timeline_value`)."""
+
+    def __init__(self, schema: BoundSchema, actor: User, rows: list[dict[str, Any]]) -> None:
+        self.names: dict[tuple[str, int], str] = {}  # (field key, id) -> name, for the ones that pass
+        wanted: dict[str, set[int]] = {}
+        for spec in schema.fields:
+            if spec.type not in ("user", "lookup"):
+                continue
+            ids = set()
+            for row in rows:
+                if spec.key in row:
+                    try:
+                        value = spec.field_type.clean(row[spec.key], spec)
+                    except ValidationError:
+                        continue  # clean_values reports it
+                    if isinstance(value, int):
+                        ids.add(value)
+            wanted[spec.key] = ids
+        for key, ids in wanted.items():
+            spec = schema.field(key)
+            if not ids:
+                continue
+            if spec.type == "user":
+                found = User.objects.filter(pk__in=Membership.objects.filter(org=schema.org, user_id__in=ids,
+                                                                              is_active=True).values("user_id"))
+            else:
+                found = visible(actor, get_module(spec.target, schema.org), "view", listing=False).filter(pk__in=ids)
+            for item in found:
+                self.names[(key, item.pk)] = str(item)
+
+    def check(self, spec: FieldSpec, value: Any) -> None:
+        if value is None:
+            return
+        if spec.type == "user" and (spec.key, value) not in self.names:
+            raise ValidationError(_("Choose an active user of this organisation."))
+        if spec.type == "lookup" and (spec.key, value) not in self.names:
+            raise ValidationError(_("Choose a record you can see."))
+        if spec.type == "file" and not isinstance(value, NewFile):
+            raise ValidationError(_("Upload a file: this field keeps only files uploaded to it."))
+
+    def timeline_value(self, spec: FieldSpec, value: Any) -> Any:
+        if value is None or not spec.is_reference:
+            return json_value(spec, value)
+        return {"id": value, "name": self.names.get((spec.key, value), "")}
 
 
 def check_unique(schema: BoundSchema, values: dict[str, Any], exclude_pk: int | None = None) -> None:

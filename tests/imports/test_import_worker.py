@@ -69,3 +69,35 @@ def test_a_worker_runs_the_dry_run_the_import_and_its_undo(shared_media, standar
     assert TimelineEntry.objects.filter(kind="deleted", path="import").count() == 449
     page = client.get(reverse("imports:job", args=[job.pk])).content.decode()
     assert "Undone: 449 records deleted, 0 restored, 1 left as they are." in page
+
+def test_imported_rows_meet_the_assignment_rule_and_the_workflow_rule_as_typed_ones(
+        shared_media, admin_user, make_user, client_for, start_worker):  # noqa: F811
+    """A file's rows go in through the batch action: a worker then assigns each by the active
+    assignment rule and runs the workflow rule on its creation, once per row, as for a lead
+    typed in."""
+    from automation.models import PendingEvent, RuleRun
+    from tests.automation.test_assignment_workers import active_rule, assigned
+    from tests.automation.workflow_helpers import make_rule, update
+
+    reps = [make_user(admin_user.org, username=f"rep{i}") for i in range(3)]
+    rule = active_rule(admin_user, reps)
+    workflow = make_rule(admin_user, "leads", name="Tag source", actions=[update("source", "web")])
+    typed = crm_actions.do_create_record("leads", {"last_name": "Typed"}, actor=admin_user)
+    client = client_for(admin_user)
+    content = "Last name,Email\n" + "".join(f"Lead {i},lead{i}@example.test\n" for i in range(30))
+    assert upload(client, "leads", "event.csv", content.encode()).status_code == 302
+    job = latest_job()
+    client.post(reverse("imports:mapping", args=[job.pk]), mapping_data(job))
+    start_worker(concurrency=1)
+    assert wait_for(lambda: status_of(job) == ImportJob.Status.CHECKED, WAIT), job.error
+    client.post(reverse("imports:confirm", args=[job.pk]))
+    assert wait_for(lambda: status_of(job) == ImportJob.Status.DONE, WAIT), job.error
+    assert wait_for(lambda: assigned(rule) >= 31 and not PendingEvent.objects.exists(), WAIT)
+    leads = list(Lead.objects.all())
+    assert len(leads) == 31
+    assert {lead.owner_id for lead in leads} == {rep.pk for rep in reps}  # round robin: all three
+    assert all(lead.source == "web" for lead in leads)  # the workflow rule, on each
+    assert RuleRun.objects.filter(rule_kind="workflow", rule_id=workflow.pk).count() == 31
+    imported = TimelineEntry.objects.filter(kind="created", path="import")
+    assert imported.count() == 30 and set(imported.values_list("record_id", flat=True)) == {
+        lead.pk for lead in leads if lead.pk != typed.pk}

@@ -18,7 +18,7 @@ MAX_ATTEMPTS = 10
 
 def write(events: list[RecordEvent]) -> list[int]:
     """Inside the change's transaction, in one INSERT (or COPY): the new rows' ids."""
-    from crm.bulk import copy_values
+    from crm.actions.bulk import copy_values
 
     # A batch's events (an import's) go by COPY.
     return copy_values(PendingEvent, [{"org_id": event.org_id, "event_id": event.id, "payload": event.as_json()}

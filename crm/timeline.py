@@ -32,14 +32,14 @@ def write(record: Any, *, kind: str, actor: Any, path: str, changes: dict | None
 
 
 def write_many(entries: Iterable[TimelineEntry]) -> None:
-    from .bulk import copy_insert
+    from .actions.bulk import copy_insert
 
     copy_insert(TimelineEntry, list(entries))
 
 
 def write_values(entries: list[dict[str, Any]]) -> None:
     """Write entries given as `entry_values` (by COPY when there are many)."""
-    from .bulk import copy_values
+    from .actions.bulk import copy_values
 
     copy_values(TimelineEntry, entries)
 

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from access.decisions import decide_module
 from access.visibility import current_membership, is_org_admin, visible
 from crm.actions import ConflictError, do_delete_record, do_update_record
-from crm.bulk import copy_values
+from crm.actions.bulk import copy_values
 from crm.modules import get_module
 
 from . import mapping, reading

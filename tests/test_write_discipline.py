@@ -26,7 +26,7 @@ WRITERS = {
     "crm/actions/notes.py", "crm/actions/attachments.py", "crm/actions/batch.py", "crm/actions/fields.py", "crm/actions/recycle_bin.py",
     "teams/actions.py", "locking/actions.py", "automation/actions.py", "automation/assignment_actions.py",
     "automation/rule_actions.py",
-    "crm/bulk.py",  # COPY of many rows, for the batch actions (records, timeline entries, outbox events)
+    "crm/actions/bulk.py",  # COPY of many rows, for the batch actions (records, timeline entries, outbox events)
     "crm/timeline.py",  # timeline entries, written by the actions inside their transaction
     "access/audit.py",  # the org audit log, written by the configuration actions
     "automation/outbox.py", "automation/runs.py",  # the event outbox and the rules' run log, for the tasks

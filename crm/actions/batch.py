@@ -9,7 +9,7 @@ How the per-row work is kept off the database:
 - unique fields are checked with one query per field, and against the earlier rows of the batch;
 - the guards run per row in memory inside `batch_scope()`, where the configuration they read
   (lock rules, blueprints, validation rules, approval processes) is loaded once for the batch;
-- records, links and timeline entries are written with COPY (`crm.bulk.copy_insert`); after-write hooks run in
+- records, links and timeline entries are written with COPY (`crm.actions.bulk.copy_insert`); after-write hooks run in
   their batch form where they have one (`run_after_write_many`); the events go out in one
   `emit_many`, which the outbox writes in one INSERT and queues as one task.
 A refused row writes nothing and is returned as its error; the others go in. Rows with uploads
@@ -27,7 +27,7 @@ from access.generations import batch_scope
 from access.models import Membership, User
 
 from .. import timeline
-from ..bulk import copy_insert
+from .bulk import copy_insert
 from ..events import RecordEvent, emit_many
 from ..file_values import NewFile
 from ..guards import WriteContext, run_after_write_many, run_guards
@@ -35,6 +35,7 @@ from ..schema import BoundSchema
 from .base import (RecordValidationError, References, _owner_json, _require_member, bound_schema, clean_values,
                    json_value)
 from .records import do_create_record
+
 
 @transaction.atomic
 def do_create_records(module: Any, rows: list[dict[str, Any]], *, actor: User, path: str = "import",

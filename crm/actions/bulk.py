@@ -20,7 +20,7 @@ from typing import Any, Sequence
 from django.db import connection, models
 from django.utils import timezone
 
-FEW = 20  # fewer rows than this go in one INSERT: COPY's extra round trip is not worth it
+FEW = 100  # fewer rows than this (a page's bulk action) go in one INSERT; an import's batch by COPY
 # Fields whose Python values psycopg dumps as they are; every other field's value (JSON with its
 # encoder, decimals rounded to their places, dates ...) is prepared by Django as on save.
 PLAIN = (models.CharField, models.TextField, models.IntegerField, models.BooleanField, models.ForeignKey,

@@ -16,4 +16,5 @@ urlpatterns = [
     path("", include("imports.urls")),
     path("", include("work.urls")),
     path("", include("exports.urls")),
+    path("", include("dedupe.urls")),
 ]

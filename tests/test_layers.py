@@ -7,7 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ABOVE_ACCESS = ("crm", "teams", "locking", "automation", "reviews", "blueprints", "approvals", "imports", "work", "demo",
-                "backup")
+                "backup", "dedupe")
 
 
 def imported_modules(source: str) -> list[tuple[int, str]]:

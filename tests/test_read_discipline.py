@@ -13,13 +13,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ("access", "crm", "teams", "locking", "automation", "demo", "reviews", "work", "approvals", "blueprints", "exports",
-        "backup", "imports")
+        "backup", "imports", "dedupe")
 RECORD_MODELS = ("Account", "Contact", "Lead", "Deal", "Task", "TeamRecord", "Note", "Attachment")
 READ = re.compile(r"\b(" + "|".join(RECORD_MODELS) + r")\.(objects|_default_manager|_base_manager)\b|"
                   r"\bmodel\.(objects|_default_manager|_base_manager)\b|\bbase_queryset\(")
 # The door and the writers: access itself, and the actions (which read the rows they lock and write).
 DOOR = ("access/",)
-ACTIONS = ("crm/actions/", "teams/actions.py", "locking/actions.py", "approvals/actions.py")
+ACTIONS = ("crm/actions/", "teams/actions.py", "locking/actions.py", "approvals/actions.py", "dedupe/actions.py")
 ALLOWED: dict[str, str] = {
     # The schemas define the unrestricted base queryset that `access.visible` filters.
     "crm/schema.py": "defines ModuleSchema.base_queryset, the set access.visible filters",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ("access", "crm", "teams", "locking", "automation", "demo", "reviews", "work", "approvals", "blueprints", "exports",
-        "backup", "imports")
+        "backup", "imports", "dedupe")
 WRITE = re.compile(
     r"\.save\(|\.delete\(|objects\.create\(|\.update\(\s*(\w+\s*=|\*\*)|bulk_create|bulk_update|"
     r"update_or_create|get_or_create|select_for_update|"
@@ -42,6 +42,7 @@ WRITERS = {
     # restores a whole organisation from an archive; no record action exists for foreign rows
     "backup/restore.py",
     "imports/actions.py",  # import jobs, their templates, results and uploaded files
+    "dedupe/actions.py",  # merging duplicates: moves notes, files, timeline, links and tasks to the survivor
 }
 # Lines that match a write pattern but write no row ("path: code" -> the reason).
 NOT_WRITES: dict[str, str] = {

@@ -22,18 +22,20 @@ KIND_LABELS = {
     "review_field_reviewed": _("Field reviewed"), "review_field_corrected": _("Field corrected in review"),
     "review_field_rejected": _("Field rejected in review"), "review_approved": _("Review approved"),
     "review_rejected": _("Rejected in review"),
+    "merged": _("Merged"), "merged_into": _("Merged into another record"),  # duplicates (dedupe)
 }
 # How a change was made (TimelineEntry.path); unknown paths show as stored.
 PATH_LABELS = {
     "page": _("on the page"), "inline": _("by inline edit"), "bulk": _("by bulk edit"), "api": _("through the API"),
-    "import": _("by import"), "rule": _("by a rule"), "system": _("by the system"),
+    "import": _("by import"), "merge": _("by merging duplicates"), "rule": _("by a rule"), "system": _("by the system"),
 }
 EXTRA_LABELS = {"owner": _("Owner"), "file": _("File"), "related": _("Related to"), "action": _("Action"),
                 "reason": _("Reason"), "rule": _("Lock rule"), "shared_with": _("Shared with"),
                 "access": _("Access"), "email_to": _("To"), "email_subject": _("Subject"),
                 "transition": _("Transition"), "blueprint": _("Blueprint"), "checklist": _("Checklist"),
                 "signoff": _("Sign-off"), "via": _("Through"),
-                "review": _("Review"), "field": _("Field")}
+                "review": _("Review"), "field": _("Field"), "merged": _("Merged records"),
+                "merged_into": _("Merged into")}
 
 
 @register.filter

@@ -210,5 +210,5 @@ EXPORT_LINK_HOURS = env.int("EXPORT_LINK_HOURS", default=24)
 EXPORT_CHUNK_SIZE = env.int("EXPORT_CHUNK_SIZE", default=2000)  # rows read (and names looked up) at a time
 # Duplicates (dedupe): how many of the newest records a "Find duplicates" page compares, and the
 # country whose prefix (+86 / 0086) a phone may carry or leave out.
-DEDUPE_SCAN_ROWS = env.int("DEDUPE_SCAN_ROWS", default=200_000)
+DEDUPE_SCAN_ROWS = env.int("DEDUPE_SCAN_ROWS", default=100_000)
 DEDUPE_PHONE_COUNTRY = env("DEDUPE_PHONE_COUNTRY", default="86")

@@ -235,14 +235,15 @@ def do_merge_records(survivor: Any, others: list[Any], choices: dict[str, Any], 
     loser_ids = [loser.pk for loser in losers]
     # The others' history first, so the entries written below stay on their own record.
     counts = _move_attached(current, record_type, loser_ids)
+    for loser in losers:
+        timeline.write(loser, kind="merged_into", actor=actor, path=path, changes={"merged_into": [None, _ref(current)]})
+        # Deleted before the survivor takes their values, so a unique field's value can move.
+        do_delete_record(loser, version=loser.version, actor=actor, path=path)
     if changes:
         current = do_update_record(current, changes, version=current.version, actor=actor, path=path, schema=schema)
     counts["related"] = _move_links(schema, current, {loser.pk: loser for loser in losers}, record_type, actor)
     counts["shares"] = _move_shares(schema, current, losers, actor)
     timeline.write(current, kind="merged", actor=actor, path=path, changes={
         "merged": [None, ", ".join(f"{loser} (#{loser.pk})" for loser in losers)]})
-    for loser in losers:
-        timeline.write(loser, kind="merged_into", actor=actor, path=path, changes={"merged_into": [None, _ref(current)]})
-        do_delete_record(loser, version=loser.version, actor=actor, path=path)
     current.merge_counts = counts  # what moved, for the page's message
     return current

@@ -87,6 +87,29 @@ def test_team_records_merge_too(manager, case_studies):
     assert TeamRecord.objects.get(pk=dup.pk).deleted_at is not None
 
 
+def test_a_unique_value_moves_to_the_survivor(admin_user):
+    code = crm.do_create_field(admin_user.org, "accounts", api_name="code", label_en="Code", field_type="text",
+                               unique=True, actor=admin_user)
+    keep = AccountFactory(actor=admin_user, name="Acme")
+    dup = AccountFactory(actor=admin_user, name="Acme", code="AC-1")
+    kept = do_merge_records(keep, [dup], {code.key: dup.pk}, actor=admin_user)
+    assert Account.objects.get(pk=kept.pk).custom[code.key] == "AC-1"
+
+
+def test_a_chosen_file_is_copied_to_the_survivor(admin_user):
+    brief = crm.do_create_field(admin_user.org, "accounts", api_name="brief", label_en="Brief", field_type="file",
+                                actor=admin_user)
+    keep = AccountFactory(actor=admin_user, name="Acme")
+    dup = AccountFactory(actor=admin_user, name="Acme", brief=SimpleUploadedFile("brief.pdf", b"%PDF-1 brief"))
+    kept = do_merge_records(keep, [dup], {brief.key: dup.pk}, actor=admin_user)
+    value = brief.spec().get_value(Account.objects.get(pk=kept.pk))
+    copy = Attachment.objects.get(pk=value.id)
+    assert (copy.record_id, copy.field_key, copy.name) == (keep.pk, brief.key, "brief.pdf")
+    assert copy.file.read() == b"%PDF-1 brief"
+    original = brief.spec().get_value(Account.objects.get(pk=dup.pk))
+    assert original.id != value.id and Attachment.objects.get(pk=original.id).record_id == dup.pk
+
+
 def test_merge_needs_edit_on_the_survivor_and_delete_on_the_others(standard_user, other_user, client_for):
     own = LeadFactory(actor=standard_user, last_name="Zhang", company="Acme")
     own_too = LeadFactory(actor=standard_user, last_name="Zhang", company="ACME")

@@ -114,6 +114,13 @@ class Command(BaseCommand):
                 "phone": f"+86 139 {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}",
                 "status": rng.choice(LEAD_STATUSES).value, "source": rng.choice(LEAD_SOURCES).value,
             }, rng.choice(sales))
+        # A trade-show lead typed in twice (the company in full-width letters, the phone written
+        # two ways): Leads' "Find duplicates" page shows the pair, ready to merge.
+        for data in ({"first_name": "Jing", "last_name": "Chen", "company": "Starfield Tech",
+                      "phone": "+86 139 0000 1234", "source": "event", "status": "new"},
+                     {"first_name": "JING", "last_name": "chen", "company": "Ｓｔａｒｆｉｅｌｄ　Tech",
+                      "phone": "0086 139-0000-1234", "email": "chen.jing@starfield.example", "status": "new"}):
+            create("leads", data, sales[0])
         today = timezone.localdate()
         deals = []
         for i in range(count(150)):

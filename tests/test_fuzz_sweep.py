@@ -6,10 +6,12 @@ page is read first: its links' query parameters and its forms' fields (input / s
 textarea names, with the values the page gives them) are what gets fuzzed, plus a few names
 views read without a form (COMMON). A small fixed set of values, not all combinations: every
 parameter at once gets each of a few hostile values (NUL, huge, negative, 10,000 characters,
-an unknown choice), then each parameter alone gets a huge number and the sharpest value for
-its kind (SHARP: an id that is not one, an unknown choice, deep JSON in a text area, a value
-that is not a URL where one is expected...), the others keeping the page's own values so the
-request goes as deep as a real one. About 2,000 requests, two to three minutes on one core.
+an unknown choice), then each parameter alone gets the sharpest value for its kind (SHARP: an
+id that is not one, an unknown choice, deep JSON in a text area, a value that is not a URL
+where one is expected...) and, if it holds a number or an id, a huge number; the others keep
+the page's own values so the request goes as deep as a real one. Of numbered fields (level
+1..10 of a process, the rows of a formset) the first of each pattern stands for the rest.
+The hostile requests are dealt out over SHARDS tests, which parallel workers share.
 
 Asserted: no 5xx anywhere; a refusal (4xx, an error message, or a form shown again with
 errors) changes no row (counts, max ids, versions and timestamps of every app table and of
@@ -20,6 +22,7 @@ the next one finds.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import Counter
 from html.parser import HTMLParser
@@ -60,6 +63,9 @@ SHARP = {
     "radio": "no-such-choice", "textarea": DEEP_JSON, "url": "javascript:alert(1)", "date": "2026-02-30",
     "datetime-local": "2026-02-30T25:61", "email": "not an address",
 }
+# Kinds of field whose value is read as a number or an id: each also gets HUGE on its own
+# (an integer past the column's range); free text gets only its sharpest value.
+ID_KINDS = {"hidden", "number", "select", "radio", "checkbox"}
 NOT_A_URL = "//evil.example/"
 URL_NAMES = {"next", "url", "website", "return", "redirect"}
 # Names views read from the query or the body without a form on the page.
@@ -152,6 +158,18 @@ def _plausible(name: str, kind: str) -> str:
     return "fuzz"
 
 
+def _one_of_each_pattern(names) -> list[str]:
+    """The first of each run of numbered fields (level 1..10, row 0..4 of a formset): the same
+    code reads them all, so one of them stands for the rest."""
+    seen, chosen = set(), []
+    for name in names:
+        pattern = re.sub(r"\d+", "#", name)
+        if pattern not in seen:
+            seen.add(pattern)
+            chosen.append(name)
+    return chosen
+
+
 def _route_name(path: str) -> str | None:
     try:
         match = resolve(path)
@@ -229,7 +247,13 @@ def world(db) -> tuple[User, World]:
     return admin, built
 
 
-def test_fuzz_sweep(world, capsys: pytest.CaptureFixture, caplog: pytest.LogCaptureFixture) -> None:
+# Every page is read in each shard (cheap); the hostile requests are dealt out over the shards,
+# so that parallel test workers share the sweep.
+SHARDS = 3
+
+
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_fuzz_sweep(shard: int, world, capsys: pytest.CaptureFixture, caplog: pytest.LogCaptureFixture) -> None:
     started = time.monotonic()
     caplog.set_level(logging.CRITICAL, logger="django.request")
     admin, w = world
@@ -325,6 +349,8 @@ def test_fuzz_sweep(world, capsys: pytest.CaptureFixture, caplog: pytest.LogCapt
                 key = (requester.label, _route_name(path), tuple(sorted(form["fields"])))
                 post_targets.setdefault(key, (target, form["fields"], form["kinds"], form["files"]))
 
+    get_targets = {key: get_targets[key] for key in sorted(get_targets)[shard::SHARDS]}
+    post_targets = {key: post_targets[key] for key in sorted(post_targets, key=repr)[shard::SHARDS]}
     by_label = {r.label: r for r in requesters}
     start = db_state(sql)
 
@@ -356,16 +382,18 @@ def test_fuzz_sweep(world, capsys: pytest.CaptureFixture, caplog: pytest.LogCapt
             failures.append(f"POST {target} with NUL as {label}: {response.status_code}, not 400")
         for value in (HUGE, "-1", LONG):  # unknown choices and ids: field by field, below
             attempt(requester, "POST", target, {**{n: value for n in names}, **uploads}, f"(all={value[:12]})")
-        for name in base:
+        for name in _one_of_each_pattern(base):
             kind = kinds.get(name, "text")
-            values = [HUGE, NOT_A_URL if name in URL_NAMES else SHARP.get(kind, LONG)]
+            values = [NOT_A_URL if name in URL_NAMES else SHARP.get(kind, LONG)]
+            if kind in ID_KINDS:
+                values.insert(0, HUGE)
             for value in values:
                 fresh = {n: SimpleUploadedFile("fuzz.txt", b"fuzz") for n in files}
                 attempt(requester, "POST", target, {**base, name: value, **fresh}, f"({name}={value[:12]})")
 
     elapsed = time.monotonic() - started
     with capsys.disabled():
-        print(f"\nfuzz sweep: {len(urls)} URLs, {len(get_targets)} GET targets, {len(post_targets)} forms, "
+        print(f"\nfuzz sweep, shard {shard + 1}/{SHARDS}: {len(urls)} URLs, {len(get_targets)} GET targets, {len(post_targets)} forms, "
               f"{count} requests in {elapsed:.1f} s; answers {dict(sorted(statuses.items()))}; "
               f"{len(failures)} failures; not built: {', '.join(untaught) or 'none'}")
     assert not untaught, f"teach the sweep (FILLERS in test_isolation_sweep) how to fill: {untaught}"

@@ -708,7 +708,13 @@ def cross_org_references() -> list[str]:
 
 # --- the sweep ---------------------------------------------------------------------------------
 
-def test_isolation_sweep(scenario: Scenario, capsys: pytest.CaptureFixture,
+# The routes are swept in a few shards (every third route each), so that parallel test workers
+# share the sweep instead of one of them waiting on it.
+SHARDS = 3
+
+
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_isolation_sweep(shard: int, scenario: Scenario, capsys: pytest.CaptureFixture,
                          caplog: pytest.LogCaptureFixture) -> None:
     started = time.monotonic()
     # Hundreds of expected 404/405 warnings cost more than the requests; errors are still logged.
@@ -726,6 +732,7 @@ def test_isolation_sweep(scenario: Scenario, capsys: pytest.CaptureFixture,
     routes = [r for r in all_routes if not any(r.pattern.startswith(prefix) for prefix in SKIPPED)]
     skipped = [r for r in all_routes if r not in routes]
     assert routes, "the resolver yielded no routes"
+    routes = routes[shard::SHARDS]
 
     org_b = Requester(s.admin_b, "org B admin", MARK)
     sam = Requester(s.sam, "org A standard user without access", HIDDEN)
@@ -828,7 +835,7 @@ def test_isolation_sweep(scenario: Scenario, capsys: pytest.CaptureFixture,
 
     elapsed = time.monotonic() - started
     with capsys.disabled():
-        print(f"\nisolation sweep: {len(routes)} routes swept, {len(skipped)} skipped "
+        print(f"\nisolation sweep, shard {shard + 1}/{SHARDS}: {len(routes)} routes swept, {len(skipped)} skipped "
               f"({', '.join(f'{p} ({why})' for p, why in SKIPPED.items())}), "
               f"{sum(r.count for r in (org_b, sam, *controls))} requests in {elapsed:.1f} s")
         print("\n".join(summary))

@@ -77,6 +77,16 @@ def do_add_user(org: Organization, *, username: str, email: str, password: str, 
     return membership
 
 
+# Apps above (the customer pools) act on a deactivation inside its transaction:
+# listener(org, user, actor).
+_deactivation_listeners: list = []
+
+
+def register_deactivation_listener(listener) -> None:
+    if listener not in _deactivation_listeners:
+        _deactivation_listeners.append(listener)
+
+
 @transaction.atomic
 def do_set_membership_active(membership: Membership, active: bool, *, actor: User) -> Membership:
     """Deactivate (or reactivate) a member. The middleware checks the membership on every
@@ -92,6 +102,9 @@ def do_set_membership_active(membership: Membership, active: bool, *, actor: Use
     if was != active:
         audit.record(membership.org_id, audit.Event.USER_ACTIVATED if active else audit.Event.USER_DEACTIVATED,
                      actor=actor, obj=membership.user, old={"active": was}, new={"active": active})
+        if not active:
+            for listener in list(_deactivation_listeners):
+                listener(membership.org, membership.user, actor)
     return membership
 
 

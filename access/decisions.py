@@ -68,7 +68,7 @@ def unregister_guard(guard: Guard) -> None:
 # Guard actions that write nothing on the record (see RECORD_ACTIONS: deciding an approval step,
 # recalling it): only the guards registered for them judge them, since the write guards (locks,
 # freezes, team rules, reviews) would take them for edits; with none registered the answer is no.
-DECISION_ONLY = frozenset({"approve", "recall"})
+DECISION_ONLY = frozenset({"approve", "recall", "claim", "release", "assign"})
 _decision_guards: dict[str, list[Guard]] = {}
 
 
@@ -194,6 +194,12 @@ RECORD_ACTIONS: dict[str, tuple[str, str | None]] = {
     # guard the approvals app registers answers (DECISION_ONLY).
     "approve": ("view", "approve"),
     "recall": ("view", "recall"),
+    # A customer pool's moves: claiming a record nobody owns, releasing one into a pool (its
+    # owner, or an administrator moving it), assigning one from the pool to a rep (changes
+    # {"user": the rep}). Only the guards registered for them answer (DECISION_ONLY).
+    "claim": ("view", "claim"),
+    "release": ("edit", "release"),
+    "assign": ("view", "assign"),
 }
 # The controls of a record's page, in the order pages list them.
 PAGE_ACTIONS = ("edit", "delete", "change_owner", "add_note", "add_attachment", "delete_attachment")

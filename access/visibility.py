@@ -16,6 +16,7 @@ from django.http import Http404
 from django.utils.translation import gettext as _
 
 from . import generations
+from .masking import masked_queryset, masks_for
 from .models import Membership, Organization, OrgWideDefault, User
 
 ACTIONS = ("view", "edit", "delete", "export")
@@ -411,7 +412,8 @@ def visible(user: User, module: ModuleLike, action: str = "view", *, deleted: bo
             kept = list_filter(user, module, action)
             if kept is not None:
                 qs = qs.filter(kept)
-    return qs
+    # Fields masked for the user (a pool's records before a claim) come out masked, however read.
+    return masked_queryset(qs, masks_for(user, module))
 
 
 def get_record(user: User, module: ModuleLike, pk: Any, action: str = "view", *, deleted: bool = False):

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "dedupe",
     "demo",
     "backup",
+    "pool",
 ]
 
 MIDDLEWARE = [
@@ -79,6 +80,7 @@ TEMPLATES = [
                 "access.context_processors.org_context",
                 "crm.context_processors.navigation",
                 "teams.context_processors.team_navigation",
+                "pool.context_processors.navigation",
             ],
         },
     },

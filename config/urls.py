@@ -17,4 +17,5 @@ urlpatterns = [
     path("", include("work.urls")),
     path("", include("exports.urls")),
     path("", include("dedupe.urls")),
+    path("", include("pool.urls")),
 ]

@@ -9,6 +9,7 @@ from django import forms
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
+from access.masking import masks_for, unmasked_where
 from access.visibility import visible
 
 from . import criteria
@@ -23,6 +24,7 @@ TEXT_TYPES = {"text", "long_text", "email", "phone", "url"}
 
 class CriteriaFilterSet(django_filters.FilterSet):
     schema: BoundSchema
+    user: Any = None
 
     def filter_queryset(self, queryset):
         """Each filter is checked as a condition first: one the criteria refuse (a percent of
@@ -38,7 +40,14 @@ class CriteriaFilterSet(django_filters.FilterSet):
                 self.form.add_error(name, exc.messages)
         if not conditions:
             return queryset
-        return queryset.filter(criteria.to_q({"all": conditions}, self.schema))
+        queryset = queryset.filter(criteria.to_q({"all": conditions}, self.schema))
+        # A field masked on some records (a pool's) is not filtered by there: no probing its value.
+        masks = masks_for(self.user, self.schema) if self.user is not None else []
+        for condition in conditions:
+            unmasked = unmasked_where(masks, condition["field"])
+            if unmasked is not None:
+                queryset = queryset.filter(unmasked)
+        return queryset
 
     def condition_for(self, name: str, value: Any) -> dict | None:
         if value in (None, "", [], ()) or (hasattr(value, "exists") and not value.exists()):
@@ -108,7 +117,7 @@ def filters_for(spec: FieldSpec, org: Any, user: Any = None) -> dict[str, django
 
 def build_filterset(schema: BoundSchema, data: Any, queryset: Any, user: Any = None) -> CriteriaFilterSet:
     """Filters for the fields the user may see (hidden fields cannot be probed by filtering)."""
-    attrs: dict[str, Any] = {"schema": schema}
+    attrs: dict[str, Any] = {"schema": schema, "user": user}
     for spec in (schema.fields_for(user) if user is not None else schema.fields):
         attrs.update(filters_for(spec, schema.org, user))
     meta = type("Meta", (), {"model": schema.model, "fields": []})

@@ -90,8 +90,25 @@ class Record(models.Model):
         return reverse("crm:detail", args=[self.MODULE_KEY, self.pk])
 
 
+def pooled_owner() -> models.ForeignKey:
+    """The owner of a record type a customer pool holds (leads, accounts): empty while the record
+    sits in a pool (`pool_id` set, owner NULL) waiting to be claimed."""
+    return models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                             related_name="+", verbose_name=_("owner"))
+
+
+def pool_indexes(prefix: str) -> list[models.Index]:
+    """Rows waiting in a pool, by pool: the pool members' grant reads them."""
+    return [models.Index(fields=["org", "pool_id", "-modified_at", "-id"], name=f"{prefix}_in_pool",
+                         condition=models.Q(deleted_at__isnull=True, owner__isnull=True))]
+
+
 class Account(Record):
     MODULE_KEY = "accounts"
+    owner = pooled_owner()
+    # The customer pool the record belongs to (pool.Pool id; no foreign key so crm needs no pool
+    # app): it is in that pool while it has no owner, and returns there when released.
+    pool_id = models.BigIntegerField(null=True, blank=True)
     name = models.CharField(_("account name"), max_length=255)
     industry = models.CharField(_("industry"), max_length=50, blank=True)
     employees = models.IntegerField(_("employees"), null=True, blank=True)
@@ -108,6 +125,7 @@ class Account(Record):
             bigram_index("name", "account_name_bigram"),
             *sort_indexes("account", "name", "industry", "employees", "website", "phone", "city", "country"),
             *board_indexes("account", "industry"),
+            *pool_indexes("account"),
         ]
 
     def __str__(self) -> str:
@@ -142,6 +160,8 @@ class Contact(Record):
 
 class Lead(Record):
     MODULE_KEY = "leads"
+    owner = pooled_owner()
+    pool_id = models.BigIntegerField(null=True, blank=True)  # as on Account
     first_name = models.CharField(_("first name"), max_length=100, blank=True)
     last_name = models.CharField(_("last name"), max_length=100)
     company = models.CharField(_("company"), max_length=255, blank=True)
@@ -162,6 +182,7 @@ class Lead(Record):
             bigram_index("company", "lead_company_bigram"),
             *sort_indexes("lead", "first_name", "last_name", "company", "email", "phone", "status", "source"),
             *board_indexes("lead", "status", "source"),
+            *pool_indexes("lead"),
         ]
 
     def __str__(self) -> str:

@@ -17,6 +17,8 @@ from django.utils.formats import number_format
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 
+from access.masking import masks_for, unmasked_where
+
 from .fieldspec import FieldSpec
 from .fieldtypes import normalize_phone
 from .models import Bigrams
@@ -60,14 +62,19 @@ def search(queryset: QuerySet, schema: BoundSchema, text: str, user: Any = None,
         return queryset
     phone_text = normalize_phone(text) if PHONE_QUERY_RE.match(text) else None
     short = len(text) == BIGRAM_TERM_LENGTH
+    # A field masked for the user on some records (a pool's) matches only where it is not masked:
+    # typing a hidden phone number must not find the record.
+    masks = masks_for(user, schema) if user is not None else []
     condition = Q()
     for spec in search_fields(schema, text, user, core_only=core_only):
         if short:
-            condition |= Q(contains_bigram(spec.key, text))
-            continue
-        needle = phone_text if (spec.type == "phone" and phone_text) else text
-        path = f"{spec.json_column}__{spec.key}__icontains" if spec.is_custom else f"{spec.key}__icontains"
-        condition |= Q(**{path: needle})
+            match = Q(contains_bigram(spec.key, text))
+        else:
+            needle = phone_text if (spec.type == "phone" and phone_text) else text
+            path = f"{spec.json_column}__{spec.key}__icontains" if spec.is_custom else f"{spec.key}__icontains"
+            match = Q(**{path: needle})
+        unmasked = unmasked_where(masks, spec.key)
+        condition |= match & unmasked if unmasked is not None else match
     return queryset.filter(condition) if condition else queryset.none()
 
 

@@ -112,7 +112,27 @@ def for_viewer(record: Any, user: Any, module: Any, fields: Iterable[Any], limit
 
     result = [item for item in entries if shown(item)][:limit]
     label_paths(record.org_id, result)
+    _mask_changes(record, result, fields)
     return result
+
+
+def _mask_changes(record: Any, entries: list[TimelineEntry], fields: Iterable[Any]) -> None:
+    """A field masked on the record for this viewer (a pool's) is masked in its history too."""
+    from access.masking import MASKED_ATTR, masked_text
+
+    masked = getattr(record, MASKED_ATTR, None)
+    if not masked:
+        return
+    styles = {spec.key: {"phone": "phone", "email": "email"}.get(spec.type, "text") for spec in fields}
+    for item in entries:
+        keys = masked & set(item.changes)
+        if keys:
+            item.changes = dict(item.changes)  # in memory only: entries are never saved here
+            for key in keys:
+                pair = item.changes[key]
+                style = styles.get(key, "text")
+                item.changes[key] = ([masked_text(style, v) if isinstance(v, str) else v for v in pair]
+                                     if isinstance(pair, list) else masked_text(style, pair))
 
 
 # Paths such as "rule:workflow:12" are named by the app that owns them (automation names its

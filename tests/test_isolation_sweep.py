@@ -173,6 +173,7 @@ class World:
     request: Any = None  # a request the owner submitted to the team module (the Requests tab's change page)
     export_job: Any = None  # the owner's export of accounts, written by a job (stays queued in a test)
     import_job: Any = None  # the owner's upload of a leads file, waiting for its mapping
+    pool: Any = None  # a customer pool of leads, the owner its member (settings and pool list pages)
 
     def module_key(self, kind: str) -> str:
         return self.team_module.key if kind == TEAM else kind
@@ -243,7 +244,16 @@ def build_world(org: Organization, prefix: str, *, owner: User, admin: User, chi
         add_approval_settings(world, owner, admin, prefix, f"{org_prefix}-settings")
         world.export_job = add_export_job(world, owner)
         world.import_job = add_import(world, owner, prefix)
+        world.pool = add_pool(world, owner, admin, f"{org_prefix}-settings")
     return world
+
+
+def add_pool(world: World, owner: User, admin: User, prefix: str) -> Any:
+    """A leads pool the owner belongs to: its list is theirs and its settings the admin's."""
+    from pool.actions import do_save_pool
+
+    return do_save_pool(world.org, actor=admin, name=f"{prefix}-pool", module="leads", masked_fields=["phone"],
+                        members={"users": [owner]})
 
 
 def add_export_job(world: World, owner: User) -> Any:
@@ -453,6 +463,7 @@ FILLERS: dict[str, Callable[[World, str, Route], Filled]] = {
     "transition_pk": lambda world, kind, route: _obj(world.transition),
     "import_pk": lambda world, kind, route: _obj(world.import_job),
     "export_pk": lambda world, kind, route: _obj(world.export_job),
+    "pool_pk": lambda world, kind, route: _obj(world.pool),
     # A field of the module (inline edit): its title field, a key that is the same in every org; for
     # a file field's download, the world's file field.
     "field_key": lambda world, kind, route: (
@@ -555,6 +566,10 @@ def visible_to(user: User, obj: Any) -> bool:
         return False
     if type(obj).__name__ == "ExportJob":  # its page and file are the owner's alone
         return obj.user_id == user.pk
+    if type(obj).__name__ == "Pool":  # its members', its administrators' and the org administrators'
+        from pool.selectors import pools_for
+
+        return obj.pk in {p.pk for p in pools_for(user)}
     if type(obj).__name__ == "ImportJob":  # its uploader's and the administrators'
         return obj.created_by_id == user.pk or user.membership.is_admin
     if isinstance(obj, (Note, Attachment)):

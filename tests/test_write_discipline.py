@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ("access", "crm", "teams", "locking", "automation", "demo", "reviews", "work", "approvals", "blueprints", "exports",
-        "backup", "imports", "dedupe")
+        "backup", "imports", "dedupe", "pool")
 WRITE = re.compile(
     r"\.save\(|\.delete\(|objects\.create\(|\.update\(\s*(\w+\s*=|\*\*)|bulk_create|bulk_update|"
     r"update_or_create|get_or_create|select_for_update|"
@@ -43,6 +43,7 @@ WRITERS = {
     "backup/restore.py",
     "imports/actions.py",  # import jobs, their templates, results and uploaded files
     "dedupe/actions.py",  # merging duplicates: moves notes, files, timeline, links and tasks to the survivor
+    "pool/actions.py",  # customer pools, and records' moves into and out of them (state, history, counters)
 }
 # Lines that match a write pattern but write no row ("path: code" -> the reason).
 NOT_WRITES: dict[str, str] = {

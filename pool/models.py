@@ -1,0 +1,121 @@
+"""Customer pools (公海): records nobody owns, waiting for an eligible rep to claim them.
+
+A record (lead or account) is in a pool while it has no owner and a `pool_id` (columns on the
+record, so the visibility predicate reads them without a join). `PoolState` keeps, per record,
+what the pool needs about its stay (when it entered, who held it before, when it was claimed),
+and `PoolMove` every move in or out: the record's pool history and what limits, recycling and a
+dashboard count."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from access.models import Group, Organization, OrgRole
+
+POOL_MODULES = (("leads", _("Leads")), ("accounts", _("Accounts")))
+
+
+class Pool(models.Model):
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(_("name"), max_length=100)
+    module = models.CharField(_("module"), max_length=20, choices=POOL_MODULES)
+    # Who sees the pool's records and may claim them: any of these users, roles, groups, team spaces.
+    member_users = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    member_roles = models.ManyToManyField(OrgRole, blank=True, related_name="+")
+    member_groups = models.ManyToManyField(Group, blank=True, related_name="+")
+    member_spaces = models.ManyToManyField("teams.TeamSpace", blank=True, related_name="+")
+    # Who assigns from the pool (and sees its records unmasked, claims during the embargo).
+    admins = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    masked_fields = ArrayField(models.CharField(max_length=40), default=list, blank=True)
+    # Limits; None (or 0 days/hours) means no limit.
+    capacity = models.PositiveIntegerField(_("records a rep may hold at once"), null=True, blank=True)
+    capacity_counts_won = models.BooleanField(_("won customers count towards the capacity"), default=True)
+    daily_claims = models.PositiveIntegerField(_("claims per rep per day"), null=True, blank=True)
+    cooldown_days = models.PositiveIntegerField(_("cool-down days for the former owner"), default=0)
+    embargo_hours = models.PositiveIntegerField(_("embargo hours on new entries"), default=0)
+    release_on_deactivation = models.BooleanField(
+        _("a deactivated owner's records enter this pool"), default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["org", "name"], name="uniq_pool_name")]
+        indexes = [models.Index(fields=["org", "module"], name="pool_org_module")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PoolState(models.Model):
+    """A record's stay in a pool: one row per record that ever was in one, kept after a claim
+    (the former owner and the times feed cool-downs, recycling and warnings)."""
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    module = models.CharField(max_length=20)
+    record_id = models.BigIntegerField()
+    pool = models.ForeignKey(Pool, on_delete=models.CASCADE, related_name="states")
+    in_pool = models.BooleanField(default=True)
+    entered_at = models.DateTimeField(default=timezone.now)
+    entered_how = models.CharField(max_length=20, blank=True)  # released, moved, deactivated, recycled ...
+    entry_reason = models.TextField(blank=True)
+    former_owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    holder = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="+")  # who took it out of the pool last
+    claimed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["org", "module", "record_id"], name="uniq_pool_state")]
+        indexes = [
+            # The pool list: newest entries first, a page at a time (keyset on entered_at, record_id).
+            models.Index(fields=["org", "pool", "-entered_at", "-record_id"], name="poolstate_list",
+                         condition=models.Q(in_pool=True)),
+            # Claimed records by holder (recycling, a rep's holdings).
+            models.Index(fields=["org", "holder", "claimed_at"], name="poolstate_holder",
+                         condition=models.Q(in_pool=False)),
+        ]
+
+
+class PoolMove(models.Model):
+    """One move of a record into, out of or between pools: its pool history."""
+
+    class Kind(models.TextChoices):
+        RELEASED = "released", _("Released to the pool")
+        MOVED = "moved", _("Moved to the pool")
+        DEACTIVATED = "deactivated", _("Owner deactivated")
+        CLAIMED = "claimed", _("Claimed")
+        ASSIGNED = "assigned", _("Assigned from the pool")
+        OWNER_CHANGED = "owner_changed", _("Owner set while in the pool")
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    pool = models.ForeignKey(Pool, null=True, on_delete=models.SET_NULL, related_name="+")
+    module = models.CharField(max_length=20)
+    record_id = models.BigIntegerField()
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    from_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    to_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    reason = models.TextField(blank=True)
+    overridden = models.BooleanField(default=False)  # an assignment past the limits, with its reason
+    path = models.CharField(max_length=50, default="page")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["org", "module", "record_id", "-at"], name="poolmove_record"),
+            # A rep's claims of a day (the daily limit), and per-day figures for a dashboard.
+            models.Index(fields=["org", "pool", "to_user", "kind", "at"], name="poolmove_user_day"),
+        ]
+
+
+class PoolCounter(models.Model):
+    """One row per rep and org, locked (SELECT ... FOR UPDATE) by every claim and assignment to
+    the rep: their limits are then counted and spent by one transaction at a time."""
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["org", "user"], name="uniq_pool_counter")]

@@ -1,0 +1,131 @@
+"""Read helpers of the customer pools: which pools a user belongs to, a rep's usage of the
+limits, the pool list's pages and a record's pool history."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db.models import Q
+from django.utils import timezone
+
+from access import generations
+from access.visibility import _remembered, _user_groups, current_membership, is_org_admin
+
+from .models import Pool, PoolMove, PoolState
+
+
+def pool_scope(org_id: int) -> str:
+    """The org's pools (their members, admins and masked fields): bumped by every pool setting."""
+    return f"pool:gen:{org_id}"
+
+
+def pool_facts(user: Any) -> dict[str, dict[str, Any]]:
+    """{module: {"member": pool ids, "admin": pool ids, "masked": {pool id: field keys}}} for the
+    user in their current org; cached until the org's pools or access settings change."""
+    membership = current_membership(user)
+    if membership is None:
+        return {}
+    org_id = membership.org_id
+
+    def load() -> dict[str, dict[str, Any]]:
+        teams = user.team_memberships.filter(org=org_id).values("space_id")
+        mine = (Q(member_users=user.pk) | Q(member_groups__in=_user_groups(user, membership))
+                | Q(member_spaces__in=teams))
+        if membership.org_role_id:
+            mine |= Q(member_roles=membership.org_role_id)
+        pools = Pool.objects.filter(org=org_id)
+        facts: dict[str, dict[str, Any]] = {}
+        found = list(pools.values_list("pk", "module", "masked_fields"))
+        if not found:  # most orgs: one query, then cached
+            return facts
+        for pk, module, masked in found:
+            entry = facts.setdefault(module, {"member": [], "admin": [], "masked": {}})
+            if masked:
+                entry["masked"][pk] = list(masked)
+        for pk, module in pools.filter(mine).distinct().values_list("pk", "module"):
+            facts[module]["member"].append(pk)
+        for pk, module in pools.filter(admins=user.pk).values_list("pk", "module"):
+            facts[module]["admin"].append(pk)
+        return facts
+
+    key = f"pool:facts:{org_id}:{user.pk}:{membership.org_role_id}"
+    return _remembered(user, key, [generations.org_scope(org_id), pool_scope(org_id)], load)
+
+
+def module_facts(user: Any, module_key: str) -> dict[str, Any]:
+    return pool_facts(user).get(module_key) or {"member": [], "admin": [], "masked": {}}
+
+
+def is_pool_admin(user: Any, pool: Pool) -> bool:
+    return is_org_admin(user) or pool.pk in module_facts(user, pool.module)["admin"]
+
+
+def is_pool_member(user: Any, pool: Pool) -> bool:
+    facts = module_facts(user, pool.module)
+    return is_org_admin(user) or pool.pk in facts["member"] or pool.pk in facts["admin"]
+
+
+def pools_for(user: Any, module_key: str | None = None) -> list[Pool]:
+    """The pools the user may open (member, pool admin; org administrators: all)."""
+    org = user.org
+    pools = Pool.objects.filter(org=org)
+    if module_key:
+        pools = pools.filter(module=module_key)
+    if not is_org_admin(user):
+        ids = [pk for facts in pool_facts(user).values() for pk in facts["member"] + facts["admin"]]
+        if not ids:
+            return []
+        pools = pools.filter(pk__in=ids)
+    return list(pools.order_by("module", "name", "pk"))
+
+
+def day_start(now: dt.datetime | None = None) -> dt.datetime:
+    """Midnight of the current calendar day, in the site's time zone."""
+    local = timezone.localtime(now or timezone.now())
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def claims_today(org_id: int, pool: Pool, user_id: int) -> int:
+    """The rep's claims from the pool since midnight (the daily limit counts these)."""
+    return PoolMove.objects.filter(org=org_id, pool=pool, to_user=user_id, kind=PoolMove.Kind.CLAIMED,
+                                   at__gte=day_start()).count()
+
+
+def held(schema: Any, pool: Pool, user_id: int) -> int:
+    """How many live records of the pool's module the rep holds, counted up to the capacity + 1
+    (an index range, however many they own); won customers left out unless the pool counts them."""
+    rows = schema.model.objects.filter(org=schema.org, owner=user_id, deleted_at__isnull=True)
+    if not pool.capacity_counts_won:
+        rows = rows.exclude(won_customers(schema))
+    limit = (pool.capacity or 0) + 1
+    return len(rows.order_by().values_list("pk", flat=True)[:limit])
+
+
+def won_customers(schema: Any) -> Q:
+    """A won customer: an account with a won deal; a lead once qualified."""
+    if schema.key == "accounts":
+        from crm.models import Deal
+
+        return Q(pk__in=Deal.objects.filter(org=schema.org, stage="won", deleted_at__isnull=True,
+                                            account__isnull=False).values("account_id"))
+    return Q(status="qualified")
+
+
+def state_of(org_id: int, module_key: str, record_id: int) -> PoolState | None:
+    return (PoolState.objects.select_related("pool", "former_owner").filter(
+        org=org_id, module=module_key, record_id=record_id).first())
+
+
+def history(org_id: int, module_key: str, record_id: int, limit: int = 50) -> list[PoolMove]:
+    return list(PoolMove.objects.filter(org=org_id, module=module_key, record_id=record_id)
+                .select_related("pool", "from_user", "to_user", "actor").order_by("-at", "-pk")[:limit])
+
+
+def pool_page(pool: Pool, after: tuple[dt.datetime, int] | None, size: int) -> list[PoolState]:
+    """One page of the pool's records, newest entries first: a keyset read of the
+    (org, pool, entered_at, record_id) index, the same cost on page 1 and page 10,000."""
+    states = PoolState.objects.filter(org=pool.org_id, pool=pool, in_pool=True)
+    if after is not None:
+        at, record_id = after
+        states = states.filter(Q(entered_at__lt=at) | Q(entered_at=at, record_id__lt=record_id))
+    return list(states.order_by("-entered_at", "-record_id")[:size + 1])

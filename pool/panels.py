@@ -7,11 +7,17 @@ from typing import Any
 from access.decisions import decide
 
 from .rules import POOL_MODULES, in_pool
-from .selectors import history, pools_for, state_of
+from .models import Pool
+from .selectors import history, pool_facts, state_of
+
+
+def _no_pools(user: Any, schema: Any) -> bool:
+    """An org without pools of the module pays nothing on record pages (the facts are cached)."""
+    return schema.key not in POOL_MODULES or schema.key not in pool_facts(user)
 
 
 def header_panel(user: Any, schema: Any, record: Any) -> list[dict]:
-    if schema.key not in POOL_MODULES:
+    if _no_pools(user, schema):
         return []
     waiting = in_pool(record)
     panel: dict[str, Any] = {"template": "pool/includes/header_panel.html", "waiting": waiting,
@@ -25,16 +31,12 @@ def header_panel(user: Any, schema: Any, record: Any) -> list[dict]:
         if not release.offered:
             return []
         panel["release"] = release
-        panel["pools"] = pools_for(user, schema.key) or []
-        if not panel["pools"]:
-            from .models import Pool
-
-            panel["pools"] = list(Pool.objects.filter(org=user.org, module=schema.key).order_by("name", "pk"))
+        panel["pools"] = list(Pool.objects.filter(org=user.org, module=schema.key).order_by("name", "pk"))
     return [panel]
 
 
 def history_panel(user: Any, schema: Any, record: Any) -> list[dict]:
-    if schema.key not in POOL_MODULES:
+    if _no_pools(user, schema):
         return []
     moves = history(record.org_id, schema.key, record.pk)
     if not moves:

@@ -57,6 +57,14 @@ def test_the_demo_shows_the_org_chart_shares_and_locks():
     shares = [s for d in Deal.objects.filter(org=org, owner__username="sally") for s in record_shares(d)]
     assert [(s.user.username, s.access) for s in shares] == [("emily", "read")]
 
+    # the China East pools: Sally sees the leads and accounts waiting there, their phones masked
+    from pool.models import Pool
+
+    for name, module in (("China East", "leads"), ("China East accounts", "accounts")):
+        pool = Pool.objects.get(org=org, name=name)
+        waiting = visible(member(org, "sally"), get_module(module, org)).filter(owner__isnull=True, pool_id=pool.pk)
+        assert waiting.exists() and "****" in waiting.first().phone
+
     call_command("seed_demo", scale=0.2)  # a second run adds nothing
     assert Organization.objects.filter(name="Zylker").count() == 1
 

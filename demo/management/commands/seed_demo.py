@@ -14,6 +14,7 @@ from access.models import Membership, Organization
 from access.visibility import bind_org
 from crm import actions
 from crm.modules import DEAL_STAGES, INDUSTRIES, LEAD_SOURCES, LEAD_STATUSES, TASK_STATUSES
+from demo.seed_pools import seed_pools
 from demo.seed_reviews import seed_reviews
 
 ORG_NAME = "Zylker"
@@ -149,6 +150,7 @@ class Command(BaseCommand):
             actions.do_add_note(deal, f"Spoke to the buyer; @{mention.username} please prepare a case study.",
                                 actor=author, path="system")
         seed_reviews(org, admin, users)  # a referral lead awaiting the head of sales' review
+        seed_pools(org, admin, users, rng, count(12))  # leads and accounts waiting in the China East pools
         return org, admin, users
 
     def seed_teams(self, org, admin, users, accounts, rng) -> None:

@@ -151,8 +151,10 @@ def _schema(module: Any, actor: User):
     if current_membership(actor) is None:
         raise PermissionDenied(_("You are not an active member of this organisation."))
     schema = bound_schema(module, actor.org)
+    if schema.org.pk != actor.org.pk:  # another org's module or records: nothing there for the actor
+        raise PermissionDenied(_("You are not an active member of this organisation."))
     if schema.key not in POOL_MODULES:
-        raise ValidationError(_("This module has no customer pools."))
+        raise PermissionDenied(_("This module has no customer pools."))
     return schema
 
 
@@ -323,14 +325,14 @@ def do_release_records(module: Any, ids: Iterable[Any], pool_id: Any, *, actor: 
     schema = _schema(module, actor)
     ids = clean_ids(ids)
     reason = clean_reason(reason, required=True)
+    rows = _locked_rows(schema, ids)
+    _not_found(ids, rows)
     try:
         pool = Pool.objects.filter(org=actor.org, module=schema.key, pk=int(pool_id)).first()
     except (TypeError, ValueError):
         pool = None
     if pool is None:
         raise ValidationError({"pool": [_("Choose a pool for %(module)s.") % {"module": schema.label_plural}]})
-    rows = _locked_rows(schema, ids)
-    _not_found(ids, rows)
     waiting = [row for row in rows if row.owner_id is None]
     if waiting:  # moving between pools: administrators only
         if not is_org_admin(actor):

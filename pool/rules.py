@@ -175,7 +175,9 @@ def pool_guard(context: WriteContext) -> None:
     facts = module_facts(actor, context.module.key)
     if context.action == "release":
         record = context.record
-        if in_pool(record):
+        if in_pool(record):  # an administrator moves it to another pool; nobody else
+            if is_org_admin(actor):
+                return
             raise GuardRefusal(_("This record is already in a pool."), guard="pool", log=False, quiet=True)
         if record.owner_id != actor.pk and not is_org_admin(actor):
             raise GuardRefusal(_("Only its owner or an administrator may release a record to a pool."),

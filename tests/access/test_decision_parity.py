@@ -23,6 +23,7 @@ from access.models import Profile
 from access.share_actions import do_share_record
 from access.sharing_actions import do_clone_profile, do_set_profile_field_levels, do_set_user_profile
 from access.visibility import bind_org, get_record
+from pool import actions as pool_actions
 from approvals.actions import do_decide_approval, do_recall_approval, do_save_approval_process, do_submit_for_approval
 from approvals.models import ApprovalRequest
 from blueprints.actions import do_transition
@@ -106,7 +107,13 @@ def world(org, admin_user, make_user, other_org_user):
     awaiting = actions.do_create_record("deals", {"name": "Awaiting", "account": account.pk, "stage": "proposal"},
                                         actor=sally)
     do_submit_for_approval(awaiting, actor=sally)
-    records = [open_deal, limited_deal, won, mine, theirs, request, started, awaiting]
+    # A customer pool of leads, Sally its member: a lead waiting in it, and one of Sally's to release.
+    pool = pool_actions.do_save_pool(org, actor=admin_user, name="East", module="leads", masked_fields=["phone"],
+                                     members={"users": [sally]})
+    waiting = actions.do_create_record("leads", {"last_name": "Waiting", "phone": "13800138000"}, actor=admin_user)
+    pool_actions.do_release_records("leads", [waiting.pk], pool.pk, actor=admin_user, reason="East")
+    sallys_lead = actions.do_create_record("leads", {"last_name": "Sally's"}, actor=sally)
+    records = [open_deal, limited_deal, won, mine, theirs, request, started, awaiting, waiting, sallys_lead]
     for record in records:  # a note and a file by an administrator on each, to edit or remove
         actions.do_add_note(record, "Admin's note", actor=admin_user)
         actions.do_add_attachment(record, SimpleUploadedFile("brief.txt", b"x"), actor=admin_user)
@@ -121,7 +128,8 @@ def fresh(record, user):
 
 
 def edit_changes(record) -> dict:
-    return {"amount": "99"} if getattr(record, "MODULE_KEY", "") == "deals" else {"title": "Renamed"}
+    key = getattr(record, "MODULE_KEY", "")
+    return {"amount": "99"} if key == "deals" else {"company": "Renamed"} if key == "leads" else {"title": "Renamed"}
 
 
 def new_owner(record) -> int:
@@ -157,7 +165,19 @@ ATTEMPTS = {
     "transition": lambda user, record, schema: do_transition(record, transition_of(record), actor=user),
     "approve": lambda user, record, schema: do_decide_approval(awaiting_request(record), "approve", actor=user),
     "recall": lambda user, record, schema: do_recall_approval(awaiting_request(record), actor=user),
+    # The customer pools' moves (this cast has no pool: refused on both sides).
+    "claim": lambda user, record, schema: pool_actions.do_claim_records(schema, [record.pk], actor=user),
+    "release": lambda user, record, schema: pool_actions.do_release_records(
+        schema, [record.pk], pool_of(record), actor=user, reason="Not mine"),
+    "assign": lambda user, record, schema: pool_actions.do_assign_records(
+        schema, [record.pk], new_owner(record), actor=user),
 }
+def pool_of(record) -> int:
+    from pool.models import Pool
+
+    return Pool.objects.filter(org=record.org).values_list("pk", flat=True).first() or 0
+
+
 CHANGES = {
     "edit": lambda record: edit_changes(record),
     "edit_note": lambda record: {"note": note_of(record)},

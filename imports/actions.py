@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from access.decisions import decide_module
@@ -81,7 +81,13 @@ def do_upload_import(schema: Any, uploaded: Any, *, encoding: str = "", actor: A
     return ImportJob.objects.create(
         org=actor.org, module=schema.key, created_by=actor, file_name=name, file_path=path, file_format=fmt,
         encoding=used, headers=headers, samples=samples, total_rows=total, mapping=auto,
-        match_fields=mapping.default_match(choices, auto, schema.title_field))
+        match_fields=mapping.default_match(choices, auto, schema.title_field), day_first=_day_first())
+
+
+def _day_first() -> bool:
+    """How 03/12/2026 is read unless the importer says otherwise: as the app writes dates in the
+    person's language (month first in English), so an exported file comes back as it went out."""
+    return not formats.get_format("SHORT_DATE_FORMAT").startswith(("m", "n"))
 
 
 def do_set_mapping(job: ImportJob, columns: dict[str, str], *, duplicates: str, match_fields: list[str],

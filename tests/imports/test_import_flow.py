@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from access.actions import do_set_language
 from crm import actions
 from crm.models import Deal, Lead, TimelineEntry
 from imports.models import ImportJob, ImportTemplate
@@ -107,13 +108,23 @@ def test_formula_cells_are_reported_and_never_stored(sam, name):
 
 
 def test_three_date_formats_and_numbers_with_separators(sam):
-    job = import_file(sam, "deals", "three_date_formats.csv")
+    job = import_file(sam, "deals", "three_date_formats.csv", day_first="1")
     deals = {d.name: (d.close_date, d.amount) for d in Deal.objects.all()}
     december_3 = dt.date(2026, 12, 3)
     assert deals == {"ISO": (december_3, Decimal("1200.50")), "Day first": (december_3, Decimal("12000")),
                      "Slashes": (december_3, Decimal("300"))}
     assert outcomes(job)[5] == ("error", "Close date: “31/31/2026” is not a date (write it as 2026-12-03, "
                                          "03/12/2026 or 2026/12/3).")
+
+
+def test_dates_are_read_first_as_the_app_writes_them_in_the_person_s_language(sam, standard_user):
+    """An English export writes 12/03/2026 for 3 December: imported back, it is read month first;
+    in Chinese (dates written 2026年12月3日) 03/12/2026 stays day first."""
+    upload(sam, "deals", "three_date_formats.csv")
+    assert latest_job().day_first is False
+    do_set_language(standard_user, "zh-hans")
+    upload(sam, "deals", "three_date_formats.csv")
+    assert latest_job().day_first is True
 
 
 def test_month_first_dates_when_chosen(sam):

@@ -39,7 +39,7 @@ def test_case_studies_are_imported_into_the_team_module_and_assigned_by_its_rule
     assert job.mapping["0"] == "title"  # 标题
     # The person sends 客户 to Customer and 截止日期 to Due date by hand.
     columns = {"0": "title", "1": keys["customer"], "2": keys["due"], "3": keys["brief"]}
-    dry_run(client, job, columns, duplicates="create", match_fields=[])
+    dry_run(client, job, columns, duplicates="create", match_fields=[], day_first="1")
     assert job.expected["created"] == 2, job.preview
     with django_capture_on_commit_callbacks(execute=True):
         confirm(client, job)

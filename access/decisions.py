@@ -68,7 +68,7 @@ def unregister_guard(guard: Guard) -> None:
 # Guard actions that write nothing on the record (see RECORD_ACTIONS: deciding an approval step,
 # recalling it): only the guards registered for them judge them, since the write guards (locks,
 # freezes, team rules, reviews) would take them for edits; with none registered the answer is no.
-DECISION_ONLY = frozenset({"approve", "recall", "claim", "release", "assign"})
+DECISION_ONLY = frozenset({"approve", "recall", "claim", "release", "assign", "protect"})
 _decision_guards: dict[str, list[Guard]] = {}
 
 
@@ -200,6 +200,8 @@ RECORD_ACTIONS: dict[str, tuple[str, str | None]] = {
     "claim": ("view", "claim"),
     "release": ("edit", "release"),
     "assign": ("view", "assign"),
+    # Protecting a claimed record from the pool's recycling (its owner, within a quota).
+    "protect": ("edit", "protect"),
 }
 # The controls of a record's page, in the order pages list them.
 PAGE_ACTIONS = ("edit", "delete", "change_owner", "add_note", "add_attachment", "delete_attachment")

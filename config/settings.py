@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -202,6 +203,8 @@ CELERY_BEAT_SCHEDULE = {
     "workflow-scheduled-actions": {"task": "automation.workflow_tasks.run_scheduled_actions", "schedule": 60},
     # Records that stay in a blueprint state longer than its time limit are escalated.
     "blueprint-sla": {"task": "blueprints.tasks.escalate_overdue", "schedule": 5 * 60},
+    # Claimed records of customer pools that are due go back to their pool; owners are warned.
+    "pool-recycling": {"task": "pool.tasks.recycle_pools", "schedule": crontab(hour=2, minute=0)},
     # Export files whose download link has expired are deleted.
     "expired-exports": {"task": "exports.tasks.purge_expired_exports", "schedule": 60 * 60},
 }

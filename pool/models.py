@@ -65,6 +65,14 @@ class PoolState(models.Model):
     holder = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                related_name="+")  # who took it out of the pool last
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # Recycling (pool.recycle): when the claimed record returns to the pool unless followed up,
+    # which rule makes it due ("n" no follow-up, "m" no deal, "w" not won, "x" excluded: re-checked
+    # then), the due date a warning was sent for, the owner's protection, the last follow-up seen.
+    due_at = models.DateTimeField(null=True, blank=True)
+    due_rule = models.CharField(max_length=1, blank=True)
+    warned_for = models.DateTimeField(null=True, blank=True)
+    protected = models.BooleanField(default=False)
+    followed_up_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["org", "module", "record_id"], name="uniq_pool_state")]
@@ -75,6 +83,9 @@ class PoolState(models.Model):
             # Claimed records by holder (recycling, a rep's holdings).
             models.Index(fields=["org", "holder", "claimed_at"], name="poolstate_holder",
                          condition=models.Q(in_pool=False)),
+            # The recycling job: a pool's claimed records coming due, earliest first.
+            models.Index(fields=["org", "pool", "due_at", "id"], name="poolstate_due",
+                         condition=models.Q(in_pool=False, due_at__isnull=False)),
         ]
 
 
@@ -88,6 +99,7 @@ class PoolMove(models.Model):
         CLAIMED = "claimed", _("Claimed")
         ASSIGNED = "assigned", _("Assigned from the pool")
         OWNER_CHANGED = "owner_changed", _("Owner set while in the pool")
+        RECYCLED = "recycled", _("Recycled to the pool")
 
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     pool = models.ForeignKey(Pool, null=True, on_delete=models.SET_NULL, related_name="+")
@@ -107,6 +119,8 @@ class PoolMove(models.Model):
             models.Index(fields=["org", "module", "record_id", "-at"], name="poolmove_record"),
             # A rep's claims of a day (the daily limit), and per-day figures for a dashboard.
             models.Index(fields=["org", "pool", "to_user", "kind", "at"], name="poolmove_user_day"),
+            # The dashboard's moves per day and kind.
+            models.Index(fields=["org", "pool", "at"], name="poolmove_pool_at"),
         ]
 
 
@@ -119,3 +133,23 @@ class PoolCounter(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["org", "user"], name="uniq_pool_counter")]
+
+
+class RecyclePolicy(models.Model):
+    """A pool's recycling rules: a claimed record returns to the pool after N days without a
+    follow-up, M days without a deal, W days without a win (days per customer level)."""
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    pool = models.OneToOneField(Pool, on_delete=models.CASCADE, related_name="recycle")
+    enabled = models.BooleanField(_("recycle claimed records"), default=False)
+    enabled_at = models.DateTimeField(null=True, blank=True)  # due dates count from here at the earliest
+    level_field = models.CharField(_("customer level field"), max_length=40, blank=True)
+    # {"*": {"n": 30, "m": 60, "w": 180}, "A": {"n": 60, ...}}: days per level ("*": any other level).
+    rules = models.JSONField(default=dict, blank=True)
+    warn_days = models.PositiveIntegerField(_("warn this many days before"), default=2)
+    protect_quota = models.PositiveIntegerField(_("protected customers per rep"), default=0)
+    open_deal_amount = models.DecimalField(_("keep records with an open deal of at least"), max_digits=16,
+                                           decimal_places=2, null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["org", "enabled"], name="recyclepolicy_org")]

@@ -12,6 +12,8 @@ TIMELINE_KINDS = {
     "pool_claimed": _("Claimed from the pool"), "pool_assigned": _("Assigned from the pool"),
     "pool_released": _("Released to the pool"), "pool_moved": _("Moved to the pool"),
     "pool_deactivated": _("Returned to the pool (owner deactivated)"),
+    "pool_recycled": _("Recycled to the pool"), "pool_protected": _("Protected from recycling"),
+    "pool_unprotected": _("Protection from recycling removed"),
 }
 TIMELINE_FIELDS = {"pool": _("Pool")}
 
@@ -36,7 +38,10 @@ def register() -> None:
     from crm.modules import register_header_panel_provider, register_panel_provider
     from crm.templatetags.crm_tags import EXTRA_LABELS, KIND_LABELS
 
-    from . import actions, panels, rules
+    from crm.events import subscribe
+    from crm.modules import register_row_mark_provider
+
+    from . import actions, panels, recycle, recycle_actions, recycle_ui, rules
 
     register_grant_provider(rules.pool_grants)
     register_masker(rules.pool_masks)
@@ -49,6 +54,11 @@ def register() -> None:
     register_deactivation_listener(panels.on_deactivation)
     register_header_panel_provider(panels.header_panel)
     register_panel_provider(panels.history_panel)
+    # Recycling: due dates kept by events, the protect decision, the countdown badges.
+    subscribe(recycle.on_events, durable=True)
+    register_decision_guard("protect", recycle_actions.protect_guard)
+    register_header_panel_provider(recycle_ui.header_panel)
+    register_row_mark_provider(recycle_ui.due_marks)
     for key, label in TIMELINE_KINDS.items():
         KIND_LABELS.setdefault(key, label)
     for key, label in TIMELINE_FIELDS.items():

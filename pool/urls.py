@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import settings_views, views
+from . import dashboard, recycle_views, settings_views, views
 
 app_name = "pool"
 urlpatterns = [
@@ -13,4 +13,9 @@ urlpatterns = [
     path("settings/pools/new/", settings_views.PoolFormView.as_view(), name="new"),
     path("settings/pools/<int:pool_pk>/", settings_views.PoolFormView.as_view(), name="edit"),
     path("settings/pools/<int:pool_pk>/delete/", settings_views.PoolDeleteView.as_view(), name="delete"),
+    path("pools/<int:pool_pk>/dashboard/", dashboard.DashboardView.as_view(), name="dashboard"),
+    path("pools/protect/", recycle_views.ProtectView.as_view(), name="protect"),
+    path("pools/<int:pool_pk>/recycle/", recycle_views.RunNowView.as_view(), name="recycle_now"),
+    path("settings/pools/<int:pool_pk>/recycling/", recycle_views.RecycleSettingsView.as_view(),
+         name="recycle_settings"),
 ]

@@ -341,6 +341,9 @@ def do_release_records(module: Any, ids: Iterable[Any], pool_id: Any, *, actor: 
     else:
         _reachable(actor, schema, rows, "edit")
         _guarded("release", schema, rows, actor, path, lambda row: {"pool": pool})
+    from .door import check_entry  # dedupe at the door: no record doubled in the pool
+
+    check_entry(schema, rows, pool)
     if kind == PoolMove.Kind.RELEASED and is_org_admin(actor) and any(r.owner_id != actor.pk for r in rows):
         kind = PoolMove.Kind.MOVED
     _write_moves(schema, rows, kind=kind, actor=actor, path=path, reason=reason, new_owner=None,

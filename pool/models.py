@@ -150,6 +150,10 @@ class RecyclePolicy(models.Model):
     protect_quota = models.PositiveIntegerField(_("protected customers per rep"), default=0)
     open_deal_amount = models.DecimalField(_("keep records with an open deal of at least"), max_digits=16,
                                            decimal_places=2, null=True, blank=True)
+    # Dedupe at the door (pool.door): "link" refuses a record that duplicates one waiting in the
+    # pool and names it; "off" lets it in.
+    dedupe = models.CharField(_("duplicates at the door"), max_length=10, default="link",
+                              choices=(("link", _("Refuse, naming the existing record")), ("off", _("Let them in"))))
 
     class Meta:
         indexes = [models.Index(fields=["org", "enabled"], name="recyclepolicy_org")]

@@ -68,7 +68,8 @@ def _days(value: Any, field: str, errors: dict) -> int | None:
 @transaction.atomic
 def do_save_recycle_policy(pool: Pool, *, actor: User, enabled: bool, level_field: str = "",
                            rules: dict[str, dict[str, Any]] | None = None, warn_days: Any = 2,
-                           protect_quota: Any = 0, open_deal_amount: Any = None) -> RecyclePolicy:
+                           protect_quota: Any = 0, open_deal_amount: Any = None,
+                           dedupe: str = "link") -> RecyclePolicy:
     """Set a pool's recycling rules (organisation administrators). `rules`: {level: {"n", "m",
     "w": days}}, level "*" for any other. Switching on, or changing the rules, counts every claimed
     record's due date afresh from that moment at the earliest."""
@@ -118,9 +119,12 @@ def do_save_recycle_policy(pool: Pool, *, actor: User, enabled: bool, level_fiel
                 raise InvalidOperation
         except (InvalidOperation, ValueError):
             errors["open_deal_amount"] = [_("Enter an amount of 0 or more.")]
+    if dedupe not in ("link", "off"):
+        errors["dedupe"] = [_("Choose what happens to a duplicate.")]
     if errors:
         raise ValidationError(errors)
     policy = policy_of(pool)
+    policy.dedupe = dedupe
     before = (policy.enabled, policy.level_field, policy.rules, policy.open_deal_amount)
     switched_on = enabled and not policy.enabled
     policy.enabled, policy.level_field, policy.rules = bool(enabled), level_field, cleaned

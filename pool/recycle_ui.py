@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from django.utils import timezone
-from django.utils.translation import ngettext
+from django.utils.translation import gettext as _
 
 from access.decisions import decide
 
@@ -23,8 +23,10 @@ def _days_left(due_at) -> int:
 
 def _title(days: int) -> str:
     if days <= 0:
-        return ngettext("Returns to the pool today", "Returns to the pool today", 1)
-    return ngettext("Returns to the pool in %(days)d day", "Returns to the pool in %(days)d days", days) % {"days": days}
+        return _("Returns to the pool today")
+    if days == 1:
+        return _("Returns to the pool tomorrow")
+    return _("Returns to the pool in %(days)d days") % {"days": days}
 
 
 def _soon(org_id: int, module: str, ids: list[int]) -> dict[int, int]:

@@ -19,7 +19,8 @@ READ = re.compile(r"\b(" + "|".join(RECORD_MODELS) + r")\.(objects|_default_mana
                   r"\bmodel\.(objects|_default_manager|_base_manager)\b|\bbase_queryset\(")
 # The door and the writers: access itself, and the actions (which read the rows they lock and write).
 DOOR = ("access/",)
-ACTIONS = ("crm/actions/", "teams/actions.py", "locking/actions.py", "approvals/actions.py", "dedupe/actions.py", "pool/actions.py")
+ACTIONS = ("crm/actions/", "teams/actions.py", "locking/actions.py", "approvals/actions.py", "dedupe/actions.py",
+           "pool/actions.py", "pool/recycle_actions.py")
 ALLOWED: dict[str, str] = {
     # The schemas define the unrestricted base queryset that `access.visible` filters.
     "crm/schema.py": "defines ModuleSchema.base_queryset, the set access.visible filters",
@@ -38,6 +39,8 @@ ALLOWED: dict[str, str] = {
     "automation/delivery.py": "whom to tell about a record event; each one is checked with access.can first",
     "automation/rule_kinds.py": "reads rules (a registered rule model, not a record model) to name them",
     "backup/export.py": "operators only: writes every row of one organisation to its archive",
+    "pool/recycle.py": "recycling reads the follow-ups, deals and level of claimed records to date them; nothing is shown",
+    "pool/dashboard.py": "counts of a pool's claimed records that got a deal or were won; no record is shown",
     "pool/selectors.py": "a pool's limits count the records a rep owns (and their won deals); nothing is shown",
     "backup/restore.py": "restores a whole organisation from an archive; no record action exists for foreign rows",
 }

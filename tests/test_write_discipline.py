@@ -44,6 +44,8 @@ WRITERS = {
     "imports/actions.py",  # import jobs, their templates, results and uploaded files
     "dedupe/actions.py",  # merging duplicates: moves notes, files, timeline, links and tasks to the survivor
     "pool/actions.py",  # customer pools, and records' moves into and out of them (state, history, counters)
+    "pool/recycle_actions.py",  # recycling rules, protected customers, records returned to their pool
+    "pool/recycle.py",  # the due dates of claimed records (pool states), kept by events and the job
 }
 # Lines that match a write pattern but write no row ("path: code" -> the reason).
 NOT_WRITES: dict[str, str] = {

@@ -212,10 +212,20 @@ def _pool_models() -> list:
     return [Lead, Account]
 
 
+def _bears(event: Any) -> bool:
+    """Whether the event may move a due date (decided without a query)."""
+    changes = event.changes or {}
+    if event.module in ("leads", "accounts"):
+        return event.kind in ("owner_changed", *FOLLOW_EVENTS) or (event.kind == "updated" and "status" in changes)
+    if event.module == "deals":
+        return event.kind in ("created", "transition") or "stage" in changes
+    return event.module == "tasks" and event.kind == "updated" and "status" in changes
+
+
 def on_events(events: list[Any]) -> None:
     """A durable listener (inside the writing transaction): follow-ups push the due date back,
     an owner change by anyone but the pool's own moves restarts the clock."""
-    relevant = [e for e in events if e.module in ("leads", "accounts", "deals", "tasks")]
+    relevant = [e for e in events if _bears(e)]
     if not relevant:
         return
     orgs = {e.org_id for e in relevant}

@@ -14,7 +14,7 @@ from access.decisions import decide
 from .models import PoolState, RecyclePolicy
 from .recycle import DAY
 from .recycle_actions import REASONS
-from .rules import POOL_MODULES
+from .panels import _no_pools
 
 
 def _days_left(due_at) -> int:
@@ -45,14 +45,14 @@ def _soon(org_id: int, module: str, ids: list[int]) -> dict[int, int]:
 def due_marks(user: Any, schema: Any, records: list[Any]) -> dict[int, list[dict[str, str]]]:
     """The badge on the owner's rows (others see no countdown of someone else's customers)."""
     mine = [r.pk for r in records if getattr(r, "owner_id", None) == user.pk]
-    if schema.key not in POOL_MODULES or not mine:
+    if not mine or _no_pools(user, schema):
         return {}
     return {pk: [{"icon": "hourglass-split", "title": _title(days), "kind": "pool-due"}]
             for pk, days in _soon(user.org.pk, schema.key, mine).items()}
 
 
 def header_panel(user: Any, schema: Any, record: Any) -> list[dict]:
-    if schema.key not in POOL_MODULES or getattr(record, "owner_id", None) is None or not getattr(record, "pool_id", None):
+    if getattr(record, "owner_id", None) is None or not getattr(record, "pool_id", None) or _no_pools(user, schema):
         return []
     if not RecyclePolicy.objects.filter(org_id=record.org_id, pool_id=record.pool_id, enabled=True).exists():
         return []

@@ -113,7 +113,14 @@ def world(org, admin_user, make_user, other_org_user):
     waiting = actions.do_create_record("leads", {"last_name": "Waiting", "phone": "13800138000"}, actor=admin_user)
     pool_actions.do_release_records("leads", [waiting.pk], pool.pk, actor=admin_user, reason="East")
     sallys_lead = actions.do_create_record("leads", {"last_name": "Sally's"}, actor=sally)
-    records = [open_deal, limited_deal, won, mine, theirs, request, started, awaiting, waiting, sallys_lead]
+    # A lead Sally claimed from the pool, which recycles: she may protect it (a quota of one).
+    from pool.recycle_actions import do_save_recycle_policy
+
+    do_save_recycle_policy(pool, actor=admin_user, enabled=True, rules={"*": {"n": 30}}, protect_quota=1)
+    claimed = actions.do_create_record("leads", {"last_name": "Claimed", "phone": "13900139000"}, actor=admin_user)
+    pool_actions.do_release_records("leads", [claimed.pk], pool.pk, actor=admin_user, reason="East")
+    pool_actions.do_claim_records("leads", [claimed.pk], actor=sally)
+    records = [open_deal, limited_deal, won, mine, theirs, request, started, awaiting, waiting, sallys_lead, claimed]
     for record in records:  # a note and a file by an administrator on each, to edit or remove
         actions.do_add_note(record, "Admin's note", actor=admin_user)
         actions.do_add_attachment(record, SimpleUploadedFile("brief.txt", b"x"), actor=admin_user)
@@ -171,7 +178,14 @@ ATTEMPTS = {
         schema, [record.pk], pool_of(record), actor=user, reason="Not mine"),
     "assign": lambda user, record, schema: pool_actions.do_assign_records(
         schema, [record.pk], new_owner(record), actor=user),
+    "protect": lambda user, record, schema: do_protect_record(schema, record.pk, True, actor=user),
 }
+def do_protect_record(*args, **kwargs):
+    from pool.recycle_actions import do_protect_record
+
+    return do_protect_record(*args, **kwargs)
+
+
 def pool_of(record) -> int:
     from pool.models import Pool
 
@@ -183,6 +197,7 @@ CHANGES = {
     "edit_note": lambda record: {"note": note_of(record)},
     "delete_note": lambda record: {"note": note_of(record)},
     "transition": lambda record: {"transition": transition_of(record)},
+    "protect": lambda record: {"protected": True},
 }
 
 

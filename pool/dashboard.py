@@ -67,10 +67,16 @@ def conversion(pool: Pool, now: dt.datetime) -> dict[str, int]:
 
 
 class DashboardView(PoolView):
+    def dispatch(self, request, *args, **kwargs):
+        # The pool first, whatever the method: one the user may not open is a 404.
+        if request.user.is_authenticated and getattr(request, "org", None) is not None:
+            self.pool = Pool.objects.filter(org=request.org, pk=kwargs["pool_pk"]).first()
+            if self.pool is None or not is_pool_admin(request.user, self.pool):
+                raise Http404
+        return super().dispatch(request, *args, **kwargs)
+
     def get(self, request, pool_pk):
-        pool = Pool.objects.filter(org=request.org, pk=pool_pk).first()
-        if pool is None or not is_pool_admin(request.user, pool):
-            raise Http404
+        pool = self.pool
         now = timezone.now()
         waiting = crm_selectors.bounded_count(PoolState.objects.filter(org=request.org, pool=pool, in_pool=True))
         days = per_day(pool, now)

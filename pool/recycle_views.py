@@ -16,6 +16,7 @@ from .models import Pool
 from .recycle import RULE_KEYS
 from .recycle_actions import do_protect_record, do_run_recycling_now, do_save_recycle_policy, policy_of
 from .rules import POOL_MODULES
+from .selectors import is_pool_member
 from .views import MoveView, PoolView
 
 
@@ -74,10 +75,16 @@ class RecycleSettingsView(AdminView):
 
 
 class RunNowView(PoolView):
+    def dispatch(self, request, *args, **kwargs):
+        # The pool first, whatever the method: one the user may not open is a 404.
+        if request.user.is_authenticated and getattr(request, "org", None) is not None:
+            self.pool = Pool.objects.filter(org=request.org, pk=kwargs["pool_pk"]).first()
+            if self.pool is None or not is_pool_member(request.user, self.pool):
+                raise Http404
+        return super().dispatch(request, *args, **kwargs)
+
     def post(self, request, pool_pk):
-        pool = Pool.objects.filter(org=request.org, pk=pool_pk).first()
-        if pool is None:
-            raise Http404
+        pool = self.pool
         try:
             done = do_run_recycling_now(pool, actor=request.user)
         except PermissionDenied as exc:

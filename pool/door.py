@@ -8,6 +8,7 @@ organisation's, and a deactivation must not fail half-way."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -22,20 +23,26 @@ COMPANY_SUFFIXES = re.compile(r"(有限责任公司|股份有限公司|有限公
 KEYS = {"leads": ("phone", "email", "company"), "accounts": ("phone", "name")}
 
 
+def _nfkc(value: str) -> str:
+    return unicodedata.normalize("NFKC", value or "")  # full-width letters and digits as plain ones
+
+
 def phone_key(value: str) -> str:
-    digits = re.sub(r"\D", "", value or "")
+    digits = re.sub(r"\D", "", _nfkc(value))
+    if digits.startswith("0086"):
+        digits = digits[2:]
     if digits.startswith("86") and len(digits) == 13:  # +86 138 0013 8000
         digits = digits[2:]
     return digits if len(digits) >= 6 else ""
 
 
 def email_key(value: str) -> str:
-    value = (value or "").strip().lower()
+    value = _nfkc(value).strip().lower()
     return value if "@" in value else ""
 
 
 def company_key(value: str) -> str:
-    value = re.sub(r"[\s()（）.,，·-]+", " ", (value or "").strip().lower()).strip()
+    value = re.sub(r"[\s()（）.,，·-]+", " ", _nfkc(value).strip().lower()).strip()
     previous = None
     while previous != value:
         previous, value = value, COMPANY_SUFFIXES.sub("", value).strip()

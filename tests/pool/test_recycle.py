@@ -203,6 +203,8 @@ def test_a_duplicate_is_refused_at_the_door_naming_the_record_waiting(admin_user
     assert phone_key("+86 138-0013-8000") == phone_key("13800138000")
     assert company_key("北京星辰科技有限公司") == company_key("北京星辰科技") != ""
     assert company_key("Acme Co., Ltd.") == company_key("ACME")
+    assert company_key("Ｓｔａｒｆｉｅｌｄ　Tech") == company_key("Starfield Tech")
+    assert phone_key("0086 139-0000-1234") == phone_key("+86 139 0000 1234")
     (waiting,) = waiting_leads(admin_user, leads_pool, 1, prefix="Star")
     schema = get_module("leads", admin_user.org)
     twin = crm_actions.do_create_record(schema, {"last_name": "Other", "company": "Elsewhere",

@@ -61,12 +61,16 @@ ID_COLUMNS: dict[str, tuple[str, str]] = {
     "automation.outgoingemail.run_id": ("model", "automation.rulerun"),
     "automation.assignmententry.last_user_id": ("model", "user"),
     "access.auditentry.object_id": ("object", "object_type"),
+    "crm.account.pool_id": ("model", "pool.pool"),
+    "crm.lead.pool_id": ("model", "pool.pool"),
+    "pool.poolstate.record_id": ("module", "module"),
+    "pool.poolmove.record_id": ("module", "module"),
 }
 # Generic foreign keys declared on models (notes, attachments, timeline, a task's related record)
 # are found by walking them; see id_columns().
 
 # Text columns whose whole value may be a module key or a field key.
-KEY_COLUMNS = {"module", "target", "field", "field_key", "status_field", "date_field"}
+KEY_COLUMNS = {"module", "target", "field", "field_key", "status_field", "date_field", "level_field"}
 # Text columns with merge fields ("{{f_34}}") inside.
 MERGE_TEXT_COLUMNS = {"automation.emailtemplate.subject", "automation.emailtemplate.body"}
 # Text columns listing ids of one table as "/3/7/" (a role's ancestors).
@@ -94,6 +98,8 @@ USERS, ROLES, GROUPS, PROFILES = "user", "access.orgrole", "access.group", "acce
 PEOPLE = [("users[]", USERS), ("roles[]", ROLES), ("groups[]", GROUPS)]
 JSON_RULES: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "access.profile.permissions": ("config", []),
+    "pool.pool.masked_fields": ("config", []),
+    "pool.recyclepolicy.rules": ("opaque", []),
     "access.profile.field_levels": ("config", []),
     "access.sharingrule.criteria": ("criteria", []),
     "access.accesslog.filters": ("config", []),
@@ -255,6 +261,9 @@ def tables() -> list[Table]:
     for table in found.values():
         table.depends = {label(f.related_model) for f in _fks(table.model)
                          if label(f.related_model) in found and label(f.related_model) != table.label}
+        # An id column that is not a foreign key (a lead's pool) needs its table restored first too.
+        table.depends |= {target for kind, target in id_columns(table.model).values()
+                          if kind == "model" and target in found and target != table.label}
     sorter = graphlib.TopologicalSorter({name: t.depends for name, t in found.items()})
     return [found[name] for name in sorter.static_order()]
 

@@ -64,6 +64,12 @@ def _test_settings(settings, tmp_path, request):
     from django.utils import translation
 
     translation.deactivate()
+    # Celery marks "inside a task" in a process-wide flag while it runs one eagerly, restoring
+    # the value it saw on entry: an eager task run by a browser test's live server thread while
+    # the test's thread ran one too can leave it set, and every later `.get()` would refuse.
+    from celery._state import _set_task_join_will_block
+
+    _set_task_join_will_block(False)
 
 
 def _drop_cache_keys(prefix: str) -> None:

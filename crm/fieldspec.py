@@ -71,6 +71,11 @@ class FieldSpec:
         """The ORM path for filters on a column field (`account_id` for a lookup)."""
         return f"{self.key}_id" if self.is_reference else self.key
 
+    @property
+    def value_path(self) -> str:
+        """The ORM path of the stored value: the column, or the key inside the JSON column."""
+        return f"{self.json_column}__{self.key}" if self.is_custom else self.orm_path
+
     def option_values(self) -> set[str]:
         return {c.value for c in self.options}
 

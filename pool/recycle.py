@@ -201,15 +201,16 @@ def _touched(events: Iterable[Any]) -> dict[tuple[int, str], dict[int, str]]:
 
 
 def record_model(module: str):
-    from crm.models import Account, Lead
+    """The model of a pool module's records, from the module registry."""
+    from crm.modules import get_module
 
-    return Account if module == "accounts" else Lead
+    return get_module(module).model
 
 
 def _pool_models() -> list:
-    from crm.models import Account, Lead
+    from .rules import POOL_MODULES
 
-    return [Lead, Account]
+    return [record_model(key) for key in POOL_MODULES]
 
 
 def _bears(event: Any) -> bool:

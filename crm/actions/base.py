@@ -214,7 +214,7 @@ def check_unique(schema: BoundSchema, values: dict[str, Any], exclude_pk: int | 
         spec = schema.field(key)
         if not spec.unique or value in (None, "", []):
             continue
-        path = f"{spec.json_column}__{spec.key}" if spec.is_custom else spec.orm_path
+        path = spec.value_path
         taken = schema.base_queryset(schema.org).filter(deleted_at__isnull=True, **{path: json_value(spec, value)})
         if exclude_pk is not None:
             taken = taken.exclude(pk=exclude_pk)

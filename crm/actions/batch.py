@@ -129,7 +129,7 @@ def _taken_unique(schema: BoundSchema, rows: Any) -> dict[str, set]:
         if not candidates:
             continue
         spec = schema.field(key)
-        path = f"{spec.json_column}__{spec.key}" if spec.is_custom else spec.orm_path
+        path = spec.value_path
         found = (schema.base_queryset(schema.org).filter(deleted_at__isnull=True, **{f"{path}__in": sorted(candidates,
                  key=str)}).values_list(path, flat=True))
         # A custom field's value comes back in its JSON form already; a column's is made so.

@@ -4,6 +4,7 @@ builds its spec) and `crm.schema` (which reads the definitions) do not import ea
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Iterable
 
 from django.utils.translation import get_language
@@ -54,8 +55,9 @@ class FieldSpec:
     def label(self) -> str:
         return pick_label(self.label_en, self.label_zh)
 
-    @property
+    @cached_property
     def field_type(self) -> FieldType:
+        # Cached on the spec (a frozen dataclass still has a __dict__): a batch asks it for every cell.
         return get_type(self.type)
 
     @property

@@ -89,9 +89,12 @@ class EmailType(TextType):
 PHONE_RE = re.compile(r"^\+?[0-9]{3,20}$")
 
 
+PHONE_PUNCTUATION = re.compile(r"[\s\-().]")
+
+
 def normalize_phone(value: str) -> str:
     """Phones are stored normalized (digits, leading +) so substring search finds them."""
-    return re.sub(r"[\s\-().]", "", value)
+    return PHONE_PUNCTUATION.sub("", value)
 
 
 class PhoneType(TextType):

@@ -18,9 +18,13 @@ def entry(record: Any, *, kind: str, actor: Any, path: str, changes: dict | None
     return TimelineEntry(**entry_values(record, kind=kind, actor=actor, path=path, changes=changes))
 
 
-def entry_values(record: Any, *, kind: str, actor: Any, path: str, changes: dict | None = None) -> dict[str, Any]:
-    """An entry as plain values, for `write_values` (a batch action's thousands of entries)."""
-    return {"org_id": record.org_id, "record_type_id": ContentType.objects.get_for_model(record).pk,
+def entry_values(record: Any, *, kind: str, actor: Any, path: str, changes: dict | None = None,
+                 record_type_id: int | None = None) -> dict[str, Any]:
+    """An entry as plain values, for `write_values` (a batch action's thousands of entries; it
+    passes the records' content type id, the same for all)."""
+    if record_type_id is None:
+        record_type_id = ContentType.objects.get_for_model(record).pk
+    return {"org_id": record.org_id, "record_type_id": record_type_id,
             "record_id": record.pk, "actor_id": getattr(actor, "pk", None), "actor_name": actor_name(actor),
             "path": path, "kind": kind, "changes": changes or {}, "request_id": request_id_var.get()}
 

@@ -111,8 +111,7 @@ def check_length(spec: FieldSpec, value: Any, schema: BoundSchema) -> None:
     """Text longer than its column (or than a JSON text field's limit), or a number too big for
     its column, is refused by name instead of failing in the database."""
     if isinstance(value, int) and not isinstance(value, bool) and not spec.is_custom:
-        column = schema.model._meta.get_field(spec.key)
-        if column.get_internal_type() == "IntegerField" and abs(value) >= 2**31:
+        if _column_type(schema.model, spec.key) == "IntegerField" and abs(value) >= 2**31:
             raise ValidationError(_("Enter a whole number."))
         return
     if not isinstance(value, str):
@@ -120,10 +119,20 @@ def check_length(spec: FieldSpec, value: Any, schema: BoundSchema) -> None:
     if spec.is_custom:
         limit = CUSTOM_TEXT_LIMITS.get(spec.type, CUSTOM_TEXT_DEFAULT_LIMIT)
     else:
-        limit = getattr(schema.model._meta.get_field(spec.key), "max_length", None)
+        limit = _column_limit(schema.model, spec.key)
     if limit and len(value) > limit:
         raise ValidationError(_("Use at most %(limit)d characters (this has %(length)d).")
                               % {"limit": limit, "length": len(value)})
+
+
+@functools.lru_cache(maxsize=None)
+def _column_type(model: type, name: str) -> str:
+    return model._meta.get_field(name).get_internal_type()
+
+
+@functools.lru_cache(maxsize=None)
+def _column_limit(model: type, name: str) -> int | None:
+    return getattr(model._meta.get_field(name), "max_length", None)
 
 
 def column_length_errors(model: type, values: dict[str, Any]) -> dict[str, list[str]]:

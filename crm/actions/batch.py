@@ -77,6 +77,7 @@ def _check(schema: BoundSchema, rows: list[dict[str, Any]], owners: list[User | 
     members = set(Membership.objects.filter(org=schema.org, user_id__in=owner_ids, is_active=True)
                   .values_list("user_id", flat=True)) if owner_ids else set()
     passed = []
+    owned_by_actor = schema.record_maker(schema.org, owner_id=actor.pk, created_by=actor, modified_by=actor)
     for i, data in enumerate(rows):
         if i not in cleaned:
             if results[i] is None:  # an upload
@@ -94,8 +95,9 @@ def _check(schema: BoundSchema, rows: list[dict[str, Any]], owners: list[User | 
         if owner is not None and owner.pk not in members:
             results[i] = RecordValidationError({"owner": [_("Choose an active user of this organisation.")]})
             continue
-        record = schema.new_record(schema.org, owner_id=owner.pk if owner is not None else actor.pk,
-                                   created_by=actor, modified_by=actor)
+        record = owned_by_actor()
+        if owner is not None:
+            record.owner_id = owner.pk
         for key, value in values.items():
             schema.field(key).set_value(record, value)
         try:
@@ -161,13 +163,21 @@ def _write(schema: BoundSchema, checked: list[tuple[int, Any, dict[str, Any], Us
                                             target_id=values[spec.key]))
         copy_insert(RecordLink, links)
     entries, events, contexts = [], [], []
+    record_type_id = ContentType.objects.get_for_model(schema.model).pk
+    specs: dict[str, Any] = {}
     for i, record, values, owner in checked:
-        filled = {key: v for key, v in values.items() if v not in (None, "", [])}
-        changes = {key: [None, refs.timeline_value(schema.field(key), v)] for key, v in filled.items()}
+        changes, event = {}, {}
+        for key, value in values.items():
+            if value in (None, "", []):
+                continue
+            spec = specs.get(key) or specs.setdefault(key, schema.field(key))
+            stored = spec.field_type.to_json(value)
+            event[key] = [None, stored]
+            changes[key] = [None, refs.timeline_value(spec, value) if spec.is_reference else stored]
         changes["owner"] = [None, _owner_json(owner or actor)]
-        entries.append(timeline.entry_values(record, kind="created", actor=actor, path=path, changes=changes))
-        event = {key: [None, json_value(schema.field(key), v)] for key, v in filled.items()}
         event["owner"] = [None, record.owner_id]
+        entries.append(timeline.entry_values(record, kind="created", actor=actor, path=path, changes=changes,
+                                             record_type_id=record_type_id))
         events.append(RecordEvent(kind="created", module=schema.key, org_id=record.org_id, record_id=record.pk,
                                   actor_id=actor.pk, path=path, changes=event))
         contexts.append(WriteContext("create", schema, record, actor, path, values))

@@ -115,14 +115,23 @@ def orderable(schema: BoundSchema, spec: FieldSpec) -> bool:
     """Whether a list offers to sort by the field: only where an index serves the order.
     Long text and multi-select are not sorted (no order would mean anything); a JSON-stored
     field by its expression index (crm.field_indexes). A person or linked record sorts by the
-    name people see, which an index serves only through an inner join: so only where it is
-    always set (the owner). Optional ones (an assignee, a contact's account) and JSON-stored
-    ones (ids, not names) are not sortable; they are filtered instead."""
+    name people see, which an index serves only through an inner join: so only the owner (always
+    set, or, for records a customer pool holds, sorted in two parts: `OwnerSortedRows`). Optional
+    ones (an assignee, a contact's account) and JSON-stored ones (ids, not names) are not
+    sortable; they are filtered instead."""
     if spec.is_reference:
-        return spec.type == "user" and not spec.is_custom and not schema.model._meta.get_field(spec.key).null
+        return spec.type == "user" and not spec.is_custom and (
+            not schema.model._meta.get_field(spec.key).null or sorts_in_parts(schema, spec))
     if spec.is_custom:
         return spec.type in INDEXED_TYPES
     return spec.type != "long_text"
+
+
+def sorts_in_parts(schema: BoundSchema, spec: FieldSpec) -> bool:
+    """Whether sorting by the field reads its rows in two parts (`OwnerSortedRows`): the owner of
+    a module whose records wait in a customer pool without one (leads, accounts)."""
+    return (spec.key == "owner" and not spec.is_custom and spec.type == "user"
+            and schema.model._meta.get_field(spec.key).null)
 
 
 def order_path(spec: FieldSpec) -> tuple[str, ...]:
@@ -146,6 +155,111 @@ def ordering(spec: FieldSpec, descending: bool) -> tuple[Any, ...]:
         return (expression.desc(), "-pk") if descending else (expression.asc(), "pk")
     paths = (*order_path(spec), "pk")
     return tuple(f"-{path}" for path in paths) if descending else paths
+
+
+def _without_join(queryset: Any, key: str) -> Any:
+    """`queryset` without the join to `key` (and through it) that select_related asked for: rows
+    where it is empty have nothing to join."""
+    related = queryset.query.select_related
+    if not isinstance(related, dict) or key not in related:
+        return queryset
+
+    def paths(tree: dict, prefix: str = "") -> list[str]:
+        return [path for name, below in tree.items()
+                for path in (paths(below, f"{prefix}{name}__") if below else [f"{prefix}{name}"])]
+
+    others = [path for path in paths(related) if path != key and not path.startswith(f"{key}__")]
+    queryset = queryset.select_related(None)
+    return queryset.select_related(*others) if others else queryset
+
+
+def sort_rows(schema: BoundSchema, spec: FieldSpec, queryset: Any, descending: bool) -> Any:
+    """`queryset` in the order of a list (or its export) sorted by an orderable field: ordered by
+    `ordering`, or, for an owner that may be empty, the owned rows and then the ownerless ones
+    (`OwnerSortedRows`)."""
+    if sorts_in_parts(schema, spec):
+        return OwnerSortedRows(queryset, spec, descending)
+    return queryset.order_by(*ordering(spec, descending))
+
+
+class OwnerSortedRows:
+    """The rows of a list sorted by an owner that may be empty (a lead or account waiting in a
+    customer pool has none): ascending, the owned rows by the owner's name (then owner, then pk)
+    and after them the ownerless rows by pk; descending, the ownerless rows first (pk
+    descending), then the owned rows in reverse name order. That is where PostgreSQL puts the
+    NULLs (last ascending, first descending), so a page and an export agree.
+
+    One ORDER BY over the outer join the empty owner needs is served by no index (the users'
+    name index drives only an inner join: the planner sorts every row). So the two parts are read
+    separately, each from an index: the owned part exactly as a required owner sorts (users in
+    name order driving the (org, owner, id) index, an inner join), the ownerless part from the
+    same index's NULL range, in pk order. A page slice reads the first part and, only when the
+    page reaches past its end, the second: at most three queries (the third, a count of the first
+    part bounded by the page's offset, only for a page wholly past it), however many rows.
+
+    Quacks like the queryset django-tables2 and the export read: `count()` (bounded, as the
+    list's paginator counts), slices, iteration, `iterator()`, `order_by()` (a new order of the
+    same rows)."""
+
+    ordered = True
+
+    def __init__(self, queryset: Any, spec: FieldSpec, descending: bool) -> None:
+        self.base = queryset.order_by()
+        self.model = queryset.model
+        owned = self.base.filter(**{f"{spec.key}__isnull": False})  # an inner join to the users
+        paths = (*order_path(spec), "pk")
+        owned = owned.order_by(*(f"-{path}" for path in paths) if descending else paths)
+        # By (owner, pk) although the owner is empty on every row: that is the order of the
+        # (org, owner, id) index, which IS NULL does not make redundant the way `= x` would (an
+        # ORDER BY pk alone is read in pk order filtering out owned rows, or sorted).
+        ownerless = self.base.filter(**{f"{spec.key}__isnull": True})
+        ownerless = _without_join(ownerless, spec.key).order_by(
+            *((f"-{spec.key}_id", "-pk") if descending else (f"{spec.key}_id", "pk")))
+        self.parts = (ownerless, owned) if descending else (owned, ownerless)
+
+    def count(self) -> int:
+        from .selectors import bounded_count
+
+        return bounded_count(self.base)
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def order_by(self, *fields: Any) -> Any:
+        return self.base.order_by(*fields)
+
+    def __iter__(self) -> Any:
+        for part in self.parts:
+            yield from part
+
+    def iterator(self, chunk_size: int | None = None) -> Any:
+        for part in self.parts:
+            yield from part.iterator(chunk_size=chunk_size)
+
+    def __getitem__(self, key: Any) -> Any:
+        if not isinstance(key, slice):
+            rows = self[key:key + 1]
+            if not rows:
+                raise IndexError(key)
+            return rows[0]
+        if key.step not in (None, 1) or (key.start or 0) < 0 or (key.stop is not None and key.stop < 0):
+            raise ValueError("Only forward slices of sorted rows are supported.")
+        start, stop = key.start or 0, key.stop
+        if stop is not None and stop <= start:
+            return []
+        first, second = self.parts
+        rows = list(first[start:stop])
+        if stop is not None and len(rows) == stop - start:
+            return rows
+        # The first part ends within this slice (or before it): where the second part starts.
+        if rows or start == 0:
+            before = start + len(rows)
+        else:
+            from .selectors import bounded_count
+
+            before = bounded_count(first.order_by(), start)  # at most `start` rows: exact
+        rows += list(second[max(0, start - before):None if stop is None else stop - before])
+        return rows
 
 
 def read_for(schema: BoundSchema, columns: list[FieldSpec]) -> tuple[list[str], list[str]]:
@@ -181,6 +295,8 @@ def build_table(schema: BoundSchema, columns: list[FieldSpec], user_names: dict[
         else:
             attrs[spec.key] = SpecColumn(spec, user_names, order_by=(*order_path(spec), "pk"),
                                          orderable=orderable(schema, spec))
+            if sorts_in_parts(schema, spec):
+                attrs[f"order_{spec.key}"] = _parts_orderer(schema, spec)
     meta = type("Meta", (), {"attrs": {"class": "table table-hover table-sm align-middle"}, "order_by": "-modified_at",
                              "sequence": ["select", title.key, "..."],
                              "template_name": "crm/includes/record_table.html"})
@@ -194,5 +310,12 @@ def build_table(schema: BoundSchema, columns: list[FieldSpec], user_names: dict[
 def _custom_orderer(spec: FieldSpec):
     def order(table, queryset, is_descending):
         return queryset.order_by(*ordering(spec, is_descending)), True
+
+    return order
+
+
+def _parts_orderer(schema: BoundSchema, spec: FieldSpec):
+    def order(table, queryset, is_descending):
+        return sort_rows(schema, spec, queryset, is_descending), True
 
     return order

@@ -11,7 +11,7 @@ from access.visibility import visible
 from crm import selectors as crm_selectors
 from crm.filters import build_filterset
 from crm.schema import BoundSchema, FieldSpec
-from crm.tables import orderable, ordering
+from crm.tables import orderable, sort_rows
 
 from .models import ExportJob
 
@@ -42,14 +42,15 @@ def chosen_keys(query: QueryDict, session: Any, schema: BoundSchema) -> list[str
     return list(session.get(f"columns:{schema.key}") or [])
 
 
-def export_ordering(schema: BoundSchema, fields: list[FieldSpec], sort: str) -> tuple[Any, ...]:
-    """The list page's order: its `sort` column if the user may see that field and the list
-    offers that sort, else newest first."""
+def export_sorted(schema: BoundSchema, fields: list[FieldSpec], queryset: Any, sort: str) -> Any:
+    """The rows in the list page's order: its `sort` column if the user may see that field and
+    the list offers that sort (read as the list reads it, `crm.tables.sort_rows`), else newest
+    first."""
     descending, key = sort.startswith("-"), sort.lstrip("-")
     spec = next((f for f in fields if f.key == key), None)
     if spec is None or not (spec.key == schema.title_field or orderable(schema, spec)):
-        return ("-modified_at", "-pk")
-    return ordering(spec, descending)
+        return queryset.order_by("-modified_at", "-pk")
+    return sort_rows(schema, spec, queryset, descending)
 
 
 def export_queryset(user: Any, schema: BoundSchema, fields: list[FieldSpec],
@@ -65,7 +66,7 @@ def export_queryset(user: Any, schema: BoundSchema, fields: list[FieldSpec],
     people = [f.key for f in fields if f.type == "user" and not f.is_custom]
     if people:  # select_related() with no names would join every relation
         queryset = queryset.select_related(*people)
-    queryset = queryset.order_by(*export_ordering(schema, fields, query.get("sort", "")))
+    queryset = export_sorted(schema, fields, queryset, query.get("sort", ""))
     names = set(filterset.form.fields) | {"q", "sort"}
     asked: dict[str, Any] = {}
     for key in query:

@@ -21,7 +21,13 @@ def pool_scope(org_id: int) -> str:
 
 def pool_facts(user: Any) -> dict[str, dict[str, Any]]:
     """{module: {"member": pool ids, "admin": pool ids, "masked": {pool id: field keys}}} for the
-    user in their current org; cached until the org's pools or access settings change."""
+    user in their current org; cached until the org's pools or access settings change.
+
+    Membership comes through users, roles, groups and team spaces, so the cache is read under the
+    org's access generation as well as the pools' own: adding or removing a team-space member, a
+    group's users or roles, or a user's role is an access setting, whose action records an audit
+    entry (`access.audit.record`), which bumps that generation. The next request reads the
+    membership afresh (tests/pool/test_cache_membership.py). The user's role is in the key too."""
     membership = current_membership(user)
     if membership is None:
         return {}

@@ -75,6 +75,8 @@ def do_set_team_member(space: TeamSpace, user_id: int, role: str, *, actor: User
         raise PermissionDenied(_("Only an organisation administrator names or removes managers."))
     member, _created = TeamMember.objects.update_or_create(space=space, user=user,
                                                            defaults={"org_id": space.org_id, "role": role})
+    # The audit entry also marks the org's cached access settings stale (access.generations):
+    # team roles, and the customer pools a team space is a member of (pool.selectors.pool_facts).
     audit.record(space.org_id, audit.Event.TEAM_MEMBER_SET, actor=actor, obj=space,
                  old={"user": str(user), "role": existing.role if existing else None},
                  new={"user": str(user), "role": role}, only_changes=False)
@@ -90,6 +92,7 @@ def do_remove_team_member(space: TeamSpace, user_id: int, *, actor: User) -> Non
         return
     if member.role == TeamMember.Role.MANAGER and not is_org_admin(actor):
         raise PermissionDenied(_("Only an organisation administrator names or removes managers."))
+    # Marks the cached access settings stale too (see do_set_team_member).
     audit.record(space.org_id, audit.Event.TEAM_MEMBER_REMOVED, actor=actor, obj=space,
                  old={"user": str(member.user), "role": member.role})
     member.delete()

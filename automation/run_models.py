@@ -10,7 +10,8 @@ class PendingEvent(models.Model):
     once automation has handled it: a worker or web process dying after the commit loses nothing
     (the sweeper queues what is left)."""
 
-    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
+                            db_index=False)  # the unique (org, event) index serves it
     event_id = models.CharField(max_length=32)
     payload = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True)

@@ -340,6 +340,12 @@ class Attachment(AttachedToRecord):
 class TimelineEntry(AttachedToRecord):
     """One event on a record. Written by actions only; never edited or deleted by the app."""
 
+    # Every record write adds an entry, so its indexes and checks are kept to what is read: the
+    # (org, record type, record, at) index serves the org too; content types are never deleted
+    # while their records exist, so that key is not checked by the database on every insert.
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
+    record_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+", db_index=False,
+                                    db_constraint=False)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     actor_name = models.CharField(max_length=200, blank=True)
     at = models.DateTimeField(auto_now_add=True, db_index=False)

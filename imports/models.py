@@ -99,8 +99,9 @@ class ImportedRecord(models.Model):
         CREATED = "created", _("Created")
         UPDATED = "updated", _("Updated")
 
-    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="records")
+    # One row per imported record: only the (job, row) index, which serves the job too.
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="records", db_index=False)
     row = models.PositiveIntegerField()
     record_id = models.BigIntegerField()
     kind = models.CharField(max_length=10, choices=Kind.choices)
@@ -108,7 +109,7 @@ class ImportedRecord(models.Model):
     before = models.JSONField(default=dict)
 
     class Meta:
-        indexes = [models.Index(fields=["org", "job", "row"], name="importedrecord_job_row")]
+        indexes = [models.Index(fields=["job", "row"], name="importedrecord_job_rows")]
 
 
 class ImportFailure(models.Model):

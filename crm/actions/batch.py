@@ -9,9 +9,10 @@ How the per-row work is kept off the database:
 - unique fields are checked with one query per field, and against the earlier rows of the batch;
 - the guards run per row in memory inside `batch_scope()`, where the configuration they read
   (lock rules, blueprints, validation rules, approval processes) is loaded once for the batch;
-- records, links and timeline entries are written with COPY (`crm.actions.bulk.copy_insert`); after-write hooks run in
-  their batch form where they have one (`run_after_write_many`); the events go out in one
-  `emit_many`, which the outbox writes in one INSERT and queues as one task.
+- records, links and timeline entries are written with COPY (`crm.actions.bulk`), the entries and
+  events built while PostgreSQL still writes the records; after-write hooks run in their batch
+  form where they have one (`run_after_write_many`); the events go out in one `emit_many`, which
+  the outbox writes by COPY and queues as one task.
 A refused row writes nothing and is returned as its error; the others go in. Rows with uploads
 take the single-record action (their files are stored once the record has an id).
 """
@@ -27,8 +28,8 @@ from access.generations import batch_scope
 from access.models import Membership, User
 
 from .. import timeline
-from .bulk import copy_insert
-from ..events import RecordEvent, emit_many
+from .bulk import copy_insert, inserting
+from ..events import RecordEvent, emit_many, event_ids
 from ..file_values import NewFile
 from ..guards import WriteContext, run_after_write_many, run_guards
 from ..schema import BoundSchema
@@ -144,28 +145,26 @@ def _write(schema: BoundSchema, checked: list[tuple[int, Any, dict[str, Any], Us
     """Write the rows that passed: records, links, timeline entries, hooks, events."""
     from django.contrib.contenttypes.models import ContentType
 
-    from ..models import RecordLink
-    from ..modules import get_module
-
     records = [record for _i, record, _values, _owner in checked]
-    copy_insert(schema.model, records)
-    links = []
-    lookups = [spec for spec in schema.fields if spec.is_custom and spec.type == "lookup"]
-    if lookups:  # new records have no links yet: only rows to add (as sync_links would)
-        source_type = ContentType.objects.get_for_model(schema.model)
-        target_types = {spec.key: ContentType.objects.get_for_model(get_module(spec.target, schema.org).model)
-                        for spec in lookups}
-        for _i, record, values, _owner in checked:
-            for spec in lookups:
-                if values.get(spec.key) is not None:
-                    links.append(RecordLink(org_id=record.org_id, field_id=spec.definition_id, source_type=source_type,
-                                            source_id=record.pk, target_type=target_types[spec.key],
-                                            target_id=values[spec.key]))
-        copy_insert(RecordLink, links)
-    entries, events, contexts = [], [], []
     record_type_id = ContentType.objects.get_for_model(schema.model).pk
+    with inserting(schema.model, records):
+        # PostgreSQL writes the records meanwhile: no query in here.
+        entries, events, contexts = _side_rows(schema, checked, actor, path, refs, record_type_id)
+    _write_links(schema, checked)
+    for i, record, _values, _owner in checked:
+        results[i] = record
+    timeline.write_values(entries)
+    run_after_write_many(contexts, records)
+    emit_many(events)
+
+
+def _side_rows(schema: BoundSchema, checked: list[tuple[int, Any, dict[str, Any], User | None]], actor: User,
+               path: str, refs: References, record_type_id: int) -> tuple[list, list, list]:
+    """Per new record: its "created" timeline entry (values), its event, its after-write context."""
+    entries, events, contexts = [], [], []
     specs: dict[str, Any] = {}
-    for i, record, values, owner in checked:
+    ids = iter(event_ids(len(checked)))
+    for _i, record, values, owner in checked:
         changes, event = {}, {}
         for key, value in values.items():
             if value in (None, "", []):
@@ -179,9 +178,30 @@ def _write(schema: BoundSchema, checked: list[tuple[int, Any, dict[str, Any], Us
         entries.append(timeline.entry_values(record, kind="created", actor=actor, path=path, changes=changes,
                                              record_type_id=record_type_id))
         events.append(RecordEvent(kind="created", module=schema.key, org_id=record.org_id, record_id=record.pk,
-                                  actor_id=actor.pk, path=path, changes=event))
+                                  actor_id=actor.pk, path=path, changes=event, id=next(ids)))
         contexts.append(WriteContext("create", schema, record, actor, path, values))
-        results[i] = record
-    timeline.write_values(entries)
-    run_after_write_many(contexts, records)
-    emit_many(events)
+    return entries, events, contexts
+
+
+def _write_links(schema: BoundSchema, checked: list[tuple[int, Any, dict[str, Any], User | None]]) -> None:
+    """The custom lookups' link rows: new records have none yet, so only rows to add (as
+    `sync_links` would)."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from ..models import RecordLink
+    from ..modules import get_module
+
+    lookups = [spec for spec in schema.fields if spec.is_custom and spec.type == "lookup"]
+    if not lookups:
+        return
+    source_type = ContentType.objects.get_for_model(schema.model)
+    target_types = {spec.key: ContentType.objects.get_for_model(get_module(spec.target, schema.org).model)
+                    for spec in lookups}
+    links = []
+    for _i, record, values, _owner in checked:
+        for spec in lookups:
+            if values.get(spec.key) is not None:
+                links.append(RecordLink(org_id=record.org_id, field_id=spec.definition_id, source_type=source_type,
+                                        source_id=record.pk, target_type=target_types[spec.key],
+                                        target_id=values[spec.key]))
+    copy_insert(RecordLink, links)

@@ -16,7 +16,8 @@ field's default, `auto_now`/`auto_now_add` fields the time of the call.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
 
 from django.db import connection, models
 from django.utils import timezone
@@ -47,8 +48,10 @@ def _preparer(field: models.Field) -> Callable[[Any], Any]:
     return lambda value: field.get_db_prep_save(value, connection)
 
 
-def _copy(model: type[models.Model], fields: list[models.Field], rows: Sequence[list[Any]]) -> list[int]:
-    """COPY `rows` (values in the order of `fields`) with ids from the table's sequence: the ids."""
+@contextmanager
+def _copying(model: type[models.Model], fields: list[models.Field], rows: Sequence[list[Any]]) -> Iterator[list[int]]:
+    """COPY `rows` (values in the order of `fields`) with ids from the table's sequence; yields
+    the ids once the rows are sent, and waits for the server to have written them on exit."""
     meta = model._meta
     prepared = [(i, _preparer(f)) for i, f in enumerate(fields) if not isinstance(f, PLAIN)]
     columns = ", ".join(connection.ops.quote_name(c) for c in [meta.pk.column, *(f.column for f in fields)])
@@ -61,13 +64,28 @@ def _copy(model: type[models.Model], fields: list[models.Field], rows: Sequence[
                 for i, prepare in prepared:
                     row[i] = prepare(row[i])
                 copy.write_row([pk, *row])
-    return ids
+            yield ids
+
+
+def _copy(model: type[models.Model], fields: list[models.Field], rows: Sequence[list[Any]]) -> list[int]:
+    with _copying(model, fields, rows) as ids:
+        return ids
 
 
 def copy_insert(model: type[models.Model], objs: Sequence[Any]) -> None:
     """Insert `objs` (unsaved instances of `model`); sets each one's pk."""
+    with inserting(model, objs):
+        pass
+
+
+@contextmanager
+def inserting(model: type[models.Model], objs: Sequence[Any]) -> Iterator[None]:
+    """Insert `objs` (unsaved instances of `model`), setting each one's pk; the body runs while
+    PostgreSQL is still writing them (it must not use the database connection), so a batch
+    builds its next rows meanwhile instead of waiting."""
     if len(objs) < FEW:
         model._default_manager.bulk_create(objs)
+        yield
         return
     fields = _fields(model)
     now = timezone.now()  # one time for the whole batch, as `copy_values` does
@@ -78,11 +96,12 @@ def copy_insert(model: type[models.Model], objs: Sequence[Any]) -> None:
             setattr(obj, attname, now)
         rows.append([getattr(obj, field.attname) if field.attname in stamped else field.pre_save(obj, True)
                      for field in fields])
-    ids = _copy(model, fields, rows)
-    for obj, pk in zip(objs, ids):
-        obj.pk = pk
-        obj._state.adding = False
-        obj._state.db = connection.alias
+    with _copying(model, fields, rows) as ids:
+        for obj, pk in zip(objs, ids):
+            obj.pk = pk
+            obj._state.adding = False
+            obj._state.db = connection.alias
+        yield
 
 
 def copy_values(model: type[models.Model], rows: Sequence[dict[str, Any]]) -> list[int]:

@@ -1,5 +1,5 @@
 """Going through an import's rows: each row becomes a record written by the record actions
-(the batch create action `do_create_records` for new records, `do_update_record` for matched
+(the batch actions `do_create_records` for new records and `do_update_records` for matched
 ones, path "import"), so permissions, field permissions, locks, blueprints, validation rules,
 assignment rules and workflow triggers apply as to a typed record. A failing row is reported
 with its reason and writes nothing; the others go in.
@@ -10,11 +10,13 @@ counts and its "done up to row N" mark in the same transaction: a worker that di
 the last committed batch.
 
 Cost per batch of BATCH rows, whatever its size: one query per lookup column and one for the
-duplicates; the batch action's few queries (the users and lookups the rows name, unique values,
-owners) and one COPY each for the records, their timeline entries, their outbox events and the
-import's own results; one Celery task for the batch's events. Creates wait in `pending` and go in
-together; an update (per row, through `do_update_record`) first writes the creates waiting before
-it, so every row sees the rows before it as if they went in one by one. See docs/import.md and
+duplicates; the batch actions' few queries (the users and lookups the rows name, unique values,
+owners; for updates the rows locked at once and saved a few hundred per UPDATE) and one COPY each
+for the records, their timeline entries, their outbox events and the import's own results; one
+Celery task for the batch's events. Creates wait in `pending` and updates in `pending_updates`,
+each kind going in together through its batch action (`do_create_records`, `do_update_records`);
+a row of the other kind, or one like a row still waiting, first writes the waiting ones, so every
+row sees the rows before it as if they went in one by one. See docs/import.md and
 docs/benchmarks.md ("Import") for the rows per second this gives and where the time goes.
 """
 from __future__ import annotations
@@ -32,7 +34,7 @@ from django.utils.translation import gettext as _
 
 from access.visibility import visible
 from crm.actions import (ConflictError, RecordValidationError, do_create_record, do_create_records,
-                         do_update_record)
+                         do_update_record, do_update_records)
 from crm.modules import get_module
 
 from . import mapping, reading
@@ -89,7 +91,9 @@ class Importer:
         self.match_specs = ([self.schema.field(key) for key in job.match_fields if self.schema.has_field(key)]
                             if job.duplicates != ImportJob.Duplicates.CREATE else [])
         self.seen: dict[tuple[str, ...], tuple[int, Any]] = {}  # match key -> (row, record written by it)
-        self.pending: list[tuple[Prepared, Outcome]] = []  # creates waiting for the batch action
+        self.pending: list[tuple[Prepared, Outcome]] = []  # creates waiting for the batch create action
+        # updates waiting for the batch update action: (row, outcome, target, its values before)
+        self.pending_updates: list[tuple[Prepared, Outcome, Any, dict[str, Any]]] = []
 
     # --- rows ------------------------------------------------------------------------------
 
@@ -173,9 +177,9 @@ class Importer:
     # --- one row -----------------------------------------------------------------------------
 
     def outcome(self, prepared: Prepared, matches: dict[tuple[str, ...], list[Any]]) -> Outcome:
-        """What the row does. A create waits in `pending` for the batch action (`flush`); an
-        update, or a row like one still waiting, first writes the waiting creates, so every row
-        sees the rows before it written, as if they went in one by one."""
+        """What the row does. A create or an update waits for its batch action (`flush`); a row
+        like one still waiting, or of the other kind than the waiting ones, first writes them, so
+        every row sees the rows before it written, as if they went in one by one."""
         row = prepared.row
         outcome = Outcome(row.number, "error")
         if prepared.errors:
@@ -203,24 +207,25 @@ class Importer:
             elif existing:
                 target = existing[0]
         if target is None:
+            if self.pending_updates:
+                self.flush()
             self.pending.append((prepared, outcome))
-            if prepared.key is not None:
-                self.seen[prepared.key] = (row.number, None)  # waiting: `flush` sets the record
-            return outcome
-        self.flush()
-        try:
-            record = self.update(prepared, target, outcome)
-        except Exception as exc:
-            outcome.outcome, outcome.reason = "error", self.reason(exc, row.number)
-            return outcome
+        else:
+            if self.pending or any(waiting.pk == target.pk for _p, _o, waiting, _b in self.pending_updates):
+                self.flush()
+            self.pending_updates.append((prepared, outcome, target, self.values(target, prepared.data)))
         if prepared.key is not None:
-            self.seen[prepared.key] = (row.number, record)  # a later row like it: the same record
+            self.seen[prepared.key] = (row.number, None)  # waiting: `flush` sets the record
         return outcome
 
     def flush(self) -> None:
-        """Create the waiting rows with the batch action; each gets its record or its reason."""
-        if not self.pending:
-            return
+        """Write the waiting rows with their batch action; each gets its record or its reason."""
+        if self.pending:
+            self.flush_creates()
+        if self.pending_updates:
+            self.flush_updates()
+
+    def flush_creates(self) -> None:
         waiting, self.pending = self.pending, []
         try:
             results = do_create_records(self.schema, [p.data for p, _o in waiting], actor=self.actor, path="import",
@@ -242,6 +247,26 @@ class Importer:
             outcome.written = self.values(result, prepared.data)
             if prepared.key is not None:
                 self.seen[prepared.key] = (prepared.row.number, result)
+
+    def flush_updates(self) -> None:
+        waiting, self.pending_updates = self.pending_updates, []
+        items = [(target.pk, prepared.data, target.version) for prepared, _o, target, _b in waiting]
+        try:
+            results = do_update_records(self.schema, items, actor=self.actor, path="import")
+        except PermissionDenied as exc:
+            results = [exc] * len(waiting)
+        except DatabaseError:
+            logger.exception("import %s: a batch of updates failed; writing its rows one by one", self.job.pk)
+            results = [self.update_one(prepared, target) for prepared, _o, target, _b in waiting]
+        for (prepared, outcome, target, before), result in zip(waiting, results):
+            if isinstance(result, Exception):
+                outcome.outcome, outcome.reason = "error", self.reason(result, prepared.row.number)
+                if prepared.key is not None:
+                    self.seen[prepared.key] = (prepared.row.number, target)  # a later row like it: still that one
+                continue
+            self.updated(outcome, result, prepared.data, before)
+            if prepared.key is not None:
+                self.seen[prepared.key] = (prepared.row.number, result)  # a later row like it: the same record
 
     def create_one(self, prepared: Prepared) -> Any:
         try:
@@ -265,20 +290,23 @@ class Importer:
             return _("This row could not be saved.")
         raise exc
 
-    def update(self, prepared: Prepared, target: Any, outcome: Outcome) -> Any:
-        before = self.values(target, prepared.data)
-        record = do_update_record(target, prepared.data, version=target.version, actor=self.actor, path="import",
-                                  schema=self.schema)
-        after = self.values(record, prepared.data)
+    def update_one(self, prepared: Prepared, target: Any) -> Any:
+        try:
+            return do_update_record(target, prepared.data, version=target.version, actor=self.actor, path="import",
+                                    schema=self.schema)
+        except Exception as exc:
+            return exc
+
+    def updated(self, outcome: Outcome, record: Any, data: dict[str, Any], before: dict[str, Any]) -> None:
+        after = self.values(record, data)
         changed = {key for key in after if after[key] != before.get(key)}
         outcome.record_id, outcome.title = record.pk, str(record)
         if not changed:
             outcome.outcome, outcome.reason = "skip", _("Nothing to change in “%(record)s”.") % {"record": record}
-            return record
+            return
         outcome.outcome = "update"
         outcome.written = {key: after[key] for key in changed}
         outcome.before = {key: before.get(key) for key in changed}
-        return record
 
     def values(self, record: Any, data: dict[str, Any]) -> dict[str, Any]:
         specs = [self.schema.field(key) for key in data]

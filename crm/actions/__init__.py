@@ -9,6 +9,7 @@ from .base import (CUSTOM_TEXT_DEFAULT_LIMIT, CUSTOM_TEXT_LIMITS, ConflictError,
                    bound_schema, check_length, column_length_errors, check_reference, check_unique, check_version, clean_values,
                    json_value, record_refusals, sync_links, timeline_value)
 from .batch import do_create_records
+from .batch_update import do_update_records
 from .fields import (COLOR_RE, FIELD_SETTINGS, clean_options, do_create_field, do_move_field,
                      do_rebuild_field_index, do_set_field_retired, do_update_field)
 from .notes import MENTION_RE, do_add_note, do_delete_note, do_update_note
@@ -24,5 +25,5 @@ __all__ = [
     "do_bulk_edit_records", "do_change_owner", "do_create_field", "do_create_record", "do_create_records", "do_delete_attachment",
     "do_delete_note", "do_delete_record", "do_link_task", "do_move_field", "do_purge_recycle_bin",
     "do_reassign_records", "do_rebuild_field_index", "do_restore_record", "do_set_field_retired", "do_update_field", "do_update_note",
-    "do_update_record", "json_value", "record_refusals", "sync_links", "timeline_value",
+    "do_update_record", "do_update_records", "json_value", "record_refusals", "sync_links", "timeline_value",
 ]

@@ -100,6 +100,7 @@ JSON_RULES: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "access.profile.permissions": ("config", []),
     "pool.pool.masked_fields": ("config", []),
     "pool.recyclepolicy.rules": ("opaque", []),
+    "pool.poolmove.coded_reason": ("opaque", []),
     "access.profile.field_levels": ("config", []),
     "access.sharingrule.criteria": ("criteria", []),
     "access.accesslog.filters": ("config", []),

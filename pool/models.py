@@ -59,6 +59,7 @@ class PoolState(models.Model):
     in_pool = models.BooleanField(default=True)
     entered_at = models.DateTimeField(default=timezone.now)
     entered_how = models.CharField(max_length=20, blank=True)  # released, moved, deactivated, recycled ...
+    # A person's words (releasing); a recycled record's reason is on its history row (PoolMove).
     entry_reason = models.TextField(blank=True)
     former_owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                      related_name="+")
@@ -109,10 +110,19 @@ class PoolMove(models.Model):
     from_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     to_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    reason = models.TextField(blank=True)
+    reason = models.TextField(blank=True)  # a person's words (releasing, overriding the limits)
+    # The system's reason (recycling), language-neutral: {"code": ..., params} (pool.reasons).
+    coded_reason = models.JSONField(null=True, blank=True)
     overridden = models.BooleanField(default=False)  # an assignment past the limits, with its reason
     path = models.CharField(max_length=50, default="page")
     at = models.DateTimeField(default=timezone.now)
+
+    @property
+    def reason_text(self) -> str:
+        """The reason in the reader's language (a coded one rendered; typed words as typed)."""
+        from .reasons import reason_text
+
+        return reason_text(self.coded_reason if self.coded_reason else self.reason)
 
     class Meta:
         indexes = [

@@ -25,6 +25,7 @@ from crm import timeline
 from crm.events import RecordEvent, emit_many
 
 from .models import Pool, PoolMove, PoolState, RecyclePolicy
+from .reasons import RULE_CODES, coded
 from .recycle import DAY, RULE_KEYS, record_model, refresh, reset_pool
 from .selectors import is_pool_admin
 
@@ -32,12 +33,8 @@ logger = logging.getLogger(__name__)
 BATCH = 200
 MAX_DAYS = 3650
 MAX_LEVELS = 20
-REASONS = {
-    "n": "No follow-up for %(days)d days",
-    "m": "No deal within %(days)d days of the claim",
-    "w": "Not won within %(days)d days of the claim",
-}
-REASONS_ZH = {"n": "%(days)d 天未跟进", "m": "认领后 %(days)d 天内未创建商机", "w": "认领后 %(days)d 天内未赢单"}
+# The rules that return a record (n, m, w) -> the code of the reason stored (pool.reasons).
+REASONS = RULE_CODES
 
 
 def policy_of(pool: Pool) -> RecyclePolicy:
@@ -185,11 +182,13 @@ def do_protect_record(module: Any, record_id: Any, protected: bool, *, actor: Us
 
 # --- returning records -----------------------------------------------------------------------------
 
-def _reason(policy: RecyclePolicy, state: PoolState, record: Any) -> tuple[str, str]:
+def _reason(policy: RecyclePolicy, state: PoolState, record: Any) -> dict[str, Any]:
+    """Why the record returns, language-neutral (its code and days): shown in each reader's
+    language (pool.reasons)."""
     from .recycle import level_rules
 
     days = level_rules(policy, record).get(state.due_rule, 0)
-    return REASONS[state.due_rule] % {"days": days}, REASONS_ZH[state.due_rule] % {"days": days}
+    return coded(REASONS[state.due_rule], days=days)
 
 
 @transaction.atomic
@@ -213,20 +212,21 @@ def do_recycle_records(policy: RecyclePolicy, state_ids: list[int], *, now: dt.d
     for state in due:
         row = rows[state.record_id]
         old_owner = row.owner
-        reason_en, _zh = _reason(policy, state, row)
+        reason = _reason(policy, state, row)
         row.owner, row.pool_id = None, pool.pk
         row.version += 1
         row.modified_by, row.modified_at = actor, now
-        state.in_pool, state.entered_at, state.entered_how, state.entry_reason = True, now, "recycled", reason_en
+        # The reason, language-neutral, is on the history row and the timeline entry.
+        state.in_pool, state.entered_at, state.entered_how, state.entry_reason = True, now, "recycled", ""
         state.former_owner, state.due_at, state.due_rule, state.warned_for = old_owner, None, "", None
         state.protected = False
         changed.append(state)
         moves.append(PoolMove(org_id=pool.org_id, pool=pool, module=pool.module, record_id=row.pk,
-                              kind=PoolMove.Kind.RECYCLED, from_user=old_owner, actor=actor, reason=reason_en,
+                              kind=PoolMove.Kind.RECYCLED, from_user=old_owner, actor=actor, coded_reason=reason,
                               path=path, at=now))
         entries.append(timeline.entry(row, kind="pool_recycled", actor=actor, path=path, changes={
             "owner": [{"id": old_owner.pk, "name": str(old_owner)}, None], "pool": [None, pool.name],
-            "reason": [None, reason_en]}))
+            "reason": [None, reason]}))
         events.append(RecordEvent(kind="owner_changed", module=pool.module, org_id=pool.org_id, record_id=row.pk,
                                   actor_id=getattr(actor, "pk", None), path=path,
                                   changes={"owner": [old_owner.pk, None]}))

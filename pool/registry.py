@@ -18,6 +18,14 @@ TIMELINE_KINDS = {
 TIMELINE_FIELDS = {"pool": _("Pool")}
 
 
+def recycled_value(key: str, value: Any) -> Any:
+    """A recycled record's timeline entry: its reason, stored as a code, read in the viewer's
+    language (pool.reasons)."""
+    from .reasons import reason_text
+
+    return reason_text(value) if key == "reason" and value is not None else value
+
+
 def refuse_masked_save(sender: Any, instance: Any, update_fields: Any = None, **kwargs: Any) -> None:
     """A record read with masked values is never written back (it would store the mask)."""
     from access.masking import MASKED_ATTR
@@ -36,7 +44,7 @@ def register() -> None:
     from crm.guards import register_after_write
     from crm.models import Account, Lead
     from crm.modules import register_header_panel_provider, register_panel_provider
-    from crm.templatetags.crm_tags import EXTRA_LABELS, KIND_LABELS
+    from crm.templatetags.crm_tags import EXTRA_LABELS, KIND_LABELS, KIND_VALUES
 
     from crm.events import subscribe
     from crm.modules import register_row_mark_provider
@@ -63,5 +71,6 @@ def register() -> None:
         KIND_LABELS.setdefault(key, label)
     for key, label in TIMELINE_FIELDS.items():
         EXTRA_LABELS.setdefault(key, label)
+    KIND_VALUES.setdefault("pool_recycled", recycled_value)
     for model in (Lead, Account):
         pre_save.connect(refuse_masked_save, sender=model, dispatch_uid=f"pool-masked-{model.__name__}")

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from django import template
 from django.utils.translation import gettext_lazy as _
@@ -37,6 +37,10 @@ EXTRA_LABELS = {"owner": _("Owner"), "file": _("File"), "related": _("Related to
                 "review": _("Review"), "field": _("Field"), "merged": _("Merged records"),
                 "merged_into": _("Merged into")}
 
+# Values an app stores language-neutral in its entries' changes (a pool's recycle reason as
+# {"code": ..., "days": 30}): per entry kind, how a value reads for the viewer, value(key, stored).
+KIND_VALUES: dict[str, Callable[[str, Any], Any]] = {}
+
 
 @register.filter
 def timeline_kind(kind: str) -> str:
@@ -68,6 +72,7 @@ def timeline_changes(entry: Any, fields: Any) -> list[tuple[str, str, Any, Any]]
     `fields` are the specs the viewer may see: changes to other fields (hidden from this
     viewer, or retired) are left out."""
     by_key = {spec.key: spec for spec in fields or []}
+    value = KIND_VALUES.get(entry.kind)
     rows = []
     for key, pair in entry.changes.items():
         spec = by_key.get(key)
@@ -75,6 +80,8 @@ def timeline_changes(entry: Any, fields: Any) -> list[tuple[str, str, Any, Any]]
             continue
         label = spec.label if spec is not None else EXTRA_LABELS.get(key, key)
         old, new = (pair + [None, None])[:2] if isinstance(pair, list) else (None, pair)
+        if value is not None and spec is None:
+            old, new = value(key, old), value(key, new)
         if key == "access" and spec is None:  # a share's level, stored as its code
             old, new = _access_label(old), _access_label(new)
         rows.append((key, label, _show(spec, old), _show(spec, new)))

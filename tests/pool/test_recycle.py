@@ -89,9 +89,12 @@ def test_warned_on_day_n_minus_k_recycled_on_day_n_and_followed_up_records_stay(
         state = states([idle])[idle.pk]
         assert state.in_pool and state.former_owner_id == sally.pk and state.entered_how == "recycled"
         move = PoolMove.objects.get(record_id=idle.pk, kind="recycled")
-        assert move.from_user_id == sally.pk and move.reason == "No follow-up for 10 days"
+        # The reason as a code and its days, shown in each reader's language (test_recycle_reason.py).
+        reason = {"code": "recycle_no_follow_up", "days": 10}
+        assert move.from_user_id == sally.pk and move.coded_reason == reason
+        assert move.reason_text == "No follow-up for 10 days"
         entry = TimelineEntry.objects.get(record_id=idle.pk, kind="pool_recycled")
-        assert entry.changes["reason"] == [None, "No follow-up for 10 days"] and entry.path == "system"
+        assert entry.changes["reason"] == [None, reason] and entry.path == "system"
         assert Lead.objects.get(pk=busy.pk).owner_id == sally.pk
         assert Lead.objects.get(pk=kept.pk).owner_id == sally.pk  # protected
         assert run_recycling() == {"recycled": 0, "warned": 0}  # a restarted run: nothing twice

@@ -11,7 +11,7 @@ the last committed batch.
 
 Cost per batch of BATCH rows, whatever its size: one query per lookup column and one for the
 duplicates; the batch actions' few queries (the users and lookups the rows name, unique values,
-owners; for updates the rows locked at once and saved a few hundred per UPDATE) and one COPY each
+owners; for updates the rows locked at once and saved by one UPDATE) and one COPY each
 for the records, their timeline entries, their outbox events and the import's own results; one
 Celery task for the batch's events. Creates wait in `pending` and updates in `pending_updates`,
 each kind going in together through its batch action (`do_create_records`, `do_update_records`);
@@ -94,6 +94,7 @@ class Importer:
         self.pending: list[tuple[Prepared, Outcome]] = []  # creates waiting for the batch create action
         # updates waiting for the batch update action: (row, outcome, target, its values before)
         self.pending_updates: list[tuple[Prepared, Outcome, Any, dict[str, Any]]] = []
+        self.pending_targets: set[int] = set()  # the records of `pending_updates`
 
     # --- rows ------------------------------------------------------------------------------
 
@@ -211,9 +212,10 @@ class Importer:
                 self.flush()
             self.pending.append((prepared, outcome))
         else:
-            if self.pending or any(waiting.pk == target.pk for _p, _o, waiting, _b in self.pending_updates):
+            if self.pending or target.pk in self.pending_targets:
                 self.flush()
             self.pending_updates.append((prepared, outcome, target, self.values(target, prepared.data)))
+            self.pending_targets.add(target.pk)
         if prepared.key is not None:
             self.seen[prepared.key] = (row.number, None)  # waiting: `flush` sets the record
         return outcome
@@ -249,7 +251,7 @@ class Importer:
                 self.seen[prepared.key] = (prepared.row.number, result)
 
     def flush_updates(self) -> None:
-        waiting, self.pending_updates = self.pending_updates, []
+        waiting, self.pending_updates, self.pending_targets = self.pending_updates, [], set()
         items = [(target.pk, prepared.data, target.version) for prepared, _o, target, _b in waiting]
         try:
             results = do_update_records(self.schema, items, actor=self.actor, path="import")

@@ -6,7 +6,7 @@ after-write hooks, the "updated" event), at a number of queries that does not gr
 As in the batch create action (`crm.actions.batch`): the rows are locked in one query, values
 are cleaned in memory against references loaded once (`References`), unique values are checked
 with one query per field, guards run in memory inside `batch_scope()`, the rows are saved with one
-UPDATE per few hundred, timeline entries by COPY and the events in one `emit_many`. A refused item
+UPDATE from a COPY, timeline entries by COPY and the events in one `emit_many`. A refused item
 writes nothing and is returned as its error, and a guard's refusal leaves its "refused" timeline
 entry as the single action's does. Items changing a file field take the single action (it stores
 and drops files).
@@ -31,6 +31,7 @@ from ..guards import WriteContext, run_after_write_many, run_guards
 from ..modules import get_module
 from ..schema import BoundSchema
 from .attachments import has_uploads
+from .bulk import copy_update
 from .base import (ConflictError, RecordValidationError, References, _require_member, bound_schema, check_version,
                    clean_values, json_value)
 from .records import do_update_record
@@ -183,17 +184,17 @@ def _check_unique(schema: BoundSchema, pk: int, new: dict[str, Any], taken: dict
 def _save(schema: BoundSchema, saved: list[tuple[int, Any, dict[str, tuple[Any, Any]]]], actor: User, path: str,
           results: list[Any]) -> None:
     now = timezone.now()
-    columns = {"version", "modified_by", "modified_at"}
+    columns = {"version", "modified_by_id", "modified_at"}
     for _i, current, diff in saved:
         for key, (_old, new) in diff.items():
             spec = schema.field(key)
             spec.set_value(current, new)
-            columns.add(spec.json_column if spec.is_custom else spec.key)
+            columns.add(spec.json_column if spec.is_custom else schema.model._meta.get_field(spec.key).attname)
         current.version += 1
         current.modified_by = actor
         current.modified_at = now
     records = [current for _i, current, _diff in saved]
-    schema.model._base_manager.bulk_update(records, sorted(columns), batch_size=500)
+    copy_update(schema.model, records, sorted(columns))
     _sync_links(schema, saved)
     within = set(visible(actor, schema, "view", listing=False).filter(pk__in=[r.pk for r in records])
                  .values_list("pk", flat=True))

@@ -127,11 +127,14 @@ def test_the_queries_of_a_batch_do_not_grow_with_its_rows(org, admin_user):
     locking.do_save_lock_config(org, "deals", enabled=True, actor=admin_user)
     locking.do_create_lock_rule(org, "deals", name="Huge", actor=admin_user, locked_for="all",
                                 criteria={"all": [{"field": "amount", "op": "gt", "value": "1000000"}]})
+    actions.do_create_field(org, "deals", api_name="region", label_en="Region", field_type="text", actor=admin_user)
+    region = actions.bound_schema("deals", org).field("region").key
     accounts = [actions.do_create_record("accounts", {"name": f"A{i}"}, actor=admin_user) for i in range(3)]
-    deals = actions.do_create_records("deals", [{"name": f"D{i}"} for i in range(505)], actor=admin_user)
+    deals = actions.do_create_records("deals", [{"name": f"D{i}", "region": "North"} for i in range(505)],
+                                      actor=admin_user)
 
     def queries(chosen: list, round_: int) -> int:
-        items = [(d.pk, {"amount": str(round_ * 10 + i), "account": accounts[i % 3].pk}, d.version)
+        items = [(d.pk, {"amount": str(round_ * 10 + i), "account": accounts[i % 3].pk, "region": f"R{i}"}, d.version)
                  for i, d in enumerate(chosen)]
         with CaptureQueriesContext(connection) as captured:
             results = actions.do_update_records("deals", items, actor=admin_user)
@@ -143,3 +146,6 @@ def test_the_queries_of_a_batch_do_not_grow_with_its_rows(org, admin_user):
     assert small == large, (small, large)
     assert large <= 20
     assert TimelineEntry.objects.filter(kind="updated").count() == 505
+    stored = Deal.objects.get(pk=deals[105 + 7].pk)  # written through the staging table
+    assert (stored.amount, stored.account_id, stored.custom[region], stored.version) == (37, accounts[1].pk, "R7", 2)
+    assert stored.modified_by_id == admin_user.pk

@@ -65,6 +65,8 @@ ID_COLUMNS: dict[str, tuple[str, str]] = {
     "crm.lead.pool_id": ("model", "pool.pool"),
     "pool.poolstate.record_id": ("module", "module"),
     "pool.poolmove.record_id": ("module", "module"),
+    "pool.possibleduplicate.record_id": ("module", "module"),
+    "pool.possibleduplicate.other_id": ("module", "module"),
 }
 # Generic foreign keys declared on models (notes, attachments, timeline, a task's related record)
 # are found by walking them; see id_columns().
@@ -101,6 +103,7 @@ JSON_RULES: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "pool.pool.masked_fields": ("config", []),
     "pool.recyclepolicy.rules": ("opaque", []),
     "pool.poolmove.coded_reason": ("opaque", []),
+    "pool.possibleduplicate.fields": ("config", []),
     "access.profile.field_levels": ("config", []),
     "access.sharingrule.criteria": ("criteria", []),
     "access.accesslog.filters": ("config", []),

@@ -19,7 +19,7 @@ from crm import timeline
 from crm.actions import RecordValidationError, bound_schema
 from crm.events import RecordEvent, emit_many
 
-from .models import Pool, PoolCounter, PoolMove, PoolState
+from .models import Dedupe, Pool, PoolCounter, PoolMove, PoolState
 from .rules import MASKABLE_TYPES, POOL_MODULES, preload_states
 from .selectors import claims_today, held, module_facts, pool_scope
 
@@ -43,7 +43,8 @@ def do_save_pool(org: Any, *, actor: User, pool: Pool | None = None, name: str, 
                  masked_fields: Iterable[str] = (), members: dict[str, Iterable[Any]] | None = None,
                  admins: Iterable[Any] = (), **limits: Any) -> Pool:
     """Create or change a pool: its name, module, members (users, roles, groups, team spaces),
-    administrators, masked fields and limits. A bad value is an error naming its field."""
+    administrators, masked fields, limits and what its door does with duplicates (`dedupe`, a
+    `Dedupe` value). A bad value is an error naming its field."""
     _require_admin(actor)
     if pool is not None and pool.org_id != org.pk:
         raise PermissionDenied
@@ -78,11 +79,14 @@ def do_save_pool(org: Any, *, actor: User, pool: Pool | None = None, name: str, 
             continue
         if limits[key] < 0 or limits[key] > 1_000_000:
             errors[key] = [_("Enter a number from 0 to 1,000,000.")]
+    dedupe = limits.get("dedupe") or (pool.dedupe if pool is not None else Dedupe.REFUSE)
+    if dedupe not in Dedupe.values:  # what the door does with duplicates (pool.door)
+        errors["dedupe"] = [_("Choose what happens to a duplicate.")]
     if errors:
         raise ValidationError(errors)
     old = None if pool is None else {"name": pool.name, "module": pool.module}
     pool = pool or Pool(org=org)
-    pool.name, pool.module, pool.masked_fields = name, module, masked
+    pool.name, pool.module, pool.masked_fields, pool.dedupe = name, module, masked, dedupe
     for key in ("capacity", "daily_claims", "cooldown_days", "embargo_hours"):
         setattr(pool, key, limits[key])
     for key in ("capacity_counts_won", "release_on_deactivation"):
@@ -341,13 +345,15 @@ def do_release_records(module: Any, ids: Iterable[Any], pool_id: Any, *, actor: 
     else:
         _reachable(actor, schema, rows, "edit")
         _guarded("release", schema, rows, actor, path, lambda row: {"pool": pool})
-    from .door import check_entry  # dedupe at the door: no record doubled in the pool
+    from .door_actions import admit, record_links  # dedupe at the door: no record doubled in the pool
 
-    check_entry(schema, rows, pool)
-    if kind == PoolMove.Kind.RELEASED and is_org_admin(actor) and any(r.owner_id != actor.pk for r in rows):
+    entering, links = admit(schema, rows, pool, actor, path=path)  # a merged record does not enter
+    if kind == PoolMove.Kind.RELEASED and is_org_admin(actor) and any(r.owner_id != actor.pk for r in entering):
         kind = PoolMove.Kind.MOVED
-    _write_moves(schema, rows, kind=kind, actor=actor, path=path, reason=reason, new_owner=None,
-                 pool_of_row={row.pk: pool for row in rows})
+    if entering:
+        _write_moves(schema, entering, kind=kind, actor=actor, path=path, reason=reason, new_owner=None,
+                     pool_of_row={row.pk: pool for row in entering})
+    record_links(schema, pool, links, actor=actor, path=path)
     return rows
 
 
@@ -365,11 +371,15 @@ def do_release_on_deactivation(org: Any, user: User, *, actor: User) -> dict[str
         schema = get_module(key, org).bind(org)
         ids = list(schema.model._base_manager.filter(org=org, owner=user, deleted_at__isnull=True)
                    .order_by("pk").values_list("pk", flat=True))
+        from .door_actions import admit, record_links
+
         for start in range(0, len(ids), MAX_BATCH):
             rows = _locked_rows(schema, ids[start:start + MAX_BATCH])
+            rows, links = admit(schema, rows, pool, actor, automatic=True, path="system")  # linked, never refused
             _write_moves(schema, rows, kind=PoolMove.Kind.DEACTIVATED, actor=actor, path="system",
                          reason=_("%(user)s was deactivated.") % {"user": user}, new_owner=None,
                          pool_of_row={row.pk: pool for row in rows})
+            record_links(schema, pool, links, actor=actor, path="system")
         moved[key] = len(ids)
     return moved
 

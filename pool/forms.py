@@ -1,4 +1,5 @@
-"""The pool settings form: who belongs, who administers, what is masked, the limits."""
+"""The pool settings form: who belongs, who administers, what is masked, the limits, and what
+the door does with duplicates."""
 from __future__ import annotations
 
 from typing import Any
@@ -10,7 +11,7 @@ from access.models import Group, OrgRole
 from crm.forms import org_members
 from crm.widgets import member_widget
 
-from .models import POOL_MODULES
+from .models import POOL_MODULES, Dedupe
 from .rules import MASKABLE_TYPES
 
 
@@ -38,6 +39,15 @@ class PoolForm(forms.Form):
                                        min_value=0, max_value=100_000, required=False, initial=0)
     release_on_deactivation = forms.BooleanField(label=_("A deactivated owner's records enter this pool"),
                                                  required=False)
+    dedupe = forms.ChoiceField(
+        label=_("Duplicates at the door"), choices=Dedupe.choices, initial=Dedupe.REFUSE, required=False,
+        widget=forms.RadioSelect,
+        help_text=_("A record released or moved into the pool is compared with the records waiting in it, and "
+                    "with the others entering with it, by phone, e-mail and company name (ignoring case, spaces, "
+                    "full-width characters, how a phone is written and endings such as 有限公司 or Ltd.). Merging "
+                    "keeps the existing record's values and fills its empty fields from the entering one, which "
+                    "goes to the recycle bin; it needs the right to edit both. Records entering by themselves "
+                    "(an owner deactivated, recycling) are never refused: they are marked as possible duplicates."))
 
     def __init__(self, *args: Any, org: Any, module_key: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -61,17 +71,17 @@ class PoolForm(forms.Form):
                         "groups": data["member_groups"], "spaces": data["member_spaces"]},
             "admins": data["admins"],
             **{key: data.get(key) for key in ("capacity", "capacity_counts_won", "daily_claims", "cooldown_days",
-                                              "embargo_hours", "release_on_deactivation")},
+                                              "embargo_hours", "release_on_deactivation", "dedupe")},
         }
 
     @staticmethod
     def initial_for(pool: Any) -> dict[str, Any]:
         if pool is None:
-            return {"capacity_counts_won": True, "cooldown_days": 0, "embargo_hours": 0}
+            return {"capacity_counts_won": True, "cooldown_days": 0, "embargo_hours": 0, "dedupe": Dedupe.REFUSE}
         return {"name": pool.name, "module": pool.module, "masked_fields": pool.masked_fields,
                 "member_users": list(pool.member_users.all()), "member_roles": list(pool.member_roles.all()),
                 "member_groups": list(pool.member_groups.all()), "member_spaces": list(pool.member_spaces.all()),
                 "admins": list(pool.admins.all()), "capacity": pool.capacity,
                 "capacity_counts_won": pool.capacity_counts_won, "daily_claims": pool.daily_claims,
                 "cooldown_days": pool.cooldown_days, "embargo_hours": pool.embargo_hours,
-                "release_on_deactivation": pool.release_on_deactivation}
+                "release_on_deactivation": pool.release_on_deactivation, "dedupe": pool.dedupe}

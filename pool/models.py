@@ -18,6 +18,16 @@ from access.models import Group, Organization, OrgRole
 POOL_MODULES = (("leads", _("Leads")), ("accounts", _("Accounts")))
 
 
+class Dedupe(models.TextChoices):
+    """What the door (pool.door) does with a record entering the pool by hand (released, moved,
+    imported) that duplicates one waiting there, or another entering with it."""
+
+    REFUSE = "refuse", _("Refuse it, naming the existing record")
+    MERGE = "merge", _("Merge it into the existing record")
+    LINK = "link", _("Let it in, marked as a possible duplicate")
+    OFF = "off", _("Let it in (no check)")
+
+
 class Pool(models.Model):
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     name = models.CharField(_("name"), max_length=100)
@@ -38,6 +48,8 @@ class Pool(models.Model):
     embargo_hours = models.PositiveIntegerField(_("embargo hours on new entries"), default=0)
     release_on_deactivation = models.BooleanField(
         _("a deactivated owner's records enter this pool"), default=False)
+    dedupe = models.CharField(_("duplicates at the door"), max_length=10, choices=Dedupe.choices,
+                              default=Dedupe.REFUSE)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -160,10 +172,27 @@ class RecyclePolicy(models.Model):
     protect_quota = models.PositiveIntegerField(_("protected customers per rep"), default=0)
     open_deal_amount = models.DecimalField(_("keep records with an open deal of at least"), max_digits=16,
                                            decimal_places=2, null=True, blank=True)
-    # Dedupe at the door (pool.door): "link" refuses a record that duplicates one waiting in the
-    # pool and names it; "off" lets it in.
-    dedupe = models.CharField(_("duplicates at the door"), max_length=10, default="link",
-                              choices=(("link", _("Refuse, naming the existing record")), ("off", _("Let them in"))))
 
     class Meta:
         indexes = [models.Index(fields=["org", "enabled"], name="recyclepolicy_org")]
+
+
+class PossibleDuplicate(models.Model):
+    """A record let into a pool although it looked like another (the pool's dedupe setting "link",
+    or an automatic entry): the pair, what matched, and when. The pool list and the record page
+    mark both records, pointing at each other, until one of them is deleted or merged."""
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    module = models.CharField(max_length=20)
+    record_id = models.BigIntegerField()  # the record that entered
+    other_id = models.BigIntegerField()  # the record it looks like (waiting, or entering with it)
+    pool = models.ForeignKey(Pool, null=True, on_delete=models.SET_NULL, related_name="+")
+    fields = ArrayField(models.CharField(max_length=40), default=list)  # the field keys that matched
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    path = models.CharField(max_length=50, default="page")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["org", "module", "record_id", "other_id"],
+                                               name="uniq_possible_duplicate")]
+        indexes = [models.Index(fields=["org", "module", "other_id"], name="possibleduplicate_other")]

@@ -65,8 +65,7 @@ def _days(value: Any, field: str, errors: dict) -> int | None:
 @transaction.atomic
 def do_save_recycle_policy(pool: Pool, *, actor: User, enabled: bool, level_field: str = "",
                            rules: dict[str, dict[str, Any]] | None = None, warn_days: Any = 2,
-                           protect_quota: Any = 0, open_deal_amount: Any = None,
-                           dedupe: str = "link") -> RecyclePolicy:
+                           protect_quota: Any = 0, open_deal_amount: Any = None) -> RecyclePolicy:
     """Set a pool's recycling rules (organisation administrators). `rules`: {level: {"n", "m",
     "w": days}}, level "*" for any other. Switching on, or changing the rules, counts every claimed
     record's due date afresh from that moment at the earliest."""
@@ -116,12 +115,9 @@ def do_save_recycle_policy(pool: Pool, *, actor: User, enabled: bool, level_fiel
                 raise InvalidOperation
         except (InvalidOperation, ValueError):
             errors["open_deal_amount"] = [_("Enter an amount of 0 or more.")]
-    if dedupe not in ("link", "off"):
-        errors["dedupe"] = [_("Choose what happens to a duplicate.")]
     if errors:
         raise ValidationError(errors)
     policy = policy_of(pool)
-    policy.dedupe = dedupe
     before = (policy.enabled, policy.level_field, policy.rules, policy.open_deal_amount)
     switched_on = enabled and not policy.enabled
     policy.enabled, policy.level_field, policy.rules = bool(enabled), level_field, cleaned
@@ -232,12 +228,19 @@ def do_recycle_records(policy: RecyclePolicy, state_ids: list[int], *, now: dt.d
                                   changes={"owner": [old_owner.pk, None]}))
     if not changed:
         return 0
+    from crm.modules import get_module
+
+    from .door_actions import admit, record_links
+
+    schema = get_module(pool.module, pool.org).bind(pool.org)
+    _entering, links = admit(schema, [rows[s.record_id] for s in changed], pool, actor, automatic=True, path=path)
     model._base_manager.bulk_update([rows[s.record_id] for s in changed],
                                     ["owner", "pool_id", "version", "modified_by", "modified_at"])
     PoolState.objects.bulk_update(changed, ["in_pool", "entered_at", "entered_how", "entry_reason", "former_owner",
                                             "due_at", "due_rule", "warned_for", "protected"])
     PoolMove.objects.bulk_create(moves)
     timeline.write_many(entries)
+    record_links(schema, pool, links, actor=actor, path=path)  # look-alikes let in: linked, never refused
     emit_many(events)
     return len(changed)
 

@@ -51,8 +51,7 @@ class RecycleSettingsView(AdminView):
         policy = policy_of(self.pool)
         return self.page({"enabled": policy.enabled, "level_field": policy.level_field, "rules": policy.rules,
                           "warn_days": policy.warn_days, "protect_quota": policy.protect_quota,
-                          "open_deal_amount": policy.open_deal_amount if policy.open_deal_amount is not None else "",
-                          "dedupe": policy.dedupe},
+                          "open_deal_amount": policy.open_deal_amount if policy.open_deal_amount is not None else ""},
                          {})
 
     def post(self, request, pool_pk):
@@ -64,7 +63,7 @@ class RecycleSettingsView(AdminView):
                 rules.setdefault(level, {})[key] = value.strip()
         values = {"enabled": bool(data.get("enabled")), "level_field": data.get("level_field", ""), "rules": rules,
                   "warn_days": data.get("warn_days", ""), "protect_quota": data.get("protect_quota", ""),
-                  "open_deal_amount": data.get("open_deal_amount", ""), "dedupe": data.get("dedupe", "link")}
+                  "open_deal_amount": data.get("open_deal_amount", "")}
         try:
             do_save_recycle_policy(self.pool, actor=request.user, **values)
         except ValidationError as exc:

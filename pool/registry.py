@@ -14,8 +14,9 @@ TIMELINE_KINDS = {
     "pool_deactivated": _("Returned to the pool (owner deactivated)"),
     "pool_recycled": _("Recycled to the pool"), "pool_protected": _("Protected from recycling"),
     "pool_unprotected": _("Protection from recycling removed"),
+    "pool_possible_duplicate": _("Marked as a possible duplicate"),
 }
-TIMELINE_FIELDS = {"pool": _("Pool")}
+TIMELINE_FIELDS = {"pool": _("Pool"), "duplicate_of": _("Possible duplicate of"), "matched": _("Same")}
 
 
 def recycled_value(key: str, value: Any) -> Any:
@@ -49,7 +50,7 @@ def register() -> None:
     from crm.events import subscribe
     from crm.modules import register_row_mark_provider
 
-    from . import actions, panels, recycle, recycle_actions, recycle_ui, rules
+    from . import actions, door, panels, recycle, recycle_actions, recycle_ui, rules
 
     register_grant_provider(rules.pool_grants)
     register_masker(rules.pool_masks)
@@ -67,6 +68,9 @@ def register() -> None:
     register_decision_guard("protect", recycle_actions.protect_guard)
     register_header_panel_provider(recycle_ui.header_panel)
     register_row_mark_provider(recycle_ui.due_marks)
+    # Dedupe at the door: records let in that look like others are marked, pointing at them.
+    register_header_panel_provider(door.header_panel)
+    register_row_mark_provider(door.row_marks)
     for key, label in TIMELINE_KINDS.items():
         KIND_LABELS.setdefault(key, label)
     for key, label in TIMELINE_FIELDS.items():

@@ -93,7 +93,11 @@ class PoolListView(PoolView):
         columns = [spec for spec in schema.fields if spec.key in shown and spec.key != "owner"
                    and (spec.in_list or spec.key in pool.masked_fields)]
         title = schema.field(schema.title_field)
+        from .door import possible_duplicates  # records let in although they looked like others
+
+        duplicates = possible_duplicates(request.user, schema, [record for _s, record in rows])
         table = [{"state": state, "record": record, "claim": claims[record.pk],
+                  "duplicates": duplicates.get(record.pk, ()),
                   "title": title.display(record) or _("(no name)"),
                   "cells": [spec.display(record) for spec in columns if spec.key != title.key]}
                  for state, record in rows]
@@ -111,7 +115,7 @@ class MoveView(PoolView):
     nothing, and any refusal (a limit, a race lost, a bad id) said in a message."""
 
     def next_url(self, fallback: str) -> str:
-        wanted = self.request.POST.get("next") or ""
+        wanted = getattr(self, "redirect_to", "") or self.request.POST.get("next") or ""
         if wanted and url_has_allowed_host_and_scheme(wanted, {self.request.get_host()}, self.request.is_secure()):
             return wanted
         return fallback
@@ -157,5 +161,13 @@ class ReleaseView(MoveView):
     def move(self, request, schema, ids) -> str:
         rows = actions.do_release_records(schema, ids, request.POST.get("pool"), actor=request.user,
                                           reason=request.POST.get("reason", ""))
-        return ngettext("%(count)d record released to the pool.", "%(count)d records released to the pool.",
-                        len(rows)) % {"count": len(rows)}
+        merged = [row for row in rows if getattr(row, "merged_into", None) is not None]
+        text = ngettext("%(count)d record released to the pool.", "%(count)d records released to the pool.",
+                        len(rows) - len(merged)) % {"count": len(rows) - len(merged)}
+        if merged:  # the pool merges duplicates at the door: the merged record is in the recycle bin
+            text += " " + _("Merged into the record it duplicates, waiting in the pool: %(records)s.") % {
+                "records": ", ".join(f"#{row.merged_into.pk} {row.merged_into}" for row in merged)}
+            gone = {reverse("crm:detail", args=[schema.key, row.pk]) for row in merged}
+            if (request.POST.get("next") or "").split("?")[0] in gone:
+                self.redirect_to = reverse("crm:detail", args=[schema.key, merged[0].merged_into.pk])
+        return text

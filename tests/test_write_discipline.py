@@ -46,6 +46,8 @@ WRITERS = {
     "pool/actions.py",  # customer pools, and records' moves into and out of them (state, history, counters)
     "pool/recycle_actions.py",  # recycling rules, protected customers, records returned to their pool
     "pool/recycle.py",  # the due dates of claimed records (pool states), kept by events and the job
+    "pool/door_actions.py",  # dedupe at the door: merges into the waiting record, possible-duplicate pairs
+    "pool/management/commands/rebuild_door_indexes.py",  # the door's expression indexes and statistics (DDL)
 }
 # Lines that match a write pattern but write no row ("path: code" -> the reason).
 NOT_WRITES: dict[str, str] = {
@@ -59,6 +61,9 @@ NOT_WRITES: dict[str, str] = {
         "bounded chart groups: a GROUP BY over a LIMITed subquery (reads only)",
     'crm/selectors.py: cursor.execute("SELECT v FROM unnest(%s::text[]) AS v ORDER BY v", [list(values)])':
         "sorting a few texts by the database's collation (reads nothing)",
+    "dedupe/selectors.py: with connection.cursor() as cursor:  # a SELECT of expressions over the given values: "
+    "reads nothing": "normalises values given (an import's, a pool's entering rows) by the stored values' SQL",
+    "dedupe/selectors.py: cursor.execute(sql, params)": "the same SELECT of normalised values (reads nothing)",
     "locking/state.py: result.restricted_actions.add(restricted)": "a Python set of action names, not a relation",
     "blueprints/selectors.py: cache.delete(_active_key(org_id, module_key))": "forgets a cached list, writes no row",
     "backup/export.py: with connection.cursor() as cursor:": "the export's read-only snapshot (writes nothing)",

@@ -199,27 +199,6 @@ def test_the_dashboard_counts_moves_holdings_and_conversion(admin_user, sally, c
         assert "Sally" in page and "1 / 5" in page
 
 
-@pytest.mark.django_db
-def test_a_duplicate_is_refused_at_the_door_naming_the_record_waiting(admin_user, leads_pool):
-    from pool.door import company_key, phone_key
-
-    assert phone_key("+86 138-0013-8000") == phone_key("13800138000")
-    assert company_key("北京星辰科技有限公司") == company_key("北京星辰科技") != ""
-    assert company_key("Acme Co., Ltd.") == company_key("ACME")
-    assert company_key("Ｓｔａｒｆｉｅｌｄ　Tech") == company_key("Starfield Tech")
-    assert phone_key("0086 139-0000-1234") == phone_key("+86 139 0000 1234")
-    (waiting,) = waiting_leads(admin_user, leads_pool, 1, prefix="Star")
-    schema = get_module("leads", admin_user.org)
-    twin = crm_actions.do_create_record(schema, {"last_name": "Other", "company": "Elsewhere",
-                                                 "email": " ZHANG0@example.com "}, actor=admin_user)
-    with pytest.raises(ValidationError, match=f"duplicates #{waiting.pk}"):
-        actions.do_release_records(schema, [twin.pk], leads_pool.pk, actor=admin_user, reason="Not mine")
-    assert Lead.objects.get(pk=twin.pk).owner_id == admin_user.pk  # nothing half-written
-    do_save_recycle_policy(leads_pool, actor=admin_user, enabled=False, dedupe="off")
-    actions.do_release_records(schema, [twin.pk], leads_pool.pk, actor=admin_user, reason="Not mine")
-    assert Lead.objects.get(pk=twin.pk).owner_id is None
-
-
 # --- with a real worker on the real Redis ------------------------------------------------------------
 
 from tests.automation.test_assignment_workers import broker, queue, start_worker, wait_for  # noqa: E402,F401

@@ -19,7 +19,7 @@ from crm.actions import ConflictError, do_delete_record, do_update_record
 from crm.actions.bulk import copy_values
 from crm.modules import get_module
 
-from . import mapping, reading
+from . import mapping, placement, reading
 from .models import ImportedRecord, ImportFailure, ImportJob, ImportTemplate
 
 UNDO_DAYS = 7
@@ -91,9 +91,10 @@ def _day_first() -> bool:
 
 
 def do_set_mapping(job: ImportJob, columns: dict[str, str], *, duplicates: str, match_fields: list[str],
-                   day_first: bool, all_or_nothing: bool, actor: Any) -> ImportJob:
-    """Choose each column's field (or none), how duplicates are treated and matched, and how
-    dates are read; the dry run starts from here (status "checking")."""
+                   day_first: bool, all_or_nothing: bool, actor: Any, place: str = "") -> ImportJob:
+    """Choose each column's field (or none), how duplicates are treated and matched, how dates
+    are read and where new records go (`place`, one of `placement.choices`: e.g. a customer
+    pool); the dry run starts from here (status "checking")."""
     _require_creator(job, actor)
     if job.status not in (ImportJob.Status.UPLOADED, ImportJob.Status.CHECKED):
         raise PermissionDenied(_("This import has started; its mapping can no longer change."))
@@ -131,9 +132,16 @@ def do_set_mapping(job: ImportJob, columns: dict[str, str], *, duplicates: str, 
         if not decision.allowed:
             errors.setdefault("duplicates", []).append(
                 decision.reason or _("You may not edit records of this module, so existing records cannot be updated."))
+    place = place or ""
+    if place and place not in dict(placement.choices(schema, actor)):
+        errors.setdefault("place", []).append(_("Choose a place you may send new records to."))
+    elif place and "owner" in chosen.values():
+        errors.setdefault("place", []).append(
+            _("Records put into a pool have no owner: do not import an owner column, or keep them with their owner."))
     if errors:
         raise ValidationError(errors)
     return _set(job, mapping=chosen, duplicates=duplicates, day_first=day_first, all_or_nothing=all_or_nothing,
+                place=place,
                 match_fields=match_fields if duplicates != ImportJob.Duplicates.CREATE else [],
                 status=ImportJob.Status.CHECKING, preview=[], expected={}, error="")
 

@@ -37,7 +37,7 @@ from crm.actions import (ConflictError, RecordValidationError, do_create_record,
                          do_update_record, do_update_records)
 from crm.modules import get_module
 
-from . import mapping, reading
+from . import mapping, placement, reading
 from .models import ImportJob
 from .values import CellError, Lookups, People, check_cell, convert, match_value
 
@@ -95,6 +95,9 @@ class Importer:
         # updates waiting for the batch update action: (row, outcome, target, its values before)
         self.pending_updates: list[tuple[Prepared, Outcome, Any, dict[str, Any]]] = []
         self.pending_targets: set[int] = set()  # the records of `pending_updates`
+        self.place = placement.resolve(job.place)  # where new records go (a customer pool), or None
+        if job.place and self.place is None:
+            raise ImportStopped(_("The place chosen for the new records no longer exists. Map the columns again."))
 
     # --- rows ------------------------------------------------------------------------------
 
@@ -229,6 +232,10 @@ class Importer:
 
     def flush_creates(self) -> None:
         waiting, self.pending = self.pending, []
+        if self.place is not None:
+            waiting = self.placeable(waiting)
+            if not waiting:
+                return
         try:
             results = do_create_records(self.schema, [p.data for p, _o in waiting], actor=self.actor, path="import",
                                         owners=[p.owner for p, _o in waiting])
@@ -249,6 +256,25 @@ class Importer:
             outcome.written = self.values(result, prepared.data)
             if prepared.key is not None:
                 self.seen[prepared.key] = (prepared.row.number, result)
+        if self.place is not None:
+            place, value = self.place
+            created = [result for result in results if not isinstance(result, Exception)]
+            if created:
+                place.place(self.schema, created, value, self.actor, "import")
+
+    def placeable(self, waiting: list[tuple[Prepared, Outcome]]) -> list[tuple[Prepared, Outcome]]:
+        """The waiting rows the chosen place takes; the others fail with its reason."""
+        place, value = self.place
+        reasons = place.check(self.schema, [p.data for p, _o in waiting], value, self.actor)
+        kept = []
+        for (prepared, outcome), reason in zip(waiting, reasons):
+            if reason:
+                outcome.outcome, outcome.reason = "error", reason
+                if prepared.key is not None:
+                    self.seen.pop(prepared.key, None)
+            else:
+                kept.append((prepared, outcome))
+        return kept
 
     def flush_updates(self) -> None:
         waiting, self.pending_updates, self.pending_targets = self.pending_updates, [], set()

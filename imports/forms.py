@@ -26,12 +26,14 @@ class MappingForm(forms.Form):
     match_fields = forms.MultipleChoiceField(label=_("A row matches a record when these fields agree"),
                                              required=False, widget=forms.CheckboxSelectMultiple)
     day_first = forms.ChoiceField(label=_("Dates like 03/12/2026 are"), choices=DAY_ORDER)
+    place = forms.ChoiceField(label=_("New records go"), required=False)
     all_or_nothing = forms.BooleanField(label=_("Whole file or nothing: if any row fails, import none"),
                                         required=False)
     template_name = forms.CharField(label=_("Save this mapping as a template named"), required=False,
                                     max_length=100)
 
-    def __init__(self, *args: Any, job: ImportJob, choices: list[mapping.Target], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, job: ImportJob, choices: list[mapping.Target],
+                 places: list[tuple[str, str]] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.job = job
         options = [("", _("— do not import —"))] + [(t.key, t.label) for t in choices]
@@ -47,6 +49,11 @@ class MappingForm(forms.Form):
         self.initial.setdefault("match_fields", job.match_fields)
         self.initial.setdefault("day_first", "1" if job.day_first else "0")
         self.initial.setdefault("all_or_nothing", job.all_or_nothing)
+        if places:
+            self.fields["place"].choices = [("", _("to their owner (you, or the owner column)"))] + list(places)
+            self.initial.setdefault("place", job.place)
+        else:
+            del self.fields["place"]
 
     def bound_columns(self) -> list[dict[str, Any]]:
         return [{**column, "bound": self[column["field"]]} for column in self.columns]

@@ -44,6 +44,8 @@ class ImportJob(models.Model):
     match_fields = models.JSONField(default=list)  # field keys a row is matched on (all must agree)
     day_first = models.BooleanField(default=True)  # 03/12/2026 is 3 December
     all_or_nothing = models.BooleanField(default=False)
+    # where the new records go besides their owner (imports.placement): "pool:12", or empty
+    place = models.CharField(max_length=60, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.UPLOADED)
     preview = models.JSONField(default=list)  # the dry run's first rows: {row, outcome, reason, title}
     expected = models.JSONField(default=dict)  # the dry run's counts

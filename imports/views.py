@@ -21,7 +21,7 @@ from access.decisions import decide_module, require
 from config.params import BIGINT_MAX, bounded_int
 from crm.modules import get_module
 
-from . import actions, mapping, selectors, tasks
+from . import actions, mapping, placement, selectors, tasks
 from .forms import MappingForm, UploadForm
 from .models import ImportJob
 
@@ -78,7 +78,8 @@ class HistoryView(ImportView):
 
 class MappingView(ImportView):
     def form(self, data=None) -> MappingForm:
-        return MappingForm(data, job=self.job, choices=mapping.targets(self.schema, self.request.user))
+        return MappingForm(data, job=self.job, choices=mapping.targets(self.schema, self.request.user),
+                           places=placement.choices(self.schema, self.request.user))
 
     def render_form(self, form, status=200):
         return render(self.request, "imports/mapping.html", self.context(
@@ -105,7 +106,8 @@ class MappingView(ImportView):
             data = form.cleaned_data
             actions.do_set_mapping(self.job, form.chosen(), duplicates=data["duplicates"],
                                    match_fields=data["match_fields"], day_first=data["day_first"] == "1",
-                                   all_or_nothing=data["all_or_nothing"], actor=request.user)
+                                   all_or_nothing=data["all_or_nothing"], place=data.get("place") or "",
+                                   actor=request.user)
             if data["template_name"]:
                 actions.do_save_template(self.job, data["template_name"], actor=request.user)
         except ValidationError as exc:

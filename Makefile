@@ -6,7 +6,7 @@ PY         := $(VENV)/bin/python
 STAMP      := $(VENV)/.installed
 ARGS       ?=
 
-.PHONY: venv run test vendor messages bench bench-pages bench-import
+.PHONY: venv run test vendor messages bench bench-pages bench-import bench-pool
 
 venv: $(STAMP)
 
@@ -41,3 +41,6 @@ bench-pages: venv
 
 bench-import: venv
 	$(PY) bench/import.py $(ARGS)
+
+bench-pool: venv
+	$(PY) bench/pool.py $(ARGS)

@@ -20,7 +20,7 @@ class Mask:
 
     fields: dict[str, str]  # field key -> style: "phone", "email" or "text"
     where: Q
-    columns: tuple[str, ...]  # the record attributes `applies` reads
+    columns: tuple[str, ...]  # the record attributes `applies` and `conceal` read
     applies: Callable[[Any], bool]
     conceal: Callable[[Any, str, str], None]  # (record, field key, style): replace the value in memory
 

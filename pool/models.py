@@ -99,6 +99,11 @@ class PoolState(models.Model):
             # The recycling job: a pool's claimed records coming due, earliest first.
             models.Index(fields=["org", "pool", "due_at", "id"], name="poolstate_due",
                          condition=models.Q(in_pool=False, due_at__isnull=False)),
+            # The dashboard: a pool's claimed records by holder, and its claims of the last days.
+            models.Index(fields=["org", "pool", "holder", "claimed_at"], name="poolstate_pool_holder",
+                         condition=models.Q(in_pool=False, holder__isnull=False)),
+            models.Index(fields=["org", "pool", "claimed_at"], name="poolstate_pool_claimed",
+                         condition=models.Q(claimed_at__isnull=False)),
         ]
 
 
@@ -141,8 +146,8 @@ class PoolMove(models.Model):
             models.Index(fields=["org", "module", "record_id", "-at"], name="poolmove_record"),
             # A rep's claims of a day (the daily limit), and per-day figures for a dashboard.
             models.Index(fields=["org", "pool", "to_user", "kind", "at"], name="poolmove_user_day"),
-            # The dashboard's moves per day and kind.
-            models.Index(fields=["org", "pool", "at"], name="poolmove_pool_at"),
+            # The dashboard's moves per day of the kinds it shows (not every entry of the pool).
+            models.Index(fields=["org", "pool", "kind", "at"], name="poolmove_pool_kind_at"),
         ]
 
 

@@ -133,5 +133,7 @@ def pool_page(pool: Pool, after: tuple[dt.datetime, int] | None, size: int) -> l
     states = PoolState.objects.filter(org=pool.org_id, pool=pool, in_pool=True)
     if after is not None:
         at, record_id = after
-        states = states.filter(Q(entered_at__lt=at) | Q(entered_at=at, record_id__lt=record_id))
+        # `entered_at <= at` is the index range's start (the OR alone is only a filter: the scan
+        # would read every entry before the cursor); the OR then drops the ties already shown.
+        states = states.filter(Q(entered_at__lt=at) | Q(entered_at=at, record_id__lt=record_id), entered_at__lte=at)
     return list(states.order_by("-entered_at", "-record_id")[:size + 1])

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('access', '0010_profile_import_permission'),
-        ('pool', '0003_poolmove_coded_reason'),
+        ('pool', '0005_door_indexes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

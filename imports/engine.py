@@ -218,7 +218,7 @@ class Importer:
             if self.pending or target.pk in self.pending_targets:
                 self.flush()
             self.pending_updates.append((prepared, outcome, target, self.values(target, prepared.data)))
-            self.pending_targets.add(target.pk)
+            self.pending_targets |= {target.pk}
         if prepared.key is not None:
             self.seen[prepared.key] = (row.number, None)  # waiting: `flush` sets the record
         return outcome

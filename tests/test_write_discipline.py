@@ -23,7 +23,8 @@ WRITE = re.compile(
 WRITERS = {
     "access/actions.py", "access/sharing_actions.py", "access/share_actions.py",
     "crm/actions/__init__.py", "crm/actions/base.py", "crm/actions/records.py", "crm/actions/owners.py",
-    "crm/actions/notes.py", "crm/actions/attachments.py", "crm/actions/batch.py", "crm/actions/fields.py", "crm/actions/recycle_bin.py",
+    "crm/actions/notes.py", "crm/actions/attachments.py", "crm/actions/batch.py", "crm/actions/batch_update.py",
+    "crm/actions/fields.py", "crm/actions/recycle_bin.py",
     "teams/actions.py", "locking/actions.py", "automation/actions.py", "automation/assignment_actions.py",
     "automation/rule_actions.py",
     "crm/actions/bulk.py",  # COPY of many rows, for the batch actions (records, timeline entries, outbox events)

@@ -263,17 +263,32 @@ class Importer:
                 place.place(self.schema, created, value, self.actor, "import")
 
     def placeable(self, waiting: list[tuple[Prepared, Outcome]]) -> list[tuple[Prepared, Outcome]]:
-        """The waiting rows the chosen place takes; the others fail with its reason."""
+        """The waiting rows the chosen place takes. The others fail with its reason, or fill the
+        empty fields of the stored record it names (an update, written after the creates)."""
         place, value = self.place
-        reasons = place.check(self.schema, [p.data for p, _o in waiting], value, self.actor)
+        answers = place.check(self.schema, [{**p.data, "_row": p.row.number} for p, _o in waiting], value,
+                              self.actor)
         kept = []
-        for (prepared, outcome), reason in zip(waiting, reasons):
-            if reason:
-                outcome.outcome, outcome.reason = "error", reason
-                if prepared.key is not None:
-                    self.seen.pop(prepared.key, None)
-            else:
+        for (prepared, outcome), answer in zip(waiting, answers):
+            if answer is None:
                 kept.append((prepared, outcome))
+                continue
+            if prepared.key is not None:
+                self.seen.pop(prepared.key, None)
+            if isinstance(answer, str):
+                outcome.outcome, outcome.reason = "error", answer
+                continue
+            if answer.pk in self.pending_targets:
+                first = next(p for p, _o, target, _b in self.pending_updates if target.pk == answer.pk)
+                outcome.outcome = "skip"
+                outcome.reason = _("Same customer as row %(row)d, which fills “%(record)s”.") % {
+                    "row": first.row.number, "record": answer}
+                continue
+            blanks = {key: v for key, v in prepared.data.items()
+                      if self.schema.field(key).get_value(answer) in (None, "", [])}
+            filling = Prepared(prepared.row, blanks, key=prepared.key)
+            self.pending_updates.append((filling, outcome, answer, self.values(answer, blanks)))
+            self.pending_targets |= {answer.pk}
         return kept
 
     def flush_updates(self) -> None:

@@ -2,9 +2,10 @@
 customer pool: "into the pool “China East”"), so the import needs to know nothing of them.
 
 A place is offered per module and person (`choices`), checks the new rows before they are
-written (`check`: a reason per refused row, e.g. a duplicate of a record already waiting there)
-and takes the records once written, in the batch's transaction (`place`). Updated records stay
-where they are.
+written (`check`: per row None, a reason it is refused — e.g. a duplicate of a record already
+waiting there —, or a stored record the row is to fill instead: its empty fields take the row's
+values, as an update) and takes the new records once written, in the batch's transaction
+(`place`). Updated records stay where they are.
 """
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ class Place:
     key: str  # the prefix of the stored choice: "pool" for "pool:12"
     # (schema, actor) -> [(value, label)], the values without the prefix; only what the actor may use
     choices: Callable[[Any, Any], list[tuple[str, str]]]
-    # (schema, rows as {field key: value}, value, actor) -> per row, the reason it may not go there, or None
-    check: Callable[[Any, list[dict[str, Any]], str, Any], list["str | None"]]
+    # (schema, rows as {field key: value, "_row": the file's row number}, value, actor)
+    #   -> per row: None, a refusal, or a record to fill
+    check: Callable[[Any, list[dict[str, Any]], str, Any], list[Any]]
     # (schema, records, value, actor, path): move the new records there
     place: Callable[[Any, list[Any], str, Any, str], None]
 

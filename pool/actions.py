@@ -357,6 +357,17 @@ def do_release_records(module: Any, ids: Iterable[Any], pool_id: Any, *, actor: 
     return rows
 
 
+def enter_new_records(schema: Any, records: list[Any], pool: Pool, *, actor: User, path: str) -> None:
+    """Records just created by `actor` (an import into the pool) enter it: no owner, their pool
+    state, an "imported" move and timeline entry each. The caller has passed them through the
+    door and holds the transaction."""
+    for record in records:
+        if record.owner_id == actor.pk:
+            record.owner = actor  # the history names the former owner without a query per record
+    _write_moves(schema, records, kind=PoolMove.Kind.IMPORTED, actor=actor, path=path, reason="", new_owner=None,
+                 pool_of_row={record.pk: pool for record in records})
+
+
 @transaction.atomic
 def do_release_on_deactivation(org: Any, user: User, *, actor: User) -> dict[str, int]:
     """A deactivated owner's leads and accounts enter the module's pool that asks for it

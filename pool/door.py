@@ -125,8 +125,11 @@ def _value(row: Any, key: str) -> Any:
 
 
 def _label(row: Any, index: int) -> str:
+    """How a refusal names a row: a saved record by its name, a row of a file by its number (a
+    mapping's "_row", else its place in the batch)."""
     if isinstance(row, Mapping) or getattr(row, "pk", None) is None:
-        return _("Row %(number)d") % {"number": index + 1}
+        number = row.get("_row") if isinstance(row, Mapping) else None
+        return _("Row %(number)d") % {"number": number or index + 1}
     return str(row)
 
 

@@ -118,6 +118,7 @@ class PoolMove(models.Model):
         ASSIGNED = "assigned", _("Assigned from the pool")
         OWNER_CHANGED = "owner_changed", _("Owner set while in the pool")
         RECYCLED = "recycled", _("Recycled to the pool")
+        IMPORTED = "imported", _("Imported into the pool")
 
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     pool = models.ForeignKey(Pool, null=True, on_delete=models.SET_NULL, related_name="+")

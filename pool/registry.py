@@ -12,7 +12,7 @@ TIMELINE_KINDS = {
     "pool_claimed": _("Claimed from the pool"), "pool_assigned": _("Assigned from the pool"),
     "pool_released": _("Released to the pool"), "pool_moved": _("Moved to the pool"),
     "pool_deactivated": _("Returned to the pool (owner deactivated)"),
-    "pool_recycled": _("Recycled to the pool"), "pool_protected": _("Protected from recycling"),
+    "pool_recycled": _("Recycled to the pool"), "pool_imported": _("Imported into the pool"), "pool_protected": _("Protected from recycling"),
     "pool_unprotected": _("Protection from recycling removed"),
     "pool_possible_duplicate": _("Marked as a possible duplicate"),
 }
@@ -68,6 +68,14 @@ def register() -> None:
     register_decision_guard("protect", recycle_actions.protect_guard)
     register_header_panel_provider(recycle_ui.header_panel)
     register_row_mark_provider(recycle_ui.due_marks)
+    # Import straight into a pool; rules leave the records waiting there alone.
+    from automation.holds import register_hold
+    from imports.placement import Place, register_place
+
+    from . import import_place
+
+    register_place(Place("pool", import_place.choices, import_place.check, import_place.place))
+    register_hold(import_place.pooled_hold)
     # Dedupe at the door: records let in that look like others are marked, pointing at them.
     register_header_panel_provider(door.header_panel)
     register_row_mark_provider(door.row_marks)

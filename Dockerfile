@@ -27,6 +27,16 @@ COPY crm ./crm
 COPY teams ./teams
 COPY locking ./locking
 COPY automation ./automation
+COPY reviews ./reviews
+COPY blueprints ./blueprints
+COPY approvals ./approvals
+COPY imports ./imports
+COPY exports ./exports
+COPY dedupe ./dedupe
+COPY pool ./pool
+COPY work ./work
+COPY demo ./demo
+COPY backup ./backup
 COPY templates ./templates
 COPY static ./static
 COPY locale ./locale

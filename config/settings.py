@@ -3,13 +3,24 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env("SECRET_KEY", default="dev-only-insecure-key-change-me")
+# Production mode (set by the Docker image and docker-compose.yml): no development defaults for
+# secrets, and secure cookies, HSTS and the HTTPS redirect on unless switched off (docs/security.md).
+PRODUCTION = env.bool("PRODUCTION", default=False)
+SECRET_KEY = env("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. In production (PRODUCTION=true) set SECRET_KEY to a long random "
+            "value, e.g. the output of: python -c 'import secrets; print(secrets.token_urlsafe(50))'")
+    SECRET_KEY = "dev-only-insecure-key-change-me"
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -20,6 +31,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "csp",
     "django.contrib.postgres",
     "django_htmx",
     "django_tables2",
@@ -49,12 +61,15 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "config.headers.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "config.headers.NoStoreMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "access.middleware.OrganizationMiddleware",
     "access.middleware.UserLanguageMiddleware",
@@ -184,8 +199,41 @@ RECYCLE_BIN_DAYS = 30
 CRM_COUNT_CAP = env.int("CRM_COUNT_CAP", default=10_000)
 
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# HTTPS only (docs/security.md): with SECURE_COOKIES on (the default in production) cookies are
+# sent over HTTPS only, browsers are told to use HTTPS for a year (HSTS, subdomains included) and
+# plain-HTTP requests are redirected. Behind a TLS-terminating proxy, TRUST_X_FORWARDED_PROTO=true
+# makes Django believe the proxy's X-Forwarded-Proto (the proxy must set it, overwriting the
+# client's), so the redirect does not loop.
+SECURE_COOKIES = env.bool("SECURE_COOKIES", default=PRODUCTION)
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_SECURE = SECURE_COOKIES
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 60 * 60) if SECURE_COOKIES else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_COOKIES and env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = SECURE_COOKIES and env.bool("SECURE_HSTS_PRELOAD", default=True)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=SECURE_COOKIES)
+if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Content Security Policy (django-csp): scripts, styles, fonts and images from this site only; no
+# inline script, no style="" attribute or <style> element, no eval. Values that depend on the data
+# travel in data- attributes (static/js/app.js). data: images are Bootstrap's SVG icons in its CSS.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+# Browser features the CRM does not use, switched off for every page (config.headers).
+PERMISSIONS_POLICY: dict[str, list[str]] = {feature: [] for feature in (
+    "accelerometer", "autoplay", "camera", "display-capture", "encrypted-media",
+    "fullscreen", "geolocation", "gyroscope", "hid", "idle-detection", "magnetometer", "microphone",
+    "midi", "payment", "picture-in-picture", "publickey-credentials-get", "screen-wake-lock",
+    "serial", "usb", "xr-spatial-tracking",
+)}
 
 LOGGING = {
     "version": 1,

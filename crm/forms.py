@@ -317,7 +317,7 @@ class OwnerForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["owner"].queryset = org_members(org)
         # Shown in a row of buttons on list and record pages, without a label of its own.
-        self.fields["owner"].widget.attrs.update({"class": "form-select form-select-sm", "style": "width: 16rem",
+        self.fields["owner"].widget.attrs.update({"class": "form-select form-select-sm w-16r",
                                                   "aria-label": self.fields["owner"].label})
 
 

@@ -86,7 +86,7 @@ class SpecColumn(tables.Column):
             value = spec.get_value(record)
             color = spec.option_color(value) if value else ""
             if value and color:
-                return format_html('<span class="badge" style="background:{}">{}</span>', color, spec.display(record))
+                return format_html('<span class="badge" data-bg-color="{}">{}</span>', color, spec.display(record))
         return spec.display(record)
 
 

@@ -25,12 +25,53 @@ document.addEventListener("keydown", function (event) {
 });
 
 // A select marked data-submit-on-change submits its form when changed (e.g. a module choice
-// that reloads the page with that module's fields).
+// that reloads the page with that module's fields); data-clear-on-change="name" first empties
+// the form's field of that name (a choice that depended on the old value).
 document.addEventListener("change", function (event) {
-  if (event.target.matches("select[data-submit-on-change]") && event.target.form) {
-    event.target.form.requestSubmit();
+  var select = event.target;
+  if (select.matches("select[data-submit-on-change]") && select.form) {
+    var stale = select.dataset.clearOnChange && select.form.elements[select.dataset.clearOnChange];
+    if (stale) stale.value = "";
+    select.form.requestSubmit();
   }
 });
+
+// A button or link marked data-confirm="question" goes ahead only when the user confirms.
+document.addEventListener("click", function (event) {
+  var element = event.target.closest && event.target.closest("[data-confirm]");
+  if (element && !window.confirm(element.dataset.confirm)) {
+    event.preventDefault();
+    event.stopImmediatePropagation();
+  }
+}, true);
+
+// The Content Security Policy (docs/security.md) forbids style="" attributes. Sizes and colours
+// that come from the data are given in data- attributes and set here through the CSSOM, which the
+// policy allows: data-width-percent (progress bars), data-bg-color (status and picklist colours),
+// data-indent-px (a tree's indentation). Runs on the page and on every piece htmx swaps in.
+function applyDataStyles(root) {
+  var select = function (attribute) {
+    var found = Array.prototype.slice.call(root.querySelectorAll("[" + attribute + "]"));
+    if (root.hasAttribute && root.hasAttribute(attribute)) found.push(root);
+    return found;
+  };
+  select("data-width-percent").forEach(function (element) {
+    var value = parseFloat(element.dataset.widthPercent);
+    if (!isNaN(value)) element.style.width = Math.max(0, Math.min(100, value)) + "%";
+  });
+  select("data-bg-color").forEach(function (element) {
+    element.style.backgroundColor = element.dataset.bgColor; // an invalid colour is ignored
+  });
+  select("data-indent-px").forEach(function (element) {
+    var value = parseInt(element.dataset.indentPx, 10);
+    if (!isNaN(value)) element.style.paddingLeft = value + "px";
+  });
+}
+if (window.htmx) {
+  htmx.onLoad(applyDataStyles);
+} else {
+  document.addEventListener("DOMContentLoaded", function () { applyDataStyles(document.body); });
+}
 
 // "/" outside a text field jumps to the search box in the top bar.
 document.addEventListener("keydown", function (event) {

@@ -47,7 +47,7 @@ def test_list_rows_show_people_lookups_and_picklist_badges(admin_user, standard_
     columns = "&".join(f"columns={key}" for key in ("owner", "account", "stage", tier.key))
     html, _queries = _page(client_for(standard_user), reverse("crm:list", args=["deals"]) + "?" + columns)
     assert "Parent" in html and str(standard_user) in html and "Closed won" in html
-    assert '<span class="badge" style="background:#d4af37">gold</span>' in html
+    assert '<span class="badge" data-bg-color="#d4af37">gold</span>' in html
 
 
 def test_a_record_page_asks_the_visibility_of_its_controls_in_one_query(admin_user, standard_user, other_user,

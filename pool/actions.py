@@ -208,7 +208,9 @@ def _write_moves(schema: Any, rows: list[Any], *, kind: str, actor: User, path: 
             row.owner, row.pool_id = None, pool.pk
             fields = {"org": schema.org, "module": schema.key, "record_id": row.pk, "pool": pool, "in_pool": True,
                       "entered_at": now, "entered_how": kind, "entry_reason": reason,
-                      "former_owner": old_owner or (state.former_owner if state else None)}
+                      # an importer never held the records it brings in: no cool-down for them
+                      "former_owner": None if kind == PoolMove.Kind.IMPORTED
+                      else old_owner or (state.former_owner if state else None)}
             if state is None:
                 new_states.append(PoolState(**fields))
             else:

@@ -39,7 +39,13 @@ def check(schema: Any, rows: list[dict[str, Any]], value: str, actor: Any) -> li
         return [_("The pool chosen for the new records is gone or no longer yours to fill.")] * len(rows)
     answers: list[Any] = []
     for verdict in check_entry(schema, rows, pool, actor):
-        if verdict.outcome == REFUSE:
+        if verdict.outcome == REFUSE and verdict.matches and not verdict.matches[0].waiting:
+            match = verdict.matches[0]  # an earlier row of the file, not a record in the pool
+            answers.append(_("Row %(row)d is the same customer as row %(other)d (same %(field)s): keep one of them.")
+                           % {"row": rows[verdict.index].get("_row", verdict.index + 1),
+                              "other": rows[match.index].get("_row", match.index + 1),
+                              "field": ", ".join(str(schema.field(key).label) for key in match.fields)})
+        elif verdict.outcome == REFUSE:
             answers.append(verdict.reason)
         elif verdict.outcome == MERGE and verdict.into is not None:
             answers.append(verdict.into)  # the row fills the waiting record's empty fields

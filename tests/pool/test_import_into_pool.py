@@ -50,6 +50,8 @@ def test_a_pool_administrator_imports_leads_into_the_pool(admin_user, sally, lea
     leads = list(Lead.objects.order_by("pk"))
     assert [(lead.owner_id, lead.pool_id) for lead in leads] == [(None, leads_pool.pk)] * 3
     assert PoolState.objects.filter(in_pool=True, pool=leads_pool).count() == 3
+    # The importer never held them: no cool-down keeps them from claiming one.
+    assert not PoolState.objects.filter(former_owner__isnull=False).exists()
     moves = PoolMove.objects.filter(kind=PoolMove.Kind.IMPORTED, pool=leads_pool)
     assert moves.count() == 3 and {m.from_user_id for m in moves} == {admin_user.pk} and moves[0].path == "import"
     assert set(TimelineEntry.objects.filter(record_id=leads[0].pk).values_list("kind", flat=True)) == {
@@ -94,7 +96,7 @@ def test_the_door_refuses_a_row_like_a_waiting_lead_or_an_earlier_row(admin_user
     job = into_pool(admin, leads_pool, content)
     rows = outcomes(job)
     assert rows[5][0] == "error" and f"duplicates #{waiting.pk}" in rows[5][1] and "claim that one instead" in rows[5][1]
-    assert rows[6] == ("error", "Row 6 duplicates Row 3 (same Email): release one of them.")
+    assert rows[6] == ("error", "Row 6 is the same customer as row 3 (same Email): keep one of them.")
     confirm(admin, job)
     assert (job.created_count, job.failed_count) == (3, 2)
     assert Lead.objects.filter(pool_id=leads_pool.pk, owner__isnull=True).count() == 4  # 3 new + the waiting one

@@ -93,7 +93,7 @@ def _people(org: Organization, admin: User, prefix: str) -> tuple[User, User, li
 
 def _pool(org: Organization, admin: User, role: OrgRole, pool_admin: User) -> tuple[Pool, RecyclePolicy]:
     """The leads pool (masked phone and e-mail; a capacity and a daily limit, so claims count them;
-    a cool-down) and its recycling rules, switched on a year ago."""
+    a cool-down; the door's default dedupe) and its recycling rules, switched on a year ago."""
     pool = Pool.objects.filter(org=org, name=POOL_NAME).first()
     if pool is None:
         pool = pool_actions.do_save_pool(org, actor=admin, name=POOL_NAME, module="leads", masked_fields=MASKED,
@@ -102,7 +102,7 @@ def _pool(org: Organization, admin: User, role: OrgRole, pool_admin: User) -> tu
     policy = RecyclePolicy.objects.filter(pool=pool, enabled=True).first()
     if policy is None:
         policy = recycle_actions.do_save_recycle_policy(pool, actor=admin, enabled=True, rules=RULES,
-                                                        warn_days=WARN_DAYS, dedupe="link")
+                                                        warn_days=WARN_DAYS)
         # Fixture: on for a year, so the claimed leads' due dates count from their claims.
         RecyclePolicy.objects.filter(pk=policy.pk).update(enabled_at=policy.enabled_at.replace(
             year=policy.enabled_at.year - 1))

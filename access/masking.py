@@ -23,6 +23,9 @@ class Mask:
     columns: tuple[str, ...]  # the record attributes `applies` and `conceal` read
     applies: Callable[[Any], bool]
     conceal: Callable[[Any, str, str], None]  # (record, field key, style): replace the value in memory
+    # Loads, once for a batch of records, what `applies` needs beyond their own columns (a
+    # contact's account's pool); masks sharing one function share the load.
+    prepare: Callable[[list[Any]], None] | None = None
 
 
 # masker(user, module) -> the masks that hold for the user on the module (empty: none)
@@ -80,6 +83,8 @@ def conceal(records: list[Any], masks: list[Mask]) -> None:
         for record in missing:
             for column, value in zip(sorted(needed), rows.get(record.pk, ())):
                 record.__dict__[column] = value
+    for prepare in dict.fromkeys(mask.prepare for mask in masks if mask.prepare is not None):
+        prepare(records)
     for record in records:
         hidden = getattr(record, MASKED_ATTR, None) or set()
         for mask in masks:

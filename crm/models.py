@@ -92,7 +92,8 @@ class Record(models.Model):
 
 def pooled_owner() -> models.ForeignKey:
     """The owner of a record type a customer pool holds (leads, accounts): empty while the record
-    sits in a pool (`pool_id` set, owner NULL) waiting to be claimed."""
+    sits in a pool (`pool_id` set, owner NULL) waiting to be claimed. A contact's owner too: the
+    contacts of an account entering a pool go with it, ownerless while their account waits."""
     return models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
                              related_name="+", verbose_name=_("owner"))
 
@@ -134,6 +135,9 @@ class Account(Record):
 
 class Contact(Record):
     MODULE_KEY = "contacts"
+    # Empty only while its account waits in a customer pool (it went there with the account; the
+    # pool's members see it through the account, and whoever claims the account gets it).
+    owner = pooled_owner()
     first_name = models.CharField(_("first name"), max_length=100, blank=True)
     last_name = models.CharField(_("last name"), max_length=100)
     account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts",
@@ -152,6 +156,10 @@ class Contact(Record):
             bigram_index("first_name", "contact_first_bigram"),
             bigram_index("last_name", "contact_last_bigram"),
             *sort_indexes("contact", "first_name", "last_name", "account", "title", "email", "phone"),
+            # Ownerless contacts by account: the pool grant's "account IN (waiting accounts)" and
+            # the claim that hands them to the account's new owner read it.
+            models.Index(fields=["org", "account", "-modified_at", "-id"], name="contact_in_pool",
+                         condition=models.Q(deleted_at__isnull=True, owner__isnull=True)),
         ]
 
     def __str__(self) -> str:

@@ -129,7 +129,8 @@ def orderable(schema: BoundSchema, spec: FieldSpec) -> bool:
 
 def sorts_in_parts(schema: BoundSchema, spec: FieldSpec) -> bool:
     """Whether sorting by the field reads its rows in two parts (`OwnerSortedRows`): the owner of
-    a module whose records wait in a customer pool without one (leads, accounts)."""
+    a module whose records wait in a customer pool without one (leads, accounts, and contacts
+    waiting with their account)."""
     return (spec.key == "owner" and not spec.is_custom and spec.type == "user"
             and schema.model._meta.get_field(spec.key).null)
 

@@ -8,6 +8,7 @@ from typing import Any, Iterable
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -238,6 +239,9 @@ def _write_moves(schema: Any, rows: list[Any], *, kind: str, actor: User, path: 
         events.append(RecordEvent(kind="owner_changed", module=schema.key, org_id=row.org_id, record_id=row.pk,
                                   actor_id=actor.pk, path=path,
                                   changes={"owner": [c and c["id"] for c in owner_change]}))
+    if schema.key == "accounts":
+        follow_accounts(schema.org, [(row, move.from_user) for row, move in zip(rows, moves)], new_owner=new_owner,
+                        kind=kind, actor=actor, path=path, reason=reason, pool_of_row=pool_of_row, now=now)
     schema.model._base_manager.bulk_update(rows, ["owner", "pool_id", "version", "modified_by", "modified_at"])
     PoolState.objects.bulk_create(new_states)
     if changed_states:
@@ -246,6 +250,56 @@ def _write_moves(schema: Any, rows: list[Any], *, kind: str, actor: User, path: 
     PoolMove.objects.bulk_create(moves)
     timeline.write_many(entries)
     emit_many(events)
+
+
+def follow_accounts(org: Any, moved: list[tuple[Any, User | None]], *, new_owner: User | None, kind: str,
+                    actor: User | None, path: str, pool_of_row: dict[int, Pool], now: Any, reason: Any = "",
+                    reasons: dict[int, Any] | None = None) -> int:
+    """An account's contacts go with it. Into a pool (`new_owner` None): those its former owner
+    owns lose their owner (others' contacts stay with them); out of it: its ownerless contacts get
+    the account's new owner. Each contact moved gets a timeline entry like its account's and an
+    owner event. `moved`: (account, its owner before the move); `reason`: the move's, or
+    `reasons` one per account id (recycling's). Runs inside the account's move, after the accounts are locked (contacts are locked
+    next, by pk). Contacts count towards no pool limit. Returns how many changed owner."""
+    from crm.models import Contact
+
+    former = {account.pk: owner.pk if owner is not None else None for account, owner in moved}
+    if not former:
+        return 0
+    if new_owner is None:  # into a pool: the former owner's contacts (a waiting account's: its ownerless ones)
+        taken = Q(owner__isnull=True) | Q(owner_id__in={pk for pk in former.values() if pk is not None})
+    else:
+        taken = Q(owner__isnull=True)
+    contacts = [contact for contact in Contact._base_manager.select_for_update(of=("self",))
+                .select_related("owner").filter(taken, org=org, account_id__in=list(former), deleted_at__isnull=True)
+                .order_by("pk") if contact.owner_id == (None if new_owner is not None else former[contact.account_id])]
+    if not contacts:
+        return 0
+    entries, events, changed = [], [], []
+    for contact in contacts:
+        pool = pool_of_row[contact.account_id]
+        old_owner = contact.owner
+        changes: dict[str, Any] = {"pool": [None, pool.name]}
+        if old_owner is not None or new_owner is not None:  # not a waiting account moved between pools
+            owner_change = [timeline_owner(old_owner), timeline_owner(new_owner)]
+            changes["owner"] = owner_change
+            contact.owner = new_owner
+            contact.version += 1
+            contact.modified_by, contact.modified_at = actor, now
+            changed.append(contact)
+            events.append(RecordEvent(kind="owner_changed", module="contacts", org_id=contact.org_id,
+                                      record_id=contact.pk, actor_id=getattr(actor, "pk", None), path=path,
+                                      changes={"owner": [c and c["id"] for c in owner_change]}))
+        why = reasons.get(contact.account_id) if reasons is not None else reason
+        if why:
+            changes["reason"] = [None, why]
+        entries.append(timeline.entry(contact, kind="owner_changed" if kind == PoolMove.Kind.OWNER_CHANGED
+                                      else f"pool_{kind}", actor=actor, path=path, changes=changes))
+    if changed:
+        Contact._base_manager.bulk_update(changed, ["owner", "version", "modified_by", "modified_at"])
+    timeline.write_many(entries)
+    emit_many(events)
+    return len(changed)
 
 
 def timeline_owner(user: User | None) -> dict | None:
@@ -412,4 +466,8 @@ def note_owner_change(context: WriteContext, record: Any) -> None:
     PoolMove.objects.create(org_id=record.org_id, pool_id=state.pool_id, module=context.module.key,
                             record_id=record.pk, kind=PoolMove.Kind.OWNER_CHANGED, to_user=record.owner,
                             actor=context.actor, path=context.path, at=now)
+    if context.module.key == "accounts":  # its waiting contacts leave the pool with it
+        follow_accounts(record.org_id, [(record, None)], new_owner=record.owner, kind=PoolMove.Kind.OWNER_CHANGED,
+                        actor=context.actor, path=context.path, reason="", pool_of_row={record.pk: state.pool},
+                        now=now)
 

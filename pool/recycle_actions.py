@@ -204,11 +204,12 @@ def do_recycle_records(policy: RecyclePolicy, state_ids: list[int], *, now: dt.d
                   .order_by("pk"))
     refresh(states, now, rows=rows)
     due = [s for s in states if s.due_at is not None and s.due_at <= now and s.due_rule in REASONS]
-    moves, entries, events, changed = [], [], [], []
+    moves, entries, events, changed, followed = [], [], [], [], []
     for state in due:
         row = rows[state.record_id]
         old_owner = row.owner
         reason = _reason(policy, state, row)
+        followed.append((row, old_owner, reason))
         row.owner, row.pool_id = None, pool.pk
         row.version += 1
         row.modified_by, row.modified_at = actor, now
@@ -234,6 +235,13 @@ def do_recycle_records(policy: RecyclePolicy, state_ids: list[int], *, now: dt.d
 
     schema = get_module(pool.module, pool.org).bind(pool.org)
     _entering, links = admit(schema, [rows[s.record_id] for s in changed], pool, actor, automatic=True, path=path)
+    if pool.module == "accounts":  # the former owner's contacts of the account go with it
+        from .actions import follow_accounts
+
+        follow_accounts(pool.org_id, [(row, owner) for row, owner, _r in followed], new_owner=None,
+                        kind=PoolMove.Kind.RECYCLED, actor=actor, path=path,
+                        reasons={row.pk: why for row, _o, why in followed},
+                        pool_of_row={row.pk: pool for row, _o, _r in followed}, now=now)
     model._base_manager.bulk_update([rows[s.record_id] for s in changed],
                                     ["owner", "pool_id", "version", "modified_by", "modified_at"])
     PoolState.objects.bulk_update(changed, ["in_pool", "entered_at", "entered_how", "entry_reason", "former_owner",

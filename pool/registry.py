@@ -43,7 +43,7 @@ def register() -> None:
     from access.masking import register_masker
     from access.visibility import register_grant_provider
     from crm.guards import register_after_write
-    from crm.models import Account, Lead
+    from crm.models import Account, Contact, Lead
     from crm.modules import register_header_panel_provider, register_panel_provider
     from crm.templatetags.crm_tags import EXTRA_LABELS, KIND_LABELS, KIND_VALUES
 
@@ -76,6 +76,7 @@ def register() -> None:
 
     register_place(Place("pool", import_place.choices, import_place.check, import_place.place))
     register_hold(import_place.pooled_hold)
+    register_hold(rules.waiting_contact_hold)
     # Dedupe at the door: records let in that look like others are marked, pointing at them.
     register_header_panel_provider(door.header_panel)
     register_row_mark_provider(door.row_marks)
@@ -84,5 +85,5 @@ def register() -> None:
     for key, label in TIMELINE_FIELDS.items():
         EXTRA_LABELS.setdefault(key, label)
     KIND_VALUES.setdefault("pool_recycled", recycled_value)
-    for model in (Lead, Account):
+    for model in (Lead, Account, Contact):
         pre_save.connect(refuse_masked_save, sender=model, dispatch_uid=f"pool-masked-{model.__name__}")

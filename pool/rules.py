@@ -5,6 +5,7 @@ one that keeps a waiting record from being edited before someone claims it."""
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from typing import Any
 
 from django.db.models import Q
@@ -17,10 +18,13 @@ from access.masking import Mask, masked_text
 from access.visibility import is_org_admin
 
 from .models import Pool, PoolState
-from .selectors import claims_today, held, module_facts
+from .selectors import claims_today, held, module_facts, pools_of_accounts, waiting_accounts
 
 POOL_MODULES = ("leads", "accounts")
 MASKABLE_TYPES = ("text", "phone", "email", "url")
+# An account's contacts go into a pool with it (their owner cleared) and come out with it: an
+# ownerless contact is where its account waits, seen, masked and held like it.
+CONTACTS = "contacts"
 
 
 def in_pool(record: Any) -> bool:
@@ -30,8 +34,15 @@ def in_pool(record: Any) -> bool:
 # --- visibility -----------------------------------------------------------------------------------
 
 def pool_grants(user: Any, membership: Any, module: Any, action: str) -> Q | None:
-    """Members and administrators of a pool see (and export) the records waiting in it."""
-    if module.key not in POOL_MODULES or action not in ("view", "export"):
+    """Members and administrators of a pool see (and export) the records waiting in it, and the
+    ownerless contacts of the accounts waiting in it (an uncorrelated subquery of those accounts)."""
+    if action not in ("view", "export"):
+        return None
+    if module.key == CONTACTS:
+        facts = module_facts(user, "accounts")
+        ids = sorted(set(facts["member"]) | set(facts["admin"]))
+        return Q(owner__isnull=True, account_id__in=waiting_accounts(user.org.pk, ids)) if ids else None
+    if module.key not in POOL_MODULES:
         return None
     facts = module_facts(user, module.key)
     ids = sorted(set(facts["member"]) | set(facts["admin"]))
@@ -57,9 +68,49 @@ def _conceal(record: Any, key: str, style: str) -> None:
         setattr(record, key, masked_text(style, getattr(record, key)))
 
 
+def _account_pools(org_id: int, records: list) -> None:
+    """The pool each ownerless contact's account waits in, for a batch of contacts (one query)."""
+    pending = [r for r in records if "_account_pool" not in r.__dict__]
+    found = pools_of_accounts(org_id, {r.account_id for r in pending if r.owner_id is None and r.account_id})
+    for record in pending:
+        record.__dict__["_account_pool"] = found.get(record.account_id) if record.owner_id is None else None
+
+
+def contact_masks(user: Any, module: Any) -> list[Mask]:
+    """A contact waiting with its account: an accounts pool that masks a phone (or an e-mail)
+    field masks the contact's fields of that kind (phone and mobile, e-mail), for all but the
+    pool's administrators."""
+    facts = module_facts(user, "accounts")
+    kinds = {pool_id: wanted for pool_id, wanted in (facts.get("kinds") or {}).items()
+             if wanted and pool_id not in facts["admin"]}
+    if not kinds:
+        return []
+    org_id = user.org.pk
+    if not hasattr(module, "custom_fields"):  # an unbound schema: its custom fields (a mobile) count too
+        module = module.bind(user.org)
+    fields = module.fields
+    prepare = partial(_account_pools, org_id)  # one object: the masks of every pool share the load
+    masks = []
+    for pool_id, wanted in sorted(kinds.items()):
+        shown = {spec.key: spec.type for spec in fields if spec.type in wanted}
+        if not shown:
+            continue
+        masks.append(Mask(
+            fields=shown, where=Q(owner__isnull=True, account_id__in=waiting_accounts(org_id, [pool_id])),
+            columns=("owner_id", "account_id"),
+            applies=lambda record, pool_id=pool_id: (record.owner_id is None
+                                                     and record.__dict__.get("_account_pool") == pool_id),
+            conceal=_conceal, prepare=prepare))
+    return masks
+
+
 def pool_masks(user: Any, module: Any) -> list[Mask]:
     """A pool's masked fields, on its waiting records, for all but its administrators."""
-    if module.key not in POOL_MODULES or is_org_admin(user):
+    if is_org_admin(user):
+        return []
+    if module.key == CONTACTS:
+        return contact_masks(user, module)
+    if module.key not in POOL_MODULES:
         return []
     facts = module_facts(user, module.key)
     masks = []
@@ -92,7 +143,11 @@ def pool_of(actor: Any, pool_id: int) -> Pool | None:
 
 
 def preload_states(user: Any, schema: Any, records: list) -> None:
-    """The pool rows of a page of records, at once (the guards read them per record)."""
+    """The pool rows of a page of records, at once (the guards read them per record); for
+    contacts, the pools their accounts wait in."""
+    if schema.key == CONTACTS and records:
+        _account_pools(user.org.pk, records)
+        return
     if schema.key not in POOL_MODULES or not records:
         return
     found = {s.record_id: s for s in PoolState.objects.filter(org=user.org, module=schema.key,
@@ -221,6 +276,8 @@ HELD_WRITES = ("update", "delete", "add_note", "update_note", "delete_note", "ad
 
 def waiting_record_guard(context: WriteContext) -> None:
     """A record waiting in a pool is claimed before it is worked on."""
+    if context.module.key == CONTACTS:
+        return waiting_contact_guard(context)
     if context.action not in HELD_WRITES or context.module.key not in POOL_MODULES:
         return
     record = context.record
@@ -230,6 +287,37 @@ def waiting_record_guard(context: WriteContext) -> None:
         return
     raise GuardRefusal(_("This record is waiting in a customer pool: claim it first."), guard="pool_waiting",
                        log=False)
+
+
+def waiting_contact_guard(context: WriteContext) -> None:
+    """A contact waiting with its account is worked on (or given an owner) once someone claims the
+    account; until then only the administrators of the org or of the account's pool touch it."""
+    record = context.record
+    if (context.action not in (*HELD_WRITES, "change_owner") or getattr(record, "pk", None) is None
+            or record.owner_id is not None or not record.account_id or is_org_admin(context.actor)):
+        return
+    if "_account_pool" not in record.__dict__:  # not preloaded with its page
+        _account_pools(record.org_id, [record])
+    pool_id = record.__dict__["_account_pool"]
+    if pool_id is None or pool_id in module_facts(context.actor, "accounts")["admin"]:
+        return
+    raise GuardRefusal(_("This contact waits in a customer pool with its account: claim the account first."),
+                       guard="pool_waiting", log=False)
+
+
+def waiting_contact_hold(schema: Any, record: Any, scope: str) -> str | None:
+    """Assignment and workflow rules leave a contact waiting with its account alone: it gets an
+    owner when the account is claimed or assigned from the pool."""
+    from automation.holds import AUTOMATION
+
+    if (scope != AUTOMATION or schema.key != CONTACTS or getattr(record, "owner_id", 1) is not None
+            or not getattr(record, "account_id", None)):
+        return None
+    if "_account_pool" not in record.__dict__:
+        _account_pools(record.org_id, [record])
+    if record.__dict__["_account_pool"] is None:
+        return None
+    return _("It waits in a customer pool with its account: claim or assign the account from the pool.")
 
 
 def pool_field_rules(user: Any, schema: Any, record: Any) -> dict:

@@ -48,6 +48,8 @@ def pool_facts(user: Any) -> dict[str, dict[str, Any]]:
             entry = facts.setdefault(module, {"member": [], "admin": [], "masked": {}})
             if masked:
                 entry["masked"][pk] = list(masked)
+        if "accounts" in facts:
+            facts["accounts"]["kinds"] = masked_kinds(org_id, facts["accounts"]["masked"])
         for pk, module in pools.filter(mine).distinct().values_list("pk", "module"):
             facts[module]["member"].append(pk)
         for pk, module in pools.filter(admins=user.pk).values_list("pk", "module"):
@@ -56,6 +58,25 @@ def pool_facts(user: Any) -> dict[str, dict[str, Any]]:
 
     key = f"pool:facts:{org_id}:{user.pk}:{membership.org_role_id}"
     return _remembered(user, key, [generations.org_scope(org_id), pool_scope(org_id)], load)
+
+
+# The kinds of an account's masked field that mask the same kind of field on its contacts.
+CONTACT_MASK_KINDS = ("phone", "email")
+
+
+def masked_kinds(org_id: int, masked: dict[int, list[str]]) -> dict[int, list[str]]:
+    """{pool id: the kinds (phone, e-mail) among the accounts pool's masked fields}: a waiting
+    account's contacts have their fields of those kinds masked (one query, for custom fields)."""
+    from crm.models import FieldDefinition
+    from crm.modules import get_module
+
+    types = {spec.key: spec.type for spec in get_module("accounts").core_fields}
+    custom = {int(key[2:]) for keys in masked.values() for key in keys if key.startswith("f_") and key[2:].isdigit()}
+    if custom:
+        types.update((f"f_{pk}", kind) for pk, kind in FieldDefinition.objects.filter(
+            org_id=org_id, module="accounts", pk__in=custom).values_list("pk", "field_type"))
+    return {pool_id: sorted({types.get(key) for key in keys} & set(CONTACT_MASK_KINDS))
+            for pool_id, keys in masked.items()}
 
 
 def module_facts(user: Any, module_key: str) -> dict[str, Any]:
@@ -115,6 +136,26 @@ def won_customers(schema: Any) -> Q:
         return Q(pk__in=Deal.objects.filter(org=schema.org, stage="won", deleted_at__isnull=True,
                                             account__isnull=False).values("account_id"))
     return Q(status="qualified")
+
+
+def waiting_accounts(org_id: int, pool_ids: list[int]) -> Any:
+    """The ids of the accounts waiting in these pools, as an uncorrelated subquery (the pools'
+    grant and masks on contacts: an ownerless contact goes where its account waits)."""
+    from crm.models import Account
+
+    return Account._base_manager.filter(org_id=org_id, owner__isnull=True, pool_id__in=pool_ids,
+                                        deleted_at__isnull=True).values("pk")
+
+
+def pools_of_accounts(org_id: int, account_ids: set[int]) -> dict[int, int]:
+    """{account id: pool id} of those accounts that wait in a pool (one query)."""
+    from crm.models import Account
+
+    if not account_ids:
+        return {}
+    return dict(Account._base_manager.filter(org_id=org_id, pk__in=account_ids, owner__isnull=True,
+                                             pool_id__isnull=False, deleted_at__isnull=True)
+                .values_list("pk", "pool_id"))
 
 
 def state_of(org_id: int, module_key: str, record_id: int) -> PoolState | None:

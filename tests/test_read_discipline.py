@@ -43,7 +43,8 @@ ALLOWED: dict[str, str] = {
     "pool/dashboard.py": "counts of a pool's claimed records that got a deal or were won; no record is shown",
     "pool/door.py": "dedupe at the door compares entering records with every record waiting in the pool, whoever "
                     "enters them (a refusal names the record to claim instead)",
-    "pool/selectors.py": "a pool's limits count the records a rep owns (and their won deals); nothing is shown",
+    "pool/selectors.py": ("a pool's limits count the records a rep owns (and their won deals); the pool grant and "
+                          "masks of contacts name the accounts waiting in a pool; nothing is shown"),
     "backup/restore.py": "restores a whole organisation from an archive; no record action exists for foreign rows",
 }
 

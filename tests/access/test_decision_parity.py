@@ -120,7 +120,16 @@ def world(org, admin_user, make_user, other_org_user):
     claimed = actions.do_create_record("leads", {"last_name": "Claimed", "phone": "13900139000"}, actor=admin_user)
     pool_actions.do_release_records("leads", [claimed.pk], pool.pk, actor=admin_user, reason="East")
     pool_actions.do_claim_records("leads", [claimed.pk], actor=sally)
-    records = [open_deal, limited_deal, won, mine, theirs, request, started, awaiting, waiting, sallys_lead, claimed]
+    # An accounts pool, Sally its member: an account released into it took its owner's contact along;
+    # only administrators work on the waiting contact until someone claims the account.
+    accounts_pool = pool_actions.do_save_pool(org, actor=admin_user, name="East accounts", module="accounts",
+                                              masked_fields=["phone"], members={"users": [sally]})
+    pooled = actions.do_create_record("accounts", {"name": "Pooled"}, actor=admin_user)
+    waiting_contact = actions.do_create_record("contacts", {"last_name": "Waiting", "account": pooled.pk},
+                                               actor=admin_user)
+    pool_actions.do_release_records("accounts", [pooled.pk], accounts_pool.pk, actor=admin_user, reason="East")
+    records = [open_deal, limited_deal, won, mine, theirs, request, started, awaiting, waiting, sallys_lead, claimed,
+               waiting_contact]
     for record in records:  # a note and a file by an administrator on each, to edit or remove
         actions.do_add_note(record, "Admin's note", actor=admin_user)
         actions.do_add_attachment(record, SimpleUploadedFile("brief.txt", b"x"), actor=admin_user)

@@ -116,9 +116,9 @@ def check_module(client: Any, schema: Any, user: Any) -> list[str]:
     problems = []
     for key in [""] + sorts + [f"-{key}" for key in sorts]:
         url = f"{reverse('crm:list', args=[schema.key])}?{columns}&sort={key}"
-        # The owner of a lead or account: the owned rows, then the ownerless ones when the page
-        # reaches past the owned ones (here all are owned: the paginator's slice ends at the count).
-        parts = 2 if key.lstrip("-") == "owner" and schema.key in ("leads", "accounts") else 1
+        # The owner of a lead, account or contact: the owned rows, then the ownerless ones when the
+        # page reaches past the owned ones (here all are owned: the paginator's slice ends at the count).
+        parts = 2 if key.lstrip("-") == "owner" and schema.key in ("leads", "accounts", "contacts") else 1
         sqls = page_queries(client, url, table)
         assert 1 <= len(sqls) <= parts, (url, sqls)
         for sql in sqls:
@@ -173,10 +173,10 @@ def test_every_offered_sort_of_a_team_module_is_served_by_an_index(admin_user, c
 
 @pytest.mark.django_db
 def test_a_list_sorted_by_owner_walks_the_users_in_name_order(admin_user, client_for):
-    """At 50,000 contacts of 50 owners (statistics gathered, no planner settings changed), the
+    """At 50,000 deals of 50 owners (statistics gathered, no planner settings changed), the
     owner sort is a nested loop over the users' name index driving the (org, owner, id) index,
-    with at most an incremental sort of one owner's contacts: no sequential scan, no full sort.
-    (Leads and accounts, whose owner may be empty: tests/crm/test_owner_sort.py.)"""
+    with at most an incremental sort of one owner's deals: no sequential scan, no full sort.
+    (Leads, accounts and contacts, whose owner may be empty: tests/crm/test_owner_sort.py.)"""
     with connection.cursor() as cursor:
         cursor.execute("""
             INSERT INTO access_user (password, is_superuser, username, first_name, last_name, email, is_staff,
@@ -184,16 +184,15 @@ def test_a_list_sorted_by_owner_walks_the_users_in_name_order(admin_user, client
             SELECT '', false, 'owner' || g, 'Owner', md5(g::text), '', false, true, now(), 'en'
             FROM generate_series(1, 50) AS g""")
         cursor.execute("""
-            INSERT INTO crm_contact (version, custom, created_at, modified_at, first_name, last_name, title, email,
-                                     phone, org_id, owner_id)
-            SELECT 1, '{}', now(), now(), '', 'Contact ' || g, '', '', '', %s,
+            INSERT INTO crm_deal (version, custom, created_at, modified_at, name, stage, org_id, owner_id)
+            SELECT 1, '{}', now(), now(), 'Deal ' || g, 'qualification', %s,
                    (SELECT id FROM access_user WHERE username = 'owner' || (1 + g %% 50))
             FROM generate_series(1, 50000) AS g""", [admin_user.org.pk])
-        cursor.execute("ANALYZE crm_contact; ANALYZE access_user")
+        cursor.execute("ANALYZE crm_deal; ANALYZE access_user")
     client = client_for(admin_user)
     for sort in ("owner", "-owner"):
-        sql = page_query(client, f"{reverse('crm:list', args=['contacts'])}?columns=last_name&columns=owner&sort={sort}",
-                         "crm_contact")
+        sql = page_query(client, f"{reverse('crm:list', args=['deals'])}?columns=name&columns=owner&sort={sort}",
+                         "crm_deal")
         with connection.cursor() as cursor:
             cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}")
             raw = cursor.fetchone()[0]
@@ -203,7 +202,7 @@ def test_a_list_sorted_by_owner_walks_the_users_in_name_order(admin_user, client
         assert "Seq Scan" not in [n["Node Type"] for n in nodes], sort
         assert any(n["Node Type"] == "Nested Loop" for n in nodes), sort
         assert "user_name_sort" in {n.get("Index Name") for n in nodes}, sort
-        assert any(n.get("Relation Name") == "crm_contact" and "owner_id = " in n.get("Index Cond", "")
+        assert any(n.get("Relation Name") == "crm_deal" and "owner_id = " in n.get("Index Cond", "")
                    and "org_id = " in n.get("Index Cond", "") for n in nodes), (sort, nodes)
 
 

@@ -1,5 +1,6 @@
 """The demo's customer pools (公海): "China East" for leads and "China East accounts", the sales
-reps (Sally among them) members, Sam their administrator; some records already wait in each."""
+reps (Sally among them) members, Sam their administrator; some records already wait in each (the
+accounts with a buyer each, who waits with them)."""
 from __future__ import annotations
 
 from typing import Any
@@ -33,5 +34,10 @@ def seed_pools(org: Any, admin: Any, users: list, rng: Any, count: int = 12) -> 
         "name": f"{rng.choice(COMPANIES)} Group {i + 1}", "city": rng.choice(CITIES), "country": "China",
         "phone": f"+86 21 {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}",
     }, actor=admin, path="system") for i in range(max(3, count // 2))]
+    for account in accounts:  # their buyers go into the pool with them
+        actions.do_create_record("contacts", {
+            "first_name": rng.choice(("Hui", "Ling", "Tao", "Yan")), "last_name": rng.choice(("Chen", "Liu", "Sun")),
+            "account": account.pk, "title": "Purchasing", "phone": f"139{rng.randint(1000, 9999)}{rng.randint(1000, 9999)}",
+            "email": f"buyer@{account.pk}.east.example.cn"}, actor=admin, path="system")
     do_release_records("accounts", [a.pk for a in accounts], accounts_pool.pk, actor=admin, path="system",
                        reason="Dormant customers returned for the East team")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
@@ -184,3 +185,58 @@ def do_set_team_modules_admin(membership: Membership, allowed: bool, *, actor: U
     audit.record(membership.org_id, audit.Event.USER_TEAM_MODULES_ADMIN, actor=actor, obj=membership.user,
                  old={"team_modules_admin": old}, new={"team_modules_admin": allowed})
     return membership
+
+
+def _check_password(password: str, user: User) -> None:
+    """The configured validators (settings.AUTH_PASSWORD_VALIDATORS), reported on the password field."""
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages})
+
+
+@transaction.atomic
+def do_set_user_password(membership: Membership, password: str, *, must_change: bool, actor: User) -> User:
+    """An administrator sets a new password for a user of their org, optionally one the user must
+    change at their next login. The user's sessions end (Django ties each session to the password)."""
+    _require_admin(actor)
+    if membership.org_id != actor.org.pk:
+        raise PermissionDenied
+    user = User.objects.select_for_update().get(pk=membership.user_id)
+    _check_password(password, user)
+    user.set_password(password)
+    user.must_change_password = must_change
+    user.save(update_fields=["password", "must_change_password"])
+    audit.record(membership.org_id, audit.Event.USER_PASSWORD_SET, actor=actor, obj=user,
+                 new={"must_change_password": must_change})
+    return user
+
+
+@transaction.atomic
+def do_change_own_password(user: User, password: str) -> User:
+    """A user changes their own password (the page checked the old one); a forced change is done.
+    Their other sessions end; the caller keeps the current one (update_session_auth_hash)."""
+    _check_password(password, user)
+    user.set_password(password)
+    user.must_change_password = False
+    user.save(update_fields=["password", "must_change_password"])
+    return user
+
+
+@transaction.atomic
+def do_lift_lockout(org: Organization, attempt_id: int, *, actor: User) -> None:
+    """An administrator lifts a failed-login lockout of one of their org's users (the attempts of
+    that username from that address are forgotten, as django-axes's own reset does)."""
+    from .lockouts import current_lockouts  # axes is loaded with the apps
+
+    _require_admin(actor)
+    if actor.org != org:
+        raise PermissionDenied
+    attempt = current_lockouts(org).filter(pk=attempt_id).first()
+    if attempt is None:
+        raise ValidationError(_("This lockout has already ended."))
+    user = User.objects.filter(username=attempt.username).first()
+    audit.record(org, audit.Event.USER_LOCKOUT_LIFTED, actor=actor, obj=user,
+                 object_type="" if user else "access.user", object_name="" if user else attempt.username,
+                 old={"failures": attempt.failures_since_start, "ip_address": attempt.ip_address})
+    attempt.delete()

@@ -35,3 +35,9 @@ class AddUserForm(SignUpForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         del self.fields["org_name"]
+
+
+class SetPasswordForm(forms.Form):
+    """An administrator sets a user's password (checked by the action against the validators)."""
+    password = forms.CharField(label=_("New password"), widget=forms.PasswordInput, strip=False)
+    must_change = forms.BooleanField(label=_("Must change the password at next login"), required=False, initial=True)

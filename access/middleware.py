@@ -1,8 +1,15 @@
 from __future__ import annotations
 
+import time
+from urllib.parse import urlencode, urlsplit
+
+from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import logout
+from django.contrib.auth import logout, user_logged_in
+from django.dispatch import receiver
+from django.http import HttpResponse
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
@@ -59,3 +66,77 @@ class UserLanguageMiddleware:
             response = self.get_response(request)
         response.headers.setdefault("Content-Language", user.language)
         return response
+
+
+SESSION_LOGIN_AT_KEY = "login_at"
+SESSION_SEEN_AT_KEY = "seen_at"
+# The last-activity time is written at most this often (seconds), so that a page does not save the
+# session on every request; the idle timeout is accurate to within this much.
+SEEN_AT_RESOLUTION = 60
+
+
+@receiver(user_logged_in)
+def _stamp_login(sender, request, user, **kwargs) -> None:
+    if request is not None and hasattr(request, "session"):
+        now = int(time.time())
+        request.session[SESSION_LOGIN_AT_KEY] = now
+        request.session[SESSION_SEEN_AT_KEY] = now
+
+
+class SessionIdleTimeoutMiddleware:
+    """Ends a session idle for longer than SESSION_IDLE_TIMEOUT seconds, or older than
+    SESSION_COOKIE_AGE since the login (Django's own expiry moves forward whenever the session is
+    saved, so the absolute lifetime is kept here). The next request goes to the login page."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            now = int(time.time())
+            session = request.session
+            seen_at = session.get(SESSION_SEEN_AT_KEY)
+            login_at = session.get(SESSION_LOGIN_AT_KEY)
+            idle = seen_at is not None and now - int(seen_at) > settings.SESSION_IDLE_TIMEOUT
+            old = login_at is not None and now - int(login_at) > settings.SESSION_COOKIE_AGE
+            if idle or old:
+                logout(request)
+                messages.info(request, _("Your session has ended after a period of inactivity. Please log in again.")
+                              if idle else _("Your session has ended. Please log in again."))
+                if request.headers.get("HX-Request"):  # a piece of a page: the whole page goes to the login
+                    return HttpResponse(status=204, headers={"HX-Redirect": reverse(settings.LOGIN_URL)})
+                if request.method == "GET":
+                    return redirect(f"{reverse(settings.LOGIN_URL)}?{urlencode({'next': request.get_full_path()})}")
+                return redirect(settings.LOGIN_URL)
+            if seen_at is None or now - int(seen_at) >= SEEN_AT_RESOLUTION:
+                session[SESSION_SEEN_AT_KEY] = now
+            if login_at is None:
+                session[SESSION_LOGIN_AT_KEY] = now
+        return self.get_response(request)
+
+
+# What a user who must change their password may still reach: that page, logging out, the language
+# switch. Everything else redirects to the change-password page.
+PASSWORD_CHANGE_ALLOWED = ("password_change", "logout", "set_language")
+
+
+class PasswordChangeRequiredMiddleware:
+    """A user whose password an administrator set with "must change at next login" is sent to the
+    change-password page until they have chosen their own."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and getattr(user, "must_change_password", False):
+            allowed = {reverse(name) for name in PASSWORD_CHANGE_ALLOWED}
+            if request.path not in allowed:
+                target = reverse("password_change")
+                if request.headers.get("HX-Request"):
+                    # A piece of a page (the navigation's counters): nothing, or the whole page moves.
+                    on_target = urlsplit(request.headers.get("HX-Current-URL", "")).path == target
+                    return HttpResponse(status=204, headers={} if on_target else {"HX-Redirect": target})
+                return redirect(target)
+        return self.get_response(request)

@@ -28,6 +28,9 @@ class User(AbstractUser):
 
     language = models.CharField(_("language"), max_length=10, choices=settings.LANGUAGES, default="en")
     last_org = models.ForeignKey(Organization, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Set by an administrator who sets the password: the user is sent to the change-password
+    # page until they choose their own (access.middleware.PasswordChangeRequiredMiddleware).
+    must_change_password = models.BooleanField(_("must change password at next login"), default=False)
 
     class Meta:
         verbose_name = _("user")
@@ -267,6 +270,8 @@ class AuditEntry(models.Model):
         TEAM_MEMBER_SET = "team_member.set", _("Team member added or role changed")
         TEAM_MEMBER_REMOVED = "team_member.removed", _("Team member removed")
         REQUESTERS_CHANGED = "requesters.changed", _("Requesters changed")
+        USER_PASSWORD_SET = "user.password_set", _("User's password set by an administrator")
+        USER_LOCKOUT_LIFTED = "user.lockout_lifted", _("Failed-login lockout lifted")
 
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     at = models.DateTimeField(_("time"), default=timezone.now)

@@ -11,4 +11,7 @@ urlpatterns = [
     path("org/switch/", views.SwitchOrgView.as_view(), name="switch_org"),
     path("language/", views.LanguageView.as_view(), name="set_language"),
     path("settings/users/", views.UsersView.as_view(), name="users"),
+    path("settings/users/<int:membership_pk>/password/", views.UserPasswordView.as_view(), name="user_password"),
+    path("settings/users/lockouts/", views.LockoutsView.as_view(), name="lockouts"),
+    path("account/password/", views.ChangePasswordView.as_view(), name="password_change"),
 ]

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, update_session_auth_hash
+from django.contrib.auth.views import PasswordChangeView
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views import View
@@ -13,7 +15,8 @@ from django.views import View
 from config.params import parse_id
 
 from . import actions
-from .forms import AddUserForm, SignUpForm
+from .forms import AddUserForm, SetPasswordForm, SignUpForm
+from .lockouts import cooloff_minutes, current_lockouts
 from .middleware import SESSION_ORG_KEY
 from .models import Membership
 from .visibility import is_org_admin
@@ -124,3 +127,76 @@ class UsersView(LoginRequiredMixin, View):
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         return redirect("users")
+
+
+class ChangePasswordView(PasswordChangeView):
+    """A user changes their own password (from the user menu, or because an administrator requires
+    it). Their other sessions end; this one stays."""
+    template_name = "access/password_change.html"
+    success_url = reverse_lazy("home")
+
+    def form_valid(self, form):
+        user = actions.do_change_own_password(self.request.user, form.cleaned_data["new_password1"])
+        update_session_auth_hash(self.request, user)
+        messages.success(self.request, _("Your password has been changed. Your other sessions have ended."))
+        return HttpResponseRedirect(self.get_success_url())
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "forced": self.request.user.must_change_password}
+
+
+class OrgAdminMixin(LoginRequiredMixin):
+    """Org administrators only; anyone else is told the page does not exist."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated and not is_org_admin(request.user):
+            raise Http404
+        return super().dispatch(request, *args, **kwargs)
+
+
+class UserPasswordView(OrgAdminMixin, View):
+    """An administrator sets a new password for a user of their org."""
+
+    def _membership(self, request, membership_pk):
+        membership = Membership.objects.select_related("user").filter(org=request.org, pk=membership_pk).first()
+        if membership is None:
+            raise Http404
+        return membership
+
+    def get(self, request, membership_pk, form=None, status=200):
+        membership = self._membership(request, membership_pk)
+        return render(request, "access/user_password.html",
+                      {"membership": membership, "form": form or SetPasswordForm()}, status=status)
+
+    def post(self, request, membership_pk):
+        membership = self._membership(request, membership_pk)
+        form = SetPasswordForm(request.POST)
+        if form.is_valid():
+            try:
+                actions.do_set_user_password(membership, form.cleaned_data["password"],
+                                             must_change=form.cleaned_data["must_change"], actor=request.user)
+            except ValidationError as exc:
+                for key, errors in exc.message_dict.items():
+                    for error in errors:
+                        form.add_error(key if key in form.fields else None, error)
+            else:
+                messages.success(request, _("Password of %(name)s set; their sessions have ended.")
+                                 % {"name": membership.user.username})
+                return redirect("users")
+        return self.get(request, membership_pk, form=form, status=400)
+
+
+class LockoutsView(OrgAdminMixin, View):
+    """Failed-login lockouts in force of the org's users; an administrator can lift one."""
+
+    def get(self, request):
+        return render(request, "access/lockouts.html",
+                      {"lockouts": current_lockouts(request.org), "cooloff_minutes": cooloff_minutes()})
+
+    def post(self, request):
+        try:
+            actions.do_lift_lockout(request.org, parse_id(request.POST.get("attempt"), "attempt"), actor=request.user)
+            messages.success(request, _("Lockout lifted: the user can log in again."))
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        return redirect("lockouts")

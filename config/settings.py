@@ -1,4 +1,5 @@
 """One settings module, driven by environment variables (see README)."""
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -40,6 +41,7 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "template_partials",
     "guardian",
+    "axes",
     "django_celery_beat",
     "rest_framework",
     "access",
@@ -71,12 +73,17 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "config.headers.NoStoreMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "access.middleware.SessionIdleTimeoutMiddleware",
     "access.middleware.OrganizationMiddleware",
     "access.middleware.UserLanguageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "crm.middleware.RequestIdMiddleware",
-    "config.middleware.InputGuardMiddleware",  # last: its 400 page has the navigation
+    "config.middleware.InputGuardMiddleware",  # its 400 page has the navigation
+    "access.middleware.PasswordChangeRequiredMiddleware",
+    # django-axes: turns a refused login of a locked-out username and address into the login page
+    # saying so (access.lockouts.lockout_response).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -113,13 +120,31 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", 
 
 AUTH_USER_MODEL = "access.User"
 AUTHENTICATION_BACKENDS = [
+    # django-axes first: it refuses a locked-out login before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
+# Passwords set through sign-up, an administrator or the user themselves (docs/security.md).
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Failed logins (django-axes, attempts kept in the database): 5 wrong passwords for one username
+# from one address lock that combination out for 15 minutes; an org administrator can lift it
+# (Settings > Users > Locked-out logins). A successful login clears the count.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "access.lockouts.lockout_response"
+AXES_VERBOSE = False
+# Sessions (access.middleware.SessionIdleTimeoutMiddleware): logged out after this many seconds
+# without a request (8 hours), and in any case SESSION_COOKIE_AGE (14 days) after logging in.
+SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT", default=8 * 60 * 60)
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=14 * 24 * 60 * 60)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

@@ -1,0 +1,41 @@
+"""Failed-login lockouts (django-axes, attempts in the database): what the login page says when a
+username is locked out from an address, and which of an org's users are locked out now.
+
+Lifting a lockout is an action (`access.actions.do_lift_lockout`)."""
+from __future__ import annotations
+
+from typing import Any
+
+from axes.models import AccessAttempt
+from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from .models import Membership, Organization
+
+
+def cooloff_minutes() -> int:
+    return int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+
+
+def lockout_response(request: HttpRequest, original_response: Any = None,
+                     credentials: dict | None = None) -> HttpResponse:
+    """The login page again, with the username kept and the lockout explained (429)."""
+    username = (credentials or {}).get("username") or request.POST.get("username", "")
+    form = AuthenticationForm(request, initial={"username": username})
+    return render(request, "access/login.html",
+                  {"form": form, "locked_out": True, "cooloff_minutes": cooloff_minutes(),
+                   "next": request.POST.get("next", "")}, status=429)
+
+
+def current_lockouts(org: Organization) -> QuerySet[AccessAttempt]:
+    """Lockouts in force of the org's users (active or not): the failure limit reached within the
+    cool-off time. Matched by username through the org's memberships (one query)."""
+    since = timezone.now() - settings.AXES_COOLOFF_TIME
+    usernames = Membership.objects.filter(org=org).values("user__username")
+    return (AccessAttempt.objects.filter(username__in=usernames, failures_since_start__gte=settings.AXES_FAILURE_LIMIT,
+                                         attempt_time__gte=since)
+            .order_by("-attempt_time", "pk"))

@@ -14,7 +14,18 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from .models import Membership, Organization
+from .models import Membership, Organization, User
+
+
+def username_of(request: HttpRequest, credentials: dict | None = None) -> str | None:
+    """The username a login attempt is counted under (AXES_USERNAME_CALLABLE): as django-axes reads
+    it, cut to the longest username there can be, so that a 10,000-character name is a failed login
+    like any other and not a database error."""
+    field = "username"
+    value = (credentials or {}).get(field) if credentials else request.POST.get(field)
+    if value is None:
+        return None
+    return str(value)[:User._meta.get_field("username").max_length]
 
 
 def cooloff_minutes() -> int:

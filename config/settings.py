@@ -140,6 +140,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "access.lockouts.lockout_response"
+AXES_USERNAME_CALLABLE = "access.lockouts.username_of"
 AXES_VERBOSE = False
 # Sessions (access.middleware.SessionIdleTimeoutMiddleware): logged out after this many seconds
 # without a request (8 hours), and in any case SESSION_COOKIE_AGE (14 days) after logging in.

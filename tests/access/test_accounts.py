@@ -66,6 +66,14 @@ def test_lockout_is_per_username_and_address(standard_user, other_user):
     assert _login(Client(REMOTE_ADDR="10.0.0.9"), "sam", PASSWORD, REMOTE_ADDR="10.0.0.9").status_code == 302
 
 
+def test_a_huge_username_is_a_failed_login_not_a_500(standard_user):
+    long_name = "x" * 10_000
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        assert _login(Client(), long_name, WRONG).status_code in (200, 429)
+    assert _login(Client(), long_name, WRONG).status_code == 429
+    assert AccessAttempt.objects.get(username="x" * 150).failures_since_start >= settings.AXES_FAILURE_LIMIT
+
+
 def test_lockout_ends_after_the_cooloff(standard_user):
     import time_machine
 

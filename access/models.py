@@ -30,7 +30,8 @@ class User(AbstractUser):
     last_org = models.ForeignKey(Organization, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # Set by an administrator who sets the password: the user is sent to the change-password
     # page until they choose their own (access.middleware.PasswordChangeRequiredMiddleware).
-    must_change_password = models.BooleanField(_("must change password at next login"), default=False)
+    must_change_password = models.BooleanField(_("must change password at next login"), default=False,
+                                               db_default=False)  # rows inserted by SQL (benches, tests) too
 
     class Meta:
         verbose_name = _("user")

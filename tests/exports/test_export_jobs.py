@@ -136,9 +136,11 @@ def test_an_expired_link_says_so_and_the_periodic_job_deletes_the_file(long_list
     assert job.expires_at - job.finished_at == timedelta(hours=24)
 
     with time_machine.travel(timezone.now() + timedelta(hours=23), tick=False):
+        sam = client_for(standard_user)  # a session of then: an idle one ends after 8 hours
         assert sam.get(download_url).status_code == 200
         assert do_expire_exports() == 0 and path.exists()
     with time_machine.travel(timezone.now() + timedelta(hours=25), tick=False):
+        sam = client_for(standard_user)
         # The link has expired before the periodic job has run: the page says so already.
         for url in (page_url, download_url):
             response = sam.get(url)

@@ -37,6 +37,9 @@ def edit_in_place(page, key):
     page.click(f"[data-field={key}] [data-inline-edit]")
     field = page.locator(f"#inline-{key}")
     field.wait_for()
+    # htmx takes over the new form once its swap has settled; a key pressed before that would
+    # submit it natively instead (on a loaded machine the gap is long enough to hit).
+    page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
     return field
 
 

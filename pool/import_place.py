@@ -67,14 +67,3 @@ def place(schema: Any, records: list[Any], value: str, actor: Any, path: str) ->
     if links:
         record_links(schema, pool, links, actor=actor, path=path)
 
-
-def pooled_hold(schema: Any, record: Any, scope: str) -> str | None:
-    """Assignment and workflow rules leave a record waiting in a pool alone: it is claimed or
-    assigned from the pool, under the pool's limits."""
-    from automation.holds import AUTOMATION
-
-    if scope != AUTOMATION or schema.key not in POOL_MODULES:
-        return None
-    if getattr(record, "owner_id", 1) is None and getattr(record, "pool_id", None):
-        return _("It is waiting in a customer pool: claim or assign it from the pool.")
-    return None

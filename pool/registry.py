@@ -75,7 +75,7 @@ def register() -> None:
     from . import import_place
 
     register_place(Place("pool", import_place.choices, import_place.check, import_place.place))
-    register_hold(import_place.pooled_hold)
+    register_hold(rules.pooled_hold)
     register_hold(rules.waiting_contact_hold)
     # Dedupe at the door: records let in that look like others are marked, pointing at them.
     register_header_panel_provider(door.header_panel)

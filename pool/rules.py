@@ -305,6 +305,18 @@ def waiting_contact_guard(context: WriteContext) -> None:
                        guard="pool_waiting", log=False)
 
 
+def pooled_hold(schema: Any, record: Any, scope: str) -> str | None:
+    """Assignment and workflow rules leave a record waiting in a pool alone: it is claimed or
+    assigned from the pool, under the pool's limits."""
+    from automation.holds import AUTOMATION
+
+    if scope != AUTOMATION or schema.key not in POOL_MODULES:
+        return None
+    if getattr(record, "owner_id", 1) is None and getattr(record, "pool_id", None):
+        return _("It is waiting in a customer pool: claim or assign it from the pool.")
+    return None
+
+
 def waiting_contact_hold(schema: Any, record: Any, scope: str) -> str | None:
     """Assignment and workflow rules leave a contact waiting with its account alone: it gets an
     owner when the account is claimed or assigned from the pool."""

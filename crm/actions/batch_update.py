@@ -200,9 +200,11 @@ def _save(schema: BoundSchema, saved: list[tuple[int, Any, dict[str, tuple[Any, 
                  .values_list("pk", flat=True))
     if len(within) != len(records):
         raise _OutOfReach({r.pk for r in records} - within)
+    from django.contrib.contenttypes.models import ContentType
+
     names = _old_names(schema, saved)
     entries, events, contexts = [], [], []
-    record_type_id = None
+    record_type_id = ContentType.objects.get_for_model(schema.model).pk
     ids = iter(event_ids(len(saved)))
     for i, current, diff in saved:
         entry, event = {}, {}
@@ -214,10 +216,6 @@ def _save(schema: BoundSchema, saved: list[tuple[int, Any, dict[str, tuple[Any, 
                               None if new is None else {"id": new, "name": names.get((key, new), "")}]
             else:
                 entry[key] = event[key]
-        if record_type_id is None:
-            from django.contrib.contenttypes.models import ContentType
-
-            record_type_id = ContentType.objects.get_for_model(current).pk
         entries.append(timeline.entry_values(current, kind="updated", actor=actor, path=path, changes=entry,
                                              record_type_id=record_type_id))
         events.append(RecordEvent(kind="updated", module=schema.key, org_id=current.org_id, record_id=current.pk,

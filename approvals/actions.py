@@ -448,7 +448,8 @@ def do_delegate_approval(request: Any, to_user: Any, *, actor: User, comment: st
     for slot in current.slots:
         if not slot.get("done") and actor.pk in slot["users"]:
             slot["users"] = sorted((set(slot["users"]) - {actor.pk}) | {to_id})
-            slot["label"] = name
+            slot.update(kind="user", name=name, label=name)
+            slot.pop("person", None)
     current.waiting_on = engine.waiting_on(current.slots)
     current.delegate()
     _save(current)

@@ -100,7 +100,7 @@ def preload_pending(user: Any, schema: Any, records: list[Any]) -> None:
 
 
 def waiting_names(request: Any) -> str:
-    names = [slot.get("label", "") for slot in request.slots or [] if not slot.get("done")]
+    names = [slot_label(slot) for slot in request.slots or [] if not slot.get("done")]
     return ", ".join(n for n in names if n) or _("the process admins")
 
 
@@ -154,49 +154,71 @@ def superior_roles(org: Any, owner_id: int | None, count: int) -> list[OrgRole]:
     return [by_id[i] for i in ids if i in by_id]
 
 
+def slot_label(slot: dict) -> str:
+    """Who a slot waits for, in the language of the reader: a slot keeps what it is (its kind and
+    the name of its role, group or person), not words of the language it was made in. Slots
+    stored before they kept their kind give their stored label."""
+    kind, name = slot.get("kind"), slot.get("name", "")
+    if kind is None:
+        return slot.get("label", "")
+    label = {
+        "user": lambda: name,
+        "role": lambda: _("role %(role)s") % {"role": name},
+        "group": lambda: _("group %(group)s") % {"group": name},
+        "manager": lambda: _("the owner's manager"),
+        "team_manager": lambda: _("the team's manager"),
+        "admins": lambda: _("the process admins"),
+    }.get(kind, lambda: "")()
+    person = slot.get("person")
+    return f"{label} ({person})" if person else label
+
+
 def resolve_slots(org: Any, approvers: dict, record: Any, admins: Iterable[int]) -> list[dict]:
-    """The level's approvers as slots ({"users", "label", "done"}): each user named is a slot; a
-    role, a group, the owner's manager, the team's managers are one slot each (any member of it
-    decides for it); "superiors: N" is one slot per superior role. A slot nobody active can take
-    goes to the process admins (the org administrators when the process names none)."""
-    raw: list[tuple[list[int], str]] = []
+    """The level's approvers as slots ({"users", "kind", "name", "person", "label", "done"}; see
+    `slot_label`): each user named is a slot; a role, a group, the owner's manager, the team's
+    managers are one slot each (any member of it decides for it); "superiors: N" is one slot per
+    superior role. A slot nobody active can take goes to the process admins (the org
+    administrators when the process names none)."""
+    raw: list[tuple[list[int], str, str]] = []
     user_ids = [int(u) for u in approvers.get("users") or []]
     names = _names(org, user_ids)
     for uid in user_ids:
-        raw.append(([uid], names.get(uid, f"#{uid}")))
+        raw.append(([uid], "user", names.get(uid, f"#{uid}")))
     for role in OrgRole.objects.filter(org=org, pk__in=approvers.get("roles") or []).order_by("pk"):
-        raw.append((_role_members(org, [role.pk]), _("role %(role)s") % {"role": role}))
+        raw.append((_role_members(org, [role.pk]), "role", str(role)))
     for group in Group.objects.filter(org=org, pk__in=approvers.get("groups") or []).order_by("pk"):
         members = set(group.users.values_list("pk", flat=True)) | set(_role_members(org, group.roles.values_list("pk", flat=True)))
-        raw.append((sorted(members), _("group %(group)s") % {"group": group}))
+        raw.append((sorted(members), "group", str(group)))
     owner_id = getattr(record, "owner_id", None)
     if approvers.get("manager"):
         role = owner_role(org, owner_id)
         members = _role_members(org, [role.parent_id]) if role is not None and role.parent_id else []
-        raw.append((members, _("the owner's manager")))
+        raw.append((members, "manager", ""))
     if approvers.get("team_manager") and getattr(record, "space_id", None):
         from teams.models import TeamMember
 
         members = list(TeamMember.objects.filter(org=org, space_id=record.space_id, role="manager")
                        .order_by("user_id").values_list("user_id", flat=True))
-        raw.append((members, _("the team's manager")))
+        raw.append((members, "team_manager", ""))
     for role in superior_roles(org, owner_id, int(approvers.get("superiors") or 0)):
-        raw.append((_role_members(org, [role.pk]), _("role %(role)s") % {"role": role}))
+        raw.append((_role_members(org, [role.pk]), "role", str(role)))
     if not raw:
-        raw.append(([], ""))
+        raw.append(([], "", ""))
     fallback = None
     slots = []
-    for users, label in raw:
+    for users, kind, name in raw:
         active = _active(org, users)
         if not active:
             if fallback is None:
                 fallback = _active(org, admins or ()) or list(
                     Membership.objects.filter(org=org, role="admin", is_active=True, user__is_active=True)
                     .order_by("user_id").values_list("user_id", flat=True))
-            active, label = fallback, _("the process admins")
-        elif len(active) == 1 and label not in names.values():  # a role or manager: name the one person
-            label = f"{label} ({_names(org, active).get(active[0], '')})"
-        slots.append({"users": active, "label": label, "done": False})
+            active, kind, name = fallback, "admins", ""
+        slot = {"users": active, "kind": kind, "name": name, "done": False}
+        if len(active) == 1 and kind != "user":  # a role or manager: name the one person
+            slot["person"] = _names(org, active).get(active[0], "")
+        slot["label"] = slot_label(slot)
+        slots.append(slot)
     return slots
 
 

@@ -161,3 +161,16 @@ def pytest_collection_modifyitems(items: list) -> None:
         return 1 if item.nodeid.startswith("tests/e2e/") else 2
 
     items.sort(key=weight)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Name the screenshots the failing browser tests kept (tests/e2e/conftest.py), once more at
+    the end; the reports carry them, also from the parallel workers."""
+    kept = [line.split("screenshot: ", 1)[1]
+            for report in terminalreporter.stats.get("failed", [])
+            for name, content in getattr(report, "sections", []) if name == "e2e artifacts"
+            for line in content.splitlines() if "screenshot: " in line]
+    if kept:
+        terminalreporter.section("browser failures kept")
+        for path in kept:
+            terminalreporter.line(path)

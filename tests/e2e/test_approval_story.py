@@ -1,16 +1,16 @@
-"""A deal discount above 12% awaits approval, in the browser.
+"""A deal discount above 12% awaits approval, in the browser, in English and in Chinese.
 
 Set-up through the actions: an org with a role tree (a sales rep under a sales director), the
 process "Discount above 12%" (the owner's manager decides), and the rep's deal with a 20% discount,
 which enters the process as it is created. The rep opens the deal: the panel says it awaits the
-director, Edit is refused with that reason, and no approve button is offered. The director opens
-My Work when the page exists (else the deal's page) and approves it there with a comment; the rep
-then finds the deal approved, with the steps on its timeline, and editable again.
+director, and no approve button is offered. The director opens My Work from the navigation bar,
+finds the deal under "Awaiting my approval" and approves it there with a comment; the rep then
+finds the deal approved, with the steps on its timeline, and editable again.
 """
 from __future__ import annotations
 
 import pytest
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from access.actions import do_add_user, do_set_org_default, do_sign_up
 from access.sharing_actions import do_create_role, do_set_user_role
@@ -18,24 +18,14 @@ from access.visibility import bind_org
 from approvals.actions import do_save_approval_process
 from approvals.models import ApprovalRequest
 from crm.actions import do_create_record
-from tests.e2e.browser import login
+from tests.e2e.browser import expect_labels, login, tr
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "approve-it-2026"
 
 
-def my_work_url() -> str | None:
-    """The My Work page, when the app that draws it has one (its URL name is the `work` app's)."""
-    for name in ("work:home", "work:index", "work:my_work"):
-        try:
-            return reverse(name)
-        except NoReverseMatch:
-            continue
-    return None
-
-
-def test_discount_approval_story(page, live_server):
+def test_discount_approval_story(page, live_server, language):
     from playwright.sync_api import expect
 
     base = live_server.url
@@ -61,37 +51,42 @@ def test_discount_approval_story(page, live_server):
     deal_url = f"{base}/m/deals/{deal.pk}/"
 
     # 1. The rep sees the deal waiting for the director; nothing offers to approve it.
-    login(page, base, "rita", PASSWORD)
+    login(page, base, "rita", PASSWORD, language)
     page.goto(deal_url)
-    expect(page.get_by_test_id("approval-message")).to_contain_text("Awaiting approval by the owner's manager (Dora")
+    expect(page.get_by_test_id("approval-badge")).to_have_text(tr(language, "Awaiting approval"))
+    message = page.get_by_test_id("approval-message")
+    expect(message).to_contain_text(tr(language, "the owner's manager"))
+    expect(message).to_contain_text("Dora Director")
     expect(page.get_by_test_id("approve")).to_have_count(0)
     page.context.clear_cookies()
 
-    # 2. The director approves, from My Work if the page exists, else from the deal's page.
-    login(page, base, "dora", PASSWORD)
-    work = my_work_url()
-    if work:
-        page.goto(f"{base}{work}")
-        item = page.locator(f"#approval-{request.pk}")
-        item.locator("input[name=comment]").fill("Fine for a renewal")
-        item.get_by_test_id("approve").click()
-        expect(page.get_by_test_id("approval-result")).to_contain_text("Approved")
-    else:
-        page.goto(deal_url)
-        panel = page.get_by_test_id("approval-decide")
-        panel.locator("input[name=comment]").fill("Fine for a renewal")
-        panel.get_by_test_id("approve").click()
-        expect(page.locator(".alert-success")).to_contain_text("Approved: the approval is complete.")
+    # 2. The director approves from My Work, reached from the navigation bar.
+    login(page, base, "dora", PASSWORD, language)
+    page.get_by_test_id("my-work-link").click()
+    page.wait_for_url(f"{base}{reverse('work:index')}")
+    section = page.get_by_test_id("work-section-approvals")
+    expect_labels(section, language, "Awaiting my approval", "Approve", "Reject")
+    item = section.locator(f"#approval-{request.pk}")
+    expect(item).to_contain_text("Northwind renewal")
+    item.locator("input[name=comment]").fill("Fine for a renewal")
+    item.get_by_test_id("approve").click()
+    expect(item.get_by_test_id("approval-result")).to_have_text(
+        tr(language, "Approved: the approval is complete."))
     assert ApprovalRequest.objects.get(pk=request.pk).status == "approved"
     page.context.clear_cookies()
 
     # 3. The rep finds it approved: the steps on the timeline, and the deal editable again.
-    login(page, base, "rita", PASSWORD)
+    login(page, base, "rita", PASSWORD, language)
     page.goto(deal_url)
-    expect(page.get_by_test_id("approval-last")).to_contain_text("Approved")
+    expect(page.get_by_test_id("approval-last")).to_have_text(tr(
+        language, "Approval “%(process)s”: %(status)s", process="Discount above 12%",
+        status=tr(language, "Approved")))
     expect(page.locator(".timeline-entry[data-kind=approval_approved]")).to_have_count(1)
-    expect(page.locator(".timeline-entry[data-kind=approval_submitted]")).to_contain_text("by approval")
-    expect(page.locator("a:has-text('Edit')").first).to_be_visible()
+    expect(page.locator(".timeline-entry[data-kind=approval_submitted]")).to_contain_text(
+        tr(language, "by approval “%(name)s”", name="Discount above 12%"))
+    edit = page.locator(f"a[href='{reverse('crm:edit', args=['deals', deal.pk])}']")
+    expect(edit).to_be_visible()
+    expect(edit).to_contain_text(tr(language, "Edit"))
 
 
 def test_configuring_a_process_with_levels_and_final_actions(page, live_server):

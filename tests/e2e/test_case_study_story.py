@@ -8,9 +8,13 @@ deliverable, and the record's timeline tells the whole story.
 
 Set-up is limited to the org, its users, one account and the account sharing settings,
 made through the actions; everything else is done by people in the browser.
+
+The demo's story (`test_the_demo_case_study_story`, in English and in Chinese) walks the same
+request through the organisation `seed_demo` makes, governed by its Case study blueprint.
 """
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
@@ -20,7 +24,7 @@ from access.visibility import bind_org
 from crm.actions import do_create_record
 from crm.models import FieldDefinition
 from teams.models import TeamMember, TeamModule, TeamRecord, TeamSpace
-from tests.e2e.browser import choose, login
+from tests.e2e.browser import choose, expect_labels, login, tr
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -304,3 +308,120 @@ def test_case_study_story(page, live_server):
     # Emily's attempt to close it herself is on record too, with the reason it was refused.
     assert "Emily Writer" in refused and MANAGER_ONLY in refused, refused
     assert "Mark Marketing" in done and re.search(r"Status:\s*Requested\s*→\s*Done", done), done
+
+
+# --- the demo's story, in English and in Chinese ---------------------------------------
+
+DEMO_STATES = {"en": {"requested": "Requested", "in_progress": "In progress", "review": "Review", "done": "Done"},
+               "zh-hans": {"requested": "已请求", "in_progress": "进行中", "review": "审核中", "done": "完成"}}
+DEMO_NAMES = {"en": {"team": "Marketing", "module": "Case study"},  # the seed's names in both languages
+              "zh-hans": {"team": "市场部", "module": "案例研究"}}
+
+
+def perform(page, transition, language, *, expect_labels_of=()):
+    """Take the blueprint transition `transition` from the record's page: its page asks what it
+    needs (`expect_labels_of` are the labels it shows); returns the transition's form."""
+    page.locator(f"[data-testid=blueprint-transitions] a[data-transition='{transition}']").click()
+    form = page.get_by_test_id("transition-form")
+    form.wait_for()
+    if expect_labels_of:
+        expect_labels(form, language, *expect_labels_of)
+    return form
+
+
+def test_the_demo_case_study_story(page, new_page, live_server, language):
+    """The demo organisation Zylker as `seed_demo` makes it: a sales rep asks Marketing for a case
+    study about one of her customers from the Requests tab; Mark, the team's manager, gives it to Emily from the chart; Emily
+    finds it on My Work, starts it and submits it for review through the Case study blueprint
+    (a note and its checklist); Mark closes it as done with the deliverable the blueprint asks
+    for; the rep is told, and downloads the case study from the Requests tab."""
+    from django.core.management import call_command
+    from playwright.sync_api import expect
+
+    from crm.models import Account
+    from demo.management.commands.seed_demo import PASSWORD as DEMO_PASSWORD
+
+    base = live_server.url
+    call_command("seed_demo", scale=0.05, stdout=io.StringIO())
+    module = TeamModule.objects.get(name_en="Case Studies")
+    key, states = module.key, DEMO_STATES[language]
+    fields = {f.api_name: f for f in FieldDefinition.objects.filter(org=module.org, module=key)}
+    # A rep of the sales department (the module's requesters) and a customer of her own.
+    requesters = set(module.requesters.values_list("user__username", flat=True))
+    account = (Account.objects.filter(org=module.org, owner__username__in=requesters, deleted_at__isnull=True)
+               .select_related("owner").order_by("pk").first())
+    assert account is not None, "the demo gives its sales reps accounts of their own"
+    title = f"Case study: {account.name} (2027)"
+    deliverable = f"# {account.name}\n\nWhat they gained.\n".encode()
+
+    # 1. The rep asks Marketing for a case study about her customer.
+    rep = page
+    login(rep, base, account.owner.username, DEMO_PASSWORD, language)
+    rep.get_by_test_id("requests-tab").click()
+    expect_labels(rep.locator("main"), language, "Ask a team", "My requests")
+    rep.locator(f"[data-request-module='{module.pk}']").click()
+    expect(rep.locator("h1")).to_have_text(tr(language, "Request to %(team)s: %(module)s", **DEMO_NAMES[language]))
+    rep.fill("#request-form input[name=title]", title)
+    choose(rep, f"#request-form select[name=f_{fields['customer'].pk}]", account.name[:6], account.name)
+    rep.fill(f"#request-form textarea[name=f_{fields['brief'].pk}]", "Their first year with us.")
+    rep.select_option(f"#request-form select[name=f_{fields['format'].pk}]", "pdf")
+    rep.locator("#request-form button", has_text=tr(language, "Submit request")).click()
+    rep.wait_for_url(re.compile(rf"/m/{key}/\d+/$"))
+    record = TeamRecord.objects.get(module=module, title=title)
+    record_url = f"{base}/m/{key}/{record.pk}/"
+    expect(rep.get_by_test_id("blueprint-state")).to_have_text(states["requested"])
+
+    # 2. Mark gives it to Emily from the chart's unassigned requests.
+    mark = new_page()
+    login(mark, base, "mark", DEMO_PASSWORD, language)
+    mark.goto(f"{base}/m/{key}/chart/")
+    row = mark.locator(f"[data-testid=unassigned-panel] [data-unassigned='{record.pk}']")
+    expect(row).to_contain_text(title)
+    row.locator("select[name=assignee]").select_option(label="Emily Zhang")
+    row.locator("button").click()
+    expect(mark.locator(".alert-success")).to_contain_text("Emily Zhang")
+    record.refresh_from_db()
+    assert record.assignee.username == "emily"
+
+    # 3. Emily finds it on My Work, starts it and submits it for review with the checklist done.
+    emily = new_page()
+    login(emily, base, "emily", DEMO_PASSWORD, language)
+    emily.get_by_test_id("my-work-link").click()
+    section = emily.get_by_test_id("work-section-team_assigned")
+    expect(section).to_contain_text(tr(language, "Assigned to me in team spaces"))
+    section.locator("a", has_text=title).click()
+    emily.wait_for_url(record_url)
+    perform(emily, "Start", language).get_by_test_id("transition-submit").click()
+    emily.wait_for_url(record_url)
+    expect(emily.get_by_test_id("blueprint-state")).to_have_text(states["in_progress"])
+    form = perform(emily, "Submit for review", language, expect_labels_of=("Note", "Checklist"))
+    form.locator("textarea[name=note]").fill("Quote approved by their CTO; figures from their report.")
+    for item in form.locator("input[name=checklist]").all():
+        item.check()
+    form.get_by_test_id("transition-submit").click()
+    emily.wait_for_url(record_url)
+    expect(emily.get_by_test_id("blueprint-state")).to_have_text(states["review"])
+
+    # 4. Mark closes it: the blueprint asks for the deliverable.
+    mark.goto(record_url)
+    form = perform(mark, "Done", language)
+    expect(form).to_contain_text("Deliverable" if language == "en" else "交付文件")
+    form.locator("input[type=file]").set_input_files(
+        files=[{"name": "case-study.md", "mimeType": "text/markdown", "buffer": deliverable}])
+    form.get_by_test_id("transition-submit").click()
+    mark.wait_for_url(record_url)
+    expect(mark.get_by_test_id("blueprint-state")).to_have_text(states["done"])
+    record.refresh_from_db()
+    assert record.status == "done"
+
+    # 5. The rep is told, and downloads the case study from the Requests tab.
+    rep.get_by_test_id("bell").click()
+    expect(rep.locator("main")).to_contain_text(f"Your case study {title} is ready.")
+    rep.get_by_test_id("requests-tab").click()
+    request_row = rep.locator(f"tr[data-request='{record.pk}']")
+    expect(request_row.locator(".badge")).to_have_text(states["done"])
+    expect(request_row).to_contain_text("Emily Zhang")
+    with rep.expect_download() as download_info:
+        request_row.locator("a[data-deliverable]").click()
+    with open(download_info.value.path(), "rb") as handle:
+        assert handle.read() == deliverable

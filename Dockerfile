@@ -48,4 +48,8 @@ RUN pip install --no-deps --force-reinstall . \
 
 USER app
 EXPOSE 8000
+# The default command serves as the application's role (DATABASE_URL, held to the tenant seal);
+# migrate and other operator commands run as the tables' owner:
+#   docker run -e DATABASE_AS_OWNER=1 -e DATABASE_OWNER_URL=... -e DATABASE_URL=... teamcrm python manage.py migrate
+# (docker-compose.yml's web service does so before starting gunicorn; docs/security.md).
 CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-", "--no-control-socket"]

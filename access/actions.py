@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from . import audit
+from . import audit, seal
 from .models import PERMISSIONS, Membership, Organization, OrgWideDefault, Profile, PublicField, User
 from .visibility import is_org_admin
 
@@ -51,11 +51,12 @@ def do_sign_up(*, org_name: str, username: str, email: str, password: str,
                department: str = "") -> Membership:
     """Create an organisation and its first administrator."""
     org = Organization.objects.create(name=org_name)
-    profiles = create_default_profiles(org)
-    user = _create_user(username=username, email=email, password=password, first_name=first_name,
-                        last_name=last_name, language=language, last_org=org)
-    return Membership.objects.create(org=org, user=user, role=Membership.Role.ADMIN, department=department,
-                                     profile=profiles["Administrator"])
+    with seal.bound(org.pk):  # a visitor making an org: its first rows are written inside it
+        profiles = create_default_profiles(org)
+        user = _create_user(username=username, email=email, password=password, first_name=first_name,
+                            last_name=last_name, language=language, last_org=org)
+        return Membership.objects.create(org=org, user=user, role=Membership.Role.ADMIN, department=department,
+                                         profile=profiles["Administrator"])
 
 
 @transaction.atomic

@@ -7,12 +7,13 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout, user_logged_in
 from django.dispatch import receiver
-from django.http import HttpResponse
+from django.http import FileResponse, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from . import seal
 from .models import Membership
 from .visibility import bind_org
 
@@ -29,20 +30,30 @@ class OrganizationMiddleware:
         request.org = None
         request.membership = None
         user = request.user
-        if user.is_authenticated:
-            membership = self._membership(request, user)
+        if not user.is_authenticated:
+            with seal.unbound():  # a visitor sees no organisation's data
+                return self.get_response(request)
+        # The tenant seal: the database shows this org's rows (and the user's own memberships) until
+        # the response is made, and nothing afterwards (restored in a finally: the connection is reused).
+        wanted = request.session.get(SESSION_ORG_KEY) or user.last_org_id
+        with seal.bound(wanted, user.pk):
+            membership = self._membership(wanted, user)
             if membership is None:
                 logout(request)
                 messages.error(request, _("Your account has no active organisation. Ask an administrator."))
                 return redirect("login")
+            if membership.org_id != seal.current_org_id():
+                seal.rebind(membership.org_id, user.pk)
             request.org = membership.org
             request.membership = membership
             bind_org(user, membership.org, membership)
-        return self.get_response(request)
+            response = self.get_response(request)
+        if response.streaming and not isinstance(response, FileResponse):  # its body is read after this returns: bound again while it is
+            response.streaming_content = seal.sealed_stream(response.streaming_content, membership.org_id, user.pk)
+        return response
 
-    def _membership(self, request, user):
+    def _membership(self, wanted, user):
         active = Membership.objects.select_related("org", "profile", "org_role").filter(user=user, is_active=True)
-        wanted = request.session.get(SESSION_ORG_KEY) or user.last_org_id
         membership = None
         if wanted:
             membership = active.filter(org_id=wanted).first()

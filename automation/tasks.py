@@ -6,6 +6,7 @@ from celery import shared_task
 from django.db import transaction
 from kombu.exceptions import OperationalError
 
+from access import seal
 from crm.events import RecordEvent
 
 from . import outbox, pipeline
@@ -72,10 +73,13 @@ def process_events(pending_ids: list[int]) -> int:
 
 @shared_task
 def sweep_pending_events() -> int:
-    ids = outbox.stale()
-    for pending_id in ids:
-        enqueue(pending_id)
-    return len(ids)
+    found = 0
+    for _org in seal.each_org():  # queued with their org bound
+        ids = outbox.stale()
+        for pending_id in ids:
+            enqueue(pending_id)
+        found += len(ids)
+    return found
 
 
 def notify_stage(event: RecordEvent) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from access import seal
 # The tasks the e-mail and webhook actions queue: a worker must know them from its start (its
 # consumer refuses a task type it did not know then), not only once it ran such an action.
 from .mail_tasks import send_rule_email  # noqa: F401
@@ -14,9 +15,9 @@ from .workflow_schedule import run_due_actions, scan_date_rules
 
 @shared_task(acks_late=True)
 def run_workflow_dates() -> int:
-    return scan_date_rules()
+    return sum(scan_date_rules() for _org in seal.each_org())
 
 
 @shared_task(acks_late=True)
 def run_scheduled_actions() -> int:
-    return run_due_actions()
+    return sum(run_due_actions() for _org in seal.each_org())

@@ -53,6 +53,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.urls import NoReverseMatch, reverse  # noqa: E402
 
+from access import seal  # noqa: E402
 from access.visibility import bind_org  # noqa: E402
 from bench import pages_data  # noqa: E402
 from bench.pages_twins import same_rows, twins_for  # noqa: E402
@@ -332,24 +333,29 @@ def main() -> None:
     # Other sizes get orgs of their own, so a quick run never rebuilds the million rows.
     suffix = "" if (args.accounts, args.team_records) == (1_000_000, 100_000) else f" {args.accounts}"
     tag = suffix.strip()
-    large = pages_data.ensure_org(f"Pages Bench Org{suffix}", f"pbench{tag}",
-                                  pages_data.Sizes.for_accounts(args.accounts, args.team_records))
-    pages_data.ensure_org(f"Pages Other Org{suffix}", f"pother{tag}",
-                          pages_data.Sizes.for_accounts(args.accounts // 10, 1000))
-    small = pages_data.ensure_org("Pages Small Org", "psmall", pages_data.Sizes.for_accounts(200, 200))
-    for bench in (large, small):
-        pages_data.build_field_indexes(bench)
-    pages_data.vacuum_analyze()
-    if args.build_only:
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT version(), (SELECT count(*) FROM crm_account), (SELECT count(*) FROM crm_contact), "
-                       "(SELECT count(*) FROM crm_deal), (SELECT count(*) FROM teams_teamrecord)")
-        version, *totals = cursor.fetchone()
+    # The fixtures are built by the owner (DATABASE_AS_OWNER=1 ... --build-only); run as the
+    # application's role, the pages are timed behind the tenant seal and this only checks them.
+    with seal.cross_org("bench: building or checking the fixtures"):
+        large = pages_data.ensure_org(f"Pages Bench Org{suffix}", f"pbench{tag}",
+                                      pages_data.Sizes.for_accounts(args.accounts, args.team_records))
+        pages_data.ensure_org(f"Pages Other Org{suffix}", f"pother{tag}",
+                              pages_data.Sizes.for_accounts(args.accounts // 10, 1000))
+        small = pages_data.ensure_org("Pages Small Org", "psmall", pages_data.Sizes.for_accounts(200, 200))
+        for bench in (large, small):
+            pages_data.build_field_indexes(bench)
+        pages_data.vacuum_analyze()
+        if args.build_only:
+            return
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT version(), (SELECT count(*) FROM crm_account), (SELECT count(*) FROM crm_contact), "
+                           "(SELECT count(*) FROM crm_deal), (SELECT count(*) FROM teams_teamrecord), current_user, "
+                           "row_security_active('crm_account')")
+            version, *totals, role, sealed = cursor.fetchone()
     print(version)
     print(f"Django {django.get_version()}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, DEBUG={settings.DEBUG}")
     print(f"rows: crm_account {totals[0]}, crm_contact {totals[1]}, crm_deal {totals[2]}, teams_teamrecord {totals[3]}")
     print(f"large org: {large.sizes}; small org: {small.sizes}")
+    print(f"database role: {role}; tenant seal (row-level security) {'on' if sealed else 'off'}")
     print(f"load average at start (before the fixtures): {started_load}; now: {load()}", flush=True)
 
     pages = [p for p in PAGES if args.only in p.name]
@@ -375,6 +381,8 @@ def main() -> None:
                 result.client, result.in_sql = p50_p95(times), statistics.median(in_sql)
                 if server is not None:
                     result.http = p50_p95(server.time(result.path, cookie, args.http_runs, args.warmup))
+                sealed_to_large = seal.bound(large.org.pk, large_user.pk)  # as the page's request is
+                sealed_to_large.__enter__()
                 bound = bind_org(type(large_user).objects.get(pk=large_user.pk), large.org)
                 for twin in twins_for(page.kind, bound, large, result.path, sql_large):
                     run_main, run_hand = raw_runner(twin.main_sql), raw_runner(*twin.hand)
@@ -388,6 +396,7 @@ def main() -> None:
                 if not result.twins and not args.no_explain and result.slowest[1].startswith(("SELECT", "(SELECT")):
                     # No twin for this page (e.g. global search): the plan of its slowest statement.
                     result.plans.append(("slowest statement", explain(result.slowest[1])))
+                sealed_to_large.__exit__(None, None, None)
                 print(f"  {role:<8} {page.name:<32} status {result.status} client p50/p95 "
                       f"{fmt(result.client[0])}/{fmt(result.client[1])} ms (SQL {fmt(result.in_sql)})"
                       + (f", http {fmt(result.http[0])}/{fmt(result.http[1])} ms" if result.http else "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from access import seal
 from . import sla
 from .actions.after import do_run_after_actions
 from .actions.transitions import do_enrol_records
@@ -22,7 +23,7 @@ def enrol_records(blueprint_id: int, after_pk: int = 0) -> int:
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, retry_backoff_max=300, max_retries=5)
 def escalate_overdue() -> int:
     """Tell the chosen people about every record overdue in its state, once per stay."""
-    return sla.escalate_overdue()
+    return sum(sla.escalate_overdue() for _org in seal.each_org())
 
 
 @shared_task(acks_late=True)

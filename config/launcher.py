@@ -19,7 +19,17 @@ Services are resolved like this:
 ``LAUNCHER_EMBEDDED=1`` makes ``test`` skip the machine's servers too (fresh-machine path).
 
 The chosen services are exported to child processes as ``DATABASE_URL``, ``REDIS_URL``
-(db 1, Django cache) and ``CELERY_BROKER_URL`` (db 0).  Embedded services are shared
+(db 1, Django cache) and ``CELERY_BROKER_URL`` (db 0).
+
+Database roles (the tenant seal, docs/security.md): for ``run``, the setup steps (migrate,
+seed_demo, index_fields) connect as the tables' owner (``DATABASE_OWNER_URL``, with
+``DATABASE_AS_OWNER=1``) and web, worker and beat as the application's role (``DATABASE_URL``),
+which owns nothing and is subject to row-level security; migrate creates that role and its
+grants. Without ``DATABASE_OWNER_URL`` the owner is the resolved ``DATABASE_URL`` (the embedded
+server's ``postgres``, or yours) and the application connects to the same server as
+``crm_app`` (``APP_DB_USER``) without a password, so that form needs trust authentication (the
+embedded server has it); otherwise give both URLs.  ``test`` runs pytest with
+``DATABASE_URL`` as resolved (the seal's own tests switch to the application's role).  Embedded services are shared
 between launchers using the same ``.data`` directory and stopped by the last one to exit.
 
 Exported URL forms (embedded services):
@@ -149,9 +159,10 @@ def _group_alive(proc: subprocess.Popen) -> bool:
     return _killpg(proc, 0)
 
 
-def _spawn_group(argv: list[str]) -> subprocess.Popen:
+def _spawn_group(argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
     """Start a child in its own process group (terminal Ctrl-C reaches only the launcher)."""
-    return subprocess.Popen(argv, cwd=ROOT, process_group=0, preexec_fn=_parent_preexec())
+    return subprocess.Popen(argv, cwd=ROOT, process_group=0, preexec_fn=_parent_preexec(),
+                            env=None if env is None else {**os.environ, **env})
 
 
 def _stop_groups(children: list[tuple[str, subprocess.Popen]], timeout: float = STOP_TIMEOUT) -> None:
@@ -579,10 +590,10 @@ class Services:
 # --------------------------------------------------------------------------- commands
 
 
-def _run_step(name: str, argv: list[str]) -> None:
+def _run_step(name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
     _check_stop()
     log(name)
-    proc = _spawn_group(argv)
+    proc = _spawn_group(argv, env)
     STATE.forward_groups = [proc]
     try:
         rc = proc.wait()
@@ -606,6 +617,22 @@ def _demo_logins() -> str:
     return "  Demo logins:\n" + "\n".join("    " + line for line in text.splitlines())
 
 
+def _database_roles() -> dict[str, str]:
+    """Split the database URL into the owner's (setup steps) and the application's (web, worker,
+    beat; exported as DATABASE_URL). Returns the environment of an owner step."""
+    owner_url = os.environ.get("DATABASE_OWNER_URL")
+    if not owner_url:
+        owner_url = os.environ["DATABASE_URL"]
+        parts = urlsplit(owner_url)
+        host = parts.netloc.rpartition("@")[2]
+        app_user = os.environ.get("APP_DB_USER", "crm_app")
+        os.environ["DATABASE_URL"] = urlunsplit(parts._replace(netloc=f"{quote(app_user)}@{host}"))
+        os.environ["DATABASE_OWNER_URL"] = owner_url
+    app = urlsplit(os.environ["DATABASE_URL"]).username or "?"
+    log(f"database roles: owner {urlsplit(owner_url).username or '?'} (migrate, seed_demo), application {app}")
+    return {"DATABASE_AS_OWNER": "1"}
+
+
 def cmd_run() -> int:
     py = sys.executable
     manage = str(ROOT / "manage.py")
@@ -616,11 +643,12 @@ def cmd_run() -> int:
             probe.bind(("127.0.0.1", int(port)))
     except OSError as exc:
         raise LauncherError(f"port {port} on 127.0.0.1 is not free ({exc}); set PORT=...") from None
-    _run_step("migrate", [py, manage, "migrate", "--noinput"])
+    owner = _database_roles()
+    _run_step("migrate", [py, manage, "migrate", "--noinput"], owner)
     _run_step("collectstatic", [py, manage, "collectstatic", "--noinput", "--verbosity", "0"])
-    _run_step("seed_demo", [py, manage, "seed_demo"])
+    _run_step("seed_demo", [py, manage, "seed_demo"], owner)
     # Fields made before their indexes were built in the background: the worker builds them.
-    _run_step("index_fields", [py, manage, "index_fields"])
+    _run_step("index_fields", [py, manage, "index_fields"], owner)
 
     commands = {
         "web": [py, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{port}", "--workers", "2",

@@ -109,7 +109,18 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/crm")}
+# The tenant seal (docs/security.md): the application connects with DATABASE_URL, as a role that owns no
+# table and cannot bypass row security; migrations and operator commands run with DATABASE_AS_OWNER=1 and
+# connect with DATABASE_OWNER_URL (the tables' owner; DATABASE_URL when unset). The owner's migrate creates
+# the application's role (user and password of DATABASE_URL) and grants it the data.
+_APP_DATABASE = env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/crm")
+_OWNER_DATABASE = env.db("DATABASE_OWNER_URL") if env("DATABASE_OWNER_URL", default="") else dict(_APP_DATABASE)
+DATABASE_AS_OWNER = env.bool("DATABASE_AS_OWNER", default=False)
+DATABASE_APP_ROLE = _APP_DATABASE.get("USER", "")
+DATABASE_APP_PASSWORD = _APP_DATABASE.get("PASSWORD", "")
+# Credentials of the owner, for the one piece of DDL the worker does (custom fields' indexes).
+DATABASE_OWNER = {key: _OWNER_DATABASE.get(key, "") for key in ("USER", "PASSWORD", "HOST", "PORT")}
+DATABASES = {"default": dict(_OWNER_DATABASE if DATABASE_AS_OWNER else _APP_DATABASE)}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -13,9 +13,12 @@ indexable type, dropped once it is retired. The field keeps the state to show it
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from django.db import connection, models
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models import F, Q
 
 from .criteria import field_expression
@@ -84,10 +87,32 @@ def index_valid(name: str) -> bool | None:
     return None if row is None else row[0]
 
 
+@contextmanager
+def _owner_cursor() -> Iterator[Any]:
+    """A cursor of the tables' owner, for building and dropping indexes (the application's role
+    owns no table): a connection of its own when DATABASE_OWNER_URL names another role."""
+    owner = settings.DATABASE_OWNER
+    default = connections[DEFAULT_DB_ALIAS]
+    mine = default.settings_dict
+    if not owner.get("USER") or all(str(owner[k] or "") == str(mine.get(k) or "") for k in owner):
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    import psycopg
+
+    with psycopg.connect(dbname=mine["NAME"], user=owner["USER"], password=owner["PASSWORD"] or None,
+                         host=owner["HOST"] or None, port=owner["PORT"] or None, autocommit=True) as raw:
+        with raw.cursor() as cursor:
+            yield cursor
+
+
 def _drop(name: str, concurrently: bool = True) -> None:
-    how = "CONCURRENTLY " if concurrently else ""
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP INDEX {how}IF EXISTS {connection.ops.quote_name(name)}")
+    if not concurrently:  # inside the field action's transaction: through the owner's function
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT seal_drop_field_index(%s)", [name])
+        return
+    with _owner_cursor() as cursor:
+        cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {connection.ops.quote_name(name)}")
 
 
 def sync(field_id: int) -> str:
@@ -102,7 +127,7 @@ def sync(field_id: int) -> str:
     for name, sql in statements.items():
         if index_valid(name) is False:
             _drop(name)
-        with connection.cursor() as cursor:
+        with _owner_cursor() as cursor:
             cursor.execute(sql)
     state = State.READY if statements else State.NONE
     _set_state(field_id, state, "")

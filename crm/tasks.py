@@ -1,8 +1,11 @@
 """Background record work, run by Celery (beat for the scheduled ones)."""
 from __future__ import annotations
 
-from celery import Task, shared_task
+from celery import shared_task
 from django.db import DatabaseError, transaction
+
+from access import seal
+from access.seal_tasks import SealedTask
 
 from . import field_indexes
 from .actions.recycle_bin import do_purge_recycle_bin
@@ -11,10 +14,10 @@ from .actions.recycle_bin import do_purge_recycle_bin
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
 def purge_recycle_bin() -> int:
     """Delete for good what has sat in the recycle bin longer than RECYCLE_BIN_DAYS (idempotent)."""
-    return do_purge_recycle_bin(path="system")
+    return sum(do_purge_recycle_bin(path="system") for _org in seal.each_org())
 
 
-class FieldIndexTask(Task):
+class FieldIndexTask(SealedTask):
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
         """Called once the retries are spent: the field shows "failed" and the reason."""
         field_indexes.mark_failed(args[0], exc)

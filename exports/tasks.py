@@ -9,6 +9,7 @@ from django.http import Http404, QueryDict
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from access import seal
 from access.visibility import bind_org, current_membership
 from crm.modules import get_module
 
@@ -79,7 +80,7 @@ class _Counter:
 @shared_task(acks_late=True)
 def purge_expired_exports() -> int:
     """Delete the files of exports whose download link has expired (run by beat)."""
-    return actions.do_expire_exports()
+    return sum(actions.do_expire_exports() for _org in seal.each_org())
 
 
 actions.register_job_runner(run_export_job.delay)

@@ -8,6 +8,12 @@ from celery import shared_task
 def recycle_pools() -> dict[str, int]:
     """Return due claimed records to their pools and warn their owners (idempotent: a second
     run, or a run restarted half-way, returns and warns nothing twice)."""
+    from access import seal
+
     from .recycle_actions import run_recycling
 
-    return run_recycling()
+    totals: dict[str, int] = {}
+    for _org in seal.each_org():
+        for key, count in run_recycling().items():
+            totals[key] = totals.get(key, 0) + count
+    return totals

@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = (ROOT / "docker-compose.yml").read_text()
-REQUIRED = ("SECRET_KEY", "POSTGRES_PASSWORD")
+REQUIRED = ("SECRET_KEY", "POSTGRES_PASSWORD", "APP_DB_PASSWORD")
 VARIABLE = re.compile(r"\$\{(?P<name>[A-Z_]+)(?:(?P<op>:-|:\?)(?P<arg>[^}]*))?\}")
 
 
@@ -66,7 +66,8 @@ def test_compose_has_no_default_secret_and_says_what_to_set():
 
 
 def test_check_deploy_is_clean_under_the_compose_environment():
-    env = production_environment(SECRET_KEY=secrets.token_urlsafe(50), POSTGRES_PASSWORD=secrets.token_hex(16))
+    env = production_environment(SECRET_KEY=secrets.token_urlsafe(50), POSTGRES_PASSWORD=secrets.token_hex(16),
+                                 APP_DB_PASSWORD=secrets.token_hex(16))
     assert env["PRODUCTION"] == "true" and env["DEBUG"] == "false"
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -74,7 +75,7 @@ def test_check_deploy_is_clean_under_the_compose_environment():
 
 
 def test_production_refuses_to_start_without_a_secret_key():
-    env = production_environment(SECRET_KEY="x", POSTGRES_PASSWORD="x")
+    env = production_environment(SECRET_KEY="x", POSTGRES_PASSWORD="x", APP_DB_PASSWORD="x")
     del env["SECRET_KEY"]
     result = manage("check", env=env)
     assert result.returncode != 0
@@ -82,7 +83,7 @@ def test_production_refuses_to_start_without_a_secret_key():
 
 
 def test_outside_production_a_development_key_is_used():
-    env = production_environment(SECRET_KEY="x", POSTGRES_PASSWORD="x")
+    env = production_environment(SECRET_KEY="x", POSTGRES_PASSWORD="x", APP_DB_PASSWORD="x")
     del env["SECRET_KEY"], env["PRODUCTION"]
     result = manage("check", env=env)
     assert result.returncode == 0, result.stderr

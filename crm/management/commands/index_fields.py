@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError
 
+from access import seal
 from crm import field_indexes
 from crm.tasks import sync_field_index
 
@@ -20,8 +21,9 @@ class Command(BaseCommand):
         fields = field_indexes.indexable_fields()
         if not all:
             fields = fields.exclude(index_state=field_indexes.State.READY)
-        ids = list(fields.order_by("pk").values_list("pk", flat=True))
-        for field_id in ids:
+        pairs = list(fields.order_by("pk").values_list("pk", "org_id"))
+        ids = [field_id for field_id, _org in pairs]
+        for field_id, org_id in pairs:
             if now:
                 try:
                     self.stdout.write(f"field {field_id}: {field_indexes.sync(field_id)}")
@@ -29,5 +31,6 @@ class Command(BaseCommand):
                     field_indexes.mark_failed(field_id, exc)
                     self.stderr.write(f"field {field_id}: failed: {exc}")
             else:
-                sync_field_index.delay(field_id)
+                with seal.bound(org_id):  # the job runs inside the field's org
+                    sync_field_index.delay(field_id)
         self.stdout.write(f"{len(ids)} field index(es) {'checked' if now else 'enqueued'}.")

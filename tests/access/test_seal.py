@@ -1,0 +1,242 @@
+"""The tenant seal (docs/security.md, "Tenant seal"): PostgreSQL row-level security shows the
+application's role the rows of the organisation bound for the request or task, and nothing when
+none is bound, whatever the query forgets to filter. These tests switch to the application's
+role (`crm_app`: no superuser, no BYPASSRLS, owns no table), made and granted like migrate does."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from django.apps import apps
+from django.db import DatabaseError, connection, transaction
+
+from access import seal
+from access.models import Membership, Organization
+from access.seal_policies import EXEMPT, POLICY, ensure_app_role, sealed_tables, unsealed_tables
+from crm import actions as crm_actions
+from crm.models import Account
+
+APP_ROLE = "crm_app"
+ROOT = Path(__file__).resolve().parents[2]
+CELERY = Path(sys.executable).with_name("celery")
+
+
+def _accounts(user, names):
+    for name in names:
+        crm_actions.do_create_record("accounts", {"name": name}, actor=user)
+
+
+@pytest.fixture
+def two_orgs(admin_user, other_org_user):
+    """Acme with 2 accounts, Globex with 3, made as the owner (the tests' own role)."""
+    _accounts(admin_user, ["A1", "A2"])
+    _accounts(other_org_user, ["G1", "G2", "G3"])
+    return admin_user, other_org_user
+
+
+@pytest.fixture
+def as_app_role(db):
+    """The rest of the test runs as the application's role (SET ROLE, undone at the end)."""
+    ensure_app_role(APP_ROLE, connection=connection)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET ROLE {APP_ROLE}")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("RESET ROLE")
+
+
+def _scalar(sql, params=()):
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.urls("tests.access.seal_urls")
+def test_unscoped_queries_in_a_request_of_org_a_see_only_org_a(two_orgs, client_for, as_app_role):
+    acme_admin, globex_admin = two_orgs
+    acme, globex = acme_admin.org, globex_admin.org
+    seen = client_for(acme_admin).get("/seal-probe/").json()
+    assert seen["role"] == APP_ROLE
+    assert seen["orm"] == [acme.pk] and seen["raw"] == [acme.pk] and seen["accounts"] == 2
+    assert seen["memberships"] == [acme.pk] and seen["bound"] == str(acme.pk)
+    seen = client_for(globex_admin).get("/seal-probe/").json()
+    assert seen["orm"] == [globex.pk] and seen["raw"] == [globex.pk] and seen["accounts"] == 3
+    # After the request nothing is bound on the (reused) connection: nothing is seen.
+    assert _scalar("SELECT current_setting('app.org_id', true)") == ""
+    assert Account.objects.count() == 0 and _scalar("SELECT count(*) FROM crm_account") == 0
+
+
+def test_no_binding_sees_nothing_and_writes_nothing(two_orgs, as_app_role):
+    acme_admin, _ = two_orgs
+    assert Account.objects.count() == 0
+    assert Membership.objects.count() == 0
+    assert _scalar("SELECT count(*) FROM crm_lead") == 0
+    assert Organization.objects.count() == 2  # the tenants' names are not sealed
+    with pytest.raises(DatabaseError, match="row-level security"), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("INSERT INTO crm_note (record_id, body, created_at, author_id, org_id, record_type_id) "
+                           "VALUES (1, 'x', now(), %s, %s, (SELECT min(id) FROM django_content_type))",
+                           [acme_admin.pk, acme_admin.org.pk])
+
+
+def test_a_binding_shows_its_org_and_refuses_writes_into_another(two_orgs, as_app_role):
+    acme_admin, globex_admin = two_orgs
+    with seal.bound(acme_admin.org.pk):
+        assert Account.objects.count() == 2
+        with pytest.raises(DatabaseError, match="row-level security"), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("UPDATE crm_account SET org_id = %s", [globex_admin.org.pk])
+        # a row of another org is not there to update or delete
+        assert Account.objects.filter(org=globex_admin.org).update(name="x") == 0
+    assert Account.objects.count() == 0
+
+
+def test_the_ways_out_are_explicit(two_orgs, as_app_role):
+    with seal.cross_org("test: every org"):
+        assert Account.objects.count() == 5
+    assert Account.objects.count() == 0
+    counts = {org_id: Account.objects.count() for org_id in seal.each_org()}
+    assert sorted(counts.values()) == [2, 3]
+    assert Account.objects.count() == 0
+    with pytest.raises(ValueError):
+        seal.cross_org("")
+
+
+def test_bindings_nest_and_restore(two_orgs, as_app_role):
+    acme_admin, globex_admin = two_orgs
+    with seal.bound(acme_admin.org.pk):
+        with seal.bound(globex_admin.org.pk):
+            assert Account.objects.count() == 3
+        assert Account.objects.count() == 2
+        with pytest.raises(RuntimeError), seal.bound(globex_admin.org.pk):
+            raise RuntimeError
+        assert Account.objects.count() == 2
+        # a failed statement inside a nested binding: the transaction's rollback restores it
+        with pytest.raises(DatabaseError), transaction.atomic(), seal.bound(globex_admin.org.pk):
+            _scalar("SELECT 1/0")
+        assert _scalar("SELECT current_setting('app.org_id', true)") == str(acme_admin.org.pk)
+        assert Account.objects.count() == 2
+
+
+def test_the_app_role_cannot_lift_the_seal(as_app_role):
+    assert _scalar("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user") is False
+    assert _scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tableowner = current_user") == 0
+    for statement in ("ALTER TABLE crm_account DISABLE ROW LEVEL SECURITY",
+                      "ALTER TABLE crm_account NO FORCE ROW LEVEL SECURITY",
+                      f"DROP POLICY {POLICY} ON crm_account",
+                      "ALTER TABLE crm_account OWNER TO crm_app"):
+        with pytest.raises(DatabaseError, match="must be owner|permission denied"), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(statement)
+
+
+def test_every_org_data_table_has_a_forced_policy(db):
+    """Fails when a table is neither sealed nor listed in access.seal_policies.EXEMPT (a new app's
+    table is sealed by migrate when its model has an `org` field)."""
+    assert unsealed_tables() == []
+    sealed = sealed_tables()
+    for model in apps.get_models(include_auto_created=True):
+        table = model._meta.db_table
+        assert table in sealed or table in EXEMPT, f"{table} is neither sealed nor exempt"
+        if any(f.name == "org" for f in model._meta.concrete_fields):
+            assert table in sealed, f"{table} has an org but no seal"
+    assert not set(EXEMPT) & set(sealed)
+
+
+def test_a_request_costs_two_binding_statements_and_leaves_nothing_bound(admin_user, client_for):
+    client = client_for(admin_user)
+    client.get("/")
+    before = seal.statements_sent
+    assert client.get("/").status_code in (200, 302)
+    assert seal.statements_sent - before == 2
+    assert _scalar("SELECT current_setting('app.org_id', true)") in ("", None)
+    assert seal.current() == seal.NOTHING
+
+
+# --- as a real login of the application's role, and a real worker -------------------------------
+
+def _url(role: str) -> str:
+    db = connection.settings_dict
+    return f"postgres://{role}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_login_as_the_app_role_sees_nothing_until_bound(two_orgs):
+    ensure_app_role(APP_ROLE, connection=connection)
+    acme = two_orgs[0].org
+    with psycopg.connect(_url(APP_ROLE), autocommit=True) as db:
+        assert db.execute("SELECT current_user").fetchone()[0] == APP_ROLE
+        assert db.execute("SELECT count(*) FROM crm_account").fetchone()[0] == 0
+        db.execute("SELECT set_config('app.org_id', %s, false)", [str(acme.pk)])
+        assert db.execute("SELECT DISTINCT org_id FROM crm_account").fetchall() == [(acme.pk,)]
+
+
+@pytest.fixture
+def app_worker(settings, tmp_path):
+    """A `celery worker` process connected as the application's role, on a queue of the test's own."""
+    redis = pytest.importorskip("redis")
+    try:
+        redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"no Redis broker at {settings.CELERY_BROKER_URL}: {exc}")
+    from config.celery import app
+
+    queue = f"seal-test-{uuid.uuid4().hex[:8]}"
+    app.conf.task_always_eager = False
+    app.conf.task_default_queue = queue
+    env = {**os.environ, "DATABASE_URL": _url(APP_ROLE), "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+           "CELERY_TASK_DEFAULT_QUEUE": queue, "CELERY_TASK_ALWAYS_EAGER": "false",
+           "CACHE_KEY_PREFIX": settings.CACHES["default"]["KEY_PREFIX"]}
+    env.pop("DATABASE_OWNER_URL", None)
+    env.pop("DATABASE_AS_OWNER", None)
+    log = open(tmp_path / "worker.log", "ab")
+    process = subprocess.Popen(
+        [str(CELERY), "-A", "config", "worker", "-Q", queue, "-c", "1", "-P", "solo", "--without-gossip",
+         "--without-mingle", "--without-heartbeat", "-l", "WARNING", "-n", f"{queue}@%h",
+         "--include", "tests.access.seal_probe"],
+        cwd=ROOT, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
+    yield process
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    log.close()
+    for key in ("task_always_eager", "task_default_queue"):
+        app.conf.changes.pop(key, None)
+    for cached in ("default_queue", "queues", "router"):
+        app.amqp.__dict__.pop(cached, None)
+    app.amqp.flush_routes()
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(queue)
+    print((tmp_path / "worker.log").read_text()[-5000:])
+
+
+@pytest.mark.urls("tests.access.seal_urls")
+@pytest.mark.django_db(transaction=True)
+def test_a_task_published_in_a_request_of_org_a_sees_only_org_a(two_orgs, client_for, app_worker):
+    from django.core.cache import cache
+
+    from .seal_probe import probe_task
+
+    ensure_app_role(APP_ROLE, connection=connection)
+    acme = two_orgs[0].org
+    key = f"seal-probe-{uuid.uuid4().hex}"
+    assert client_for(two_orgs[0]).get(f"/seal-probe/?publish={key}").status_code == 200
+    unbound_key = key + "-unbound"
+    probe_task.delay(unbound_key)  # published with nothing bound (as beat does)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and (cache.get(key) is None or cache.get(unbound_key) is None):
+        time.sleep(0.25)
+    seen = cache.get(key)
+    assert seen is not None, "the worker did not run the task"
+    assert seen["role"] == APP_ROLE and seen["bound"] == str(acme.pk)
+    assert seen["orm"] == [acme.pk] and seen["raw"] == [acme.pk] and seen["accounts"] == 2
+    assert cache.get(unbound_key)["accounts"] == 0 and cache.get(unbound_key)["raw"] == []

@@ -143,10 +143,9 @@ def rebind(org_id: int | None, user_id: int | None = None) -> None:
 def sealed() -> bool:
     """Whether the seal applies to this connection's role (not to a superuser or BYPASSRLS role)."""
     connection.ensure_connection()
-    if getattr(connection, "_seal_active", None) is None:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT row_security_active('access_membership')")
-            connection._seal_active = bool(cursor.fetchone()[0])
+    if getattr(connection, "_seal_active", None) is None:  # once per connection, on the driver's
+        row = connection.connection.execute("SELECT row_security_active('access_membership')").fetchone()
+        connection._seal_active = bool(row[0])
     return connection._seal_active
 
 

@@ -6,7 +6,7 @@ PY         := $(VENV)/bin/python
 STAMP      := $(VENV)/.installed
 ARGS       ?=
 
-.PHONY: venv run test vendor messages bench bench-pages bench-import bench-pool
+.PHONY: venv run test vendor messages bench bench-pages bench-import bench-pool bench-load
 
 venv: $(STAMP)
 
@@ -44,3 +44,9 @@ bench-import: venv
 
 bench-pool: venv
 	$(PY) bench/pool.py $(ARGS)
+
+# 50 users for 5 minutes on gunicorn + Celery at 1,000,000 accounts (locust, loopback only); the
+# locust package comes from the "bench" extra. Options: ARGS="--minutes 1 --users 10".
+bench-load: venv
+	@$(PY) -c "import locust" 2>/dev/null || $(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) bench/load.py $(ARGS)

@@ -7,6 +7,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from . import audit, seal
 from .models import PERMISSIONS, Membership, Organization, OrgWideDefault, Profile, PublicField, User
@@ -32,29 +33,58 @@ def create_default_profiles(org: Organization) -> dict[str, Profile]:
             for name, permissions in DEFAULT_PROFILES.items()}
 
 
-def _create_user(**fields: Any) -> User:
-    """A new user; a username taken meanwhile (two sign-ups at once, both checked before either
+def email_taken(email: str, *, exclude_user_id: int | None = None) -> bool:
+    """Whether a user already has this e-mail address, whatever its case (on their user row or as
+    one of their addresses)."""
+    from allauth.account.models import EmailAddress  # allauth is loaded with the apps
+
+    users = User.objects.filter(email__iexact=email)
+    addresses = EmailAddress.objects.filter(email__iexact=email)
+    if exclude_user_id is not None:
+        users = users.exclude(pk=exclude_user_id)
+        addresses = addresses.exclude(user_id=exclude_user_id)
+    return bool(email) and (users.exists() or addresses.exists())
+
+
+EMAIL_TAKEN = gettext_lazy("A user with this e-mail address already exists.")
+
+
+def _create_user(*, email_verified: bool, **fields: Any) -> User:
+    """A new user, with their e-mail address as allauth keeps it (verified or waiting for the
+    link). A username or address taken meanwhile (two sign-ups at once, both checked before either
     saved) is the form's "taken" error, not a unique violation. The caller's transaction rolls
     back what it made before."""
+    from allauth.account.models import EmailAddress
+
     try:
         with transaction.atomic():
-            return User.objects.create_user(**fields)
+            user = User.objects.create_user(**fields)
+            if user.email:
+                EmailAddress.objects.create(user=user, email=user.email.lower(), primary=True,
+                                            verified=email_verified)
+            return user
     except IntegrityError:
         if User.objects.filter(username__iexact=fields["username"]).exists():
             raise ValidationError({"username": _("This username is already taken.")})
+        if email_taken(fields.get("email", "")):
+            raise ValidationError({"email": EMAIL_TAKEN})
         raise
 
 
 @transaction.atomic
 def do_sign_up(*, org_name: str, username: str, email: str, password: str,
                first_name: str = "", last_name: str = "", language: str = "en",
-               department: str = "") -> Membership:
-    """Create an organisation and its first administrator."""
+               department: str = "", email_verified: bool = True) -> Membership:
+    """Create an organisation and its first administrator. The sign-up page passes
+    email_verified=False: the administrator logs in once they have opened the link e-mailed to
+    them. Organisations made by an operator (the demo, scripts) start verified."""
+    if email_taken(email):
+        raise ValidationError({"email": EMAIL_TAKEN})
     org = Organization.objects.create(name=org_name)
     with seal.bound(org.pk):  # a visitor making an org: its first rows are written inside it
         profiles = create_default_profiles(org)
         user = _create_user(username=username, email=email, password=password, first_name=first_name,
-                            last_name=last_name, language=language, last_org=org)
+                            last_name=last_name, language=language, last_org=org, email_verified=email_verified)
         return Membership.objects.create(org=org, user=user, role=Membership.Role.ADMIN, department=department,
                                          profile=profiles["Administrator"])
 
@@ -63,14 +93,17 @@ def do_sign_up(*, org_name: str, username: str, email: str, password: str,
 def do_add_user(org: Organization, *, username: str, email: str, password: str, role: str,
                 first_name: str = "", last_name: str = "", department: str = "",
                 actor: User) -> Membership:
-    """An administrator adds a new user to their org with an initial password."""
+    """An administrator adds a new user to their org with an initial password. The address counts
+    as verified (the administrator vouches for it), so the user can log in at once."""
     _require_admin(actor)
     if actor.org != org:
         raise PermissionDenied
     if User.objects.filter(username__iexact=username).exists():
         raise ValidationError({"username": _("This username is already taken.")})
+    if email_taken(email):
+        raise ValidationError({"email": EMAIL_TAKEN})
     user = _create_user(username=username, email=email, password=password,
-                        first_name=first_name, last_name=last_name, last_org=org)
+                        first_name=first_name, last_name=last_name, last_org=org, email_verified=True)
     profile = Profile.objects.filter(org=org, name="Administrator" if role == Membership.Role.ADMIN else "Standard").first()
     membership = Membership.objects.create(org=org, user=user, role=role, department=department, profile=profile)
     audit.record(org, audit.Event.USER_ADDED, actor=actor, obj=user,
@@ -215,8 +248,9 @@ def do_set_user_password(membership: Membership, password: str, *, must_change: 
 
 @transaction.atomic
 def do_change_own_password(user: User, password: str) -> User:
-    """A user changes their own password (the page checked the old one); a forced change is done.
-    Their other sessions end; the caller keeps the current one (update_session_auth_hash)."""
+    """A user changes their own password (the page checked the old one) or sets a new one from a
+    password-reset link; a forced change is done. Their other sessions end (Django ties each session
+    to the password); the change page keeps the current one (update_session_auth_hash)."""
     _check_password(password, user)
     user.set_password(password)
     user.must_change_password = False
@@ -241,3 +275,22 @@ def do_lift_lockout(org: Organization, attempt_id: int, *, actor: User) -> None:
                  object_type="" if user else "access.user", object_name="" if user else attempt.username,
                  old={"failures": attempt.failures_since_start, "ip_address": attempt.ip_address})
     attempt.delete()
+
+
+@transaction.atomic
+def do_set_two_factor_policy(org: Organization, policy: str, *, actor: User) -> Organization:
+    """An administrator chooses who in the organisation must use two-factor authentication:
+    nobody, the administrators or everyone. Those who must and have not set it up are sent to
+    set it up before anything else (access.middleware.TwoFactorRequiredMiddleware)."""
+    _require_admin(actor)
+    if actor.org != org:
+        raise PermissionDenied
+    if policy not in Organization.TwoFactorPolicy.values:
+        raise ValidationError({"policy": _("Choose who must use two-factor authentication.")})
+    org = Organization.objects.select_for_update().get(pk=org.pk)
+    old = org.two_factor_policy
+    org.two_factor_policy = policy
+    org.save(update_fields=["two_factor_policy"])
+    audit.record(org, audit.Event.TWO_FACTOR_POLICY_CHANGED, actor=actor, obj=org,
+                 old={"two_factor_policy": old}, new={"two_factor_policy": policy})
+    return org

@@ -8,7 +8,6 @@ from typing import Any
 
 from axes.models import AccessAttempt
 from django.conf import settings
-from django.contrib.auth.forms import AuthenticationForm
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -35,11 +34,14 @@ def cooloff_minutes() -> int:
 def lockout_response(request: HttpRequest, original_response: Any = None,
                      credentials: dict | None = None) -> HttpResponse:
     """The login page again, with the username kept and the lockout explained (429)."""
+    from .forms import LoginForm  # allauth's forms need the apps loaded
+
     username = (credentials or {}).get("username") or request.POST.get("username", "")
-    form = AuthenticationForm(request, initial={"username": username})
+    form = LoginForm(request=request, initial={"login": username})
+    next_url = request.POST.get("next", "")
     return render(request, "access/login.html",
                   {"form": form, "locked_out": True, "cooloff_minutes": cooloff_minutes(),
-                   "next": request.POST.get("next", "")}, status=429)
+                   "redirect_field_name": "next", "redirect_field_value": next_url}, status=429)
 
 
 def current_lockouts(org: Organization) -> QuerySet[AccessAttempt]:

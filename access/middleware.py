@@ -151,3 +151,44 @@ class PasswordChangeRequiredMiddleware:
                     return HttpResponse(status=204, headers={} if on_target else {"HX-Redirect": target})
                 return redirect(target)
         return self.get_response(request)
+
+
+# What a user who must set up two-factor authentication may still reach: its pages (and the
+# password confirmation they may ask for), their account page, logging out, the language switch.
+TWO_FACTOR_ALLOWED = ("account", "logout", "account_logout", "set_language", "password_change",
+                      "account_reauthenticate", "mfa_reauthenticate", "mfa_index", "mfa_activate_totp",
+                      "mfa_view_recovery_codes", "mfa_generate_recovery_codes", "mfa_download_recovery_codes")
+
+
+class TwoFactorRequiredMiddleware:
+    """A user whose organisation requires two-factor authentication of them (access.two_factor) and
+    who has no authenticator app is sent to set one up, and may not turn it off."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from . import two_factor  # allauth's models are loaded with the apps
+
+        user = getattr(request, "user", None)
+        if (user is not None and user.is_authenticated and two_factor.is_required(getattr(request, "membership", None))):
+            has_app = two_factor.has_authenticator_app(user)
+            if not has_app and request.path not in {reverse(name) for name in TWO_FACTOR_ALLOWED}:
+                return self._send_to(request, "mfa_activate_totp",
+                                     _("Your organisation requires two-factor authentication. Set up an "
+                                       "authenticator app to continue."))
+            if has_app and request.path == reverse("mfa_deactivate_totp"):
+                return self._send_to(request, "account",
+                                     _("Your organisation requires two-factor authentication: it cannot be "
+                                       "turned off."))
+        return self.get_response(request)
+
+    @staticmethod
+    def _send_to(request, name: str, message: str):
+        target = reverse(name)
+        if request.headers.get("HX-Request"):
+            on_target = urlsplit(request.headers.get("HX-Current-URL", "")).path == target
+            return HttpResponse(status=204, headers={} if on_target else {"HX-Redirect": target})
+        if request.method == "GET":
+            messages.warning(request, message)
+        return redirect(target)

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.db.models.functions import Lower
 from django.db.models.signals import pre_save
 from django.dispatch import receiver
 from django.utils import timezone
@@ -12,8 +13,17 @@ from django.utils.translation import gettext_lazy as _
 
 
 class Organization(models.Model):
+    class TwoFactorPolicy(models.TextChoices):
+        NOBODY = "nobody", _("Nobody (each user chooses)")
+        ADMINS = "admins", _("Administrators")
+        EVERYONE = "everyone", _("Everyone")
+
     name = models.CharField(_("name"), max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Who must use two-factor authentication to work in this organisation (access.two_factor).
+    two_factor_policy = models.CharField(_("two-factor authentication required for"), max_length=20,
+                                         choices=TwoFactorPolicy.choices, default=TwoFactorPolicy.NOBODY,
+                                         db_default=TwoFactorPolicy.NOBODY)
 
     class Meta:
         verbose_name = _("organisation")
@@ -39,6 +49,9 @@ class User(AbstractUser):
         # Lists sorted by owner read the users in name order and each one's records from the
         # record table's (org, owner, id) index (crm.tables.order_path).
         indexes = [models.Index(fields=["first_name", "last_name", "id"], name="user_name_sort")]
+        # One user per e-mail address, whatever its case (sign-up, an administrator adding a user).
+        constraints = [models.UniqueConstraint(Lower("email"), condition=~models.Q(email=""),
+                                               name="user_email_ci_unique")]
 
     def __str__(self) -> str:
         return self.get_full_name() or self.username
@@ -273,6 +286,7 @@ class AuditEntry(models.Model):
         REQUESTERS_CHANGED = "requesters.changed", _("Requesters changed")
         USER_PASSWORD_SET = "user.password_set", _("User's password set by an administrator")
         USER_LOCKOUT_LIFTED = "user.lockout_lifted", _("Failed-login lockout lifted")
+        TWO_FACTOR_POLICY_CHANGED = "two_factor_policy.changed", _("Two-factor requirement changed")
 
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     at = models.DateTimeField(_("time"), default=timezone.now)

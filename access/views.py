@@ -1,8 +1,7 @@
 from __future__ import annotations
 
+from allauth.account import views as allauth_views
 from django.contrib import messages
-from django.contrib.auth import login, update_session_auth_hash
-from django.contrib.auth.views import PasswordChangeView
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect
@@ -14,37 +13,37 @@ from django.views import View
 
 from config.params import parse_id
 
-from . import actions
-from .forms import AddUserForm, SetPasswordForm, SignUpForm
+from . import actions, two_factor
+from .forms import AddUserForm, SetPasswordForm, TwoFactorPolicyForm
+from .settings_forms import apply_errors
 from .lockouts import cooloff_minutes, current_lockouts
 from .middleware import SESSION_ORG_KEY
 from .models import Membership
 from .visibility import is_org_admin
 
 
-class SignUpView(View):
-    def get(self, request):
-        return render(request, "access/signup.html", {"form": SignUpForm()})
+class LoginView(allauth_views.LoginView):
+    """allauth's login, on the app's login page (access/login.html)."""
+    template_name = "access/login.html"
 
-    def post(self, request):
-        form = SignUpForm(request.POST)
-        if not form.is_valid():
-            return render(request, "access/signup.html", {"form": form}, status=400)
-        data = form.cleaned_data
+
+class SignUpView(allauth_views.SignupView):
+    """A new organisation and its first administrator (access.forms.SignUpForm); allauth e-mails the
+    link that verifies the address, and the administrator logs in by opening it. Refused input is a
+    400 with the form's errors."""
+    template_name = "access/signup.html"
+
+    def form_valid(self, form):
         try:
-            membership = actions.do_sign_up(
-                org_name=data["org_name"], username=data["username"], email=data["email"],
-                password=data["password"], first_name=data["first_name"], last_name=data["last_name"],
-                language=getattr(request, "LANGUAGE_CODE", "en") or "en")
-        except ValidationError as exc:  # the username was taken after the form checked it
-            for key, errors in exc.message_dict.items():
-                for error in errors:
-                    form.add_error(key if key in form.fields else None, error)
-            return render(request, "access/signup.html", {"form": form}, status=400)
-        login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
-        request.session[SESSION_ORG_KEY] = membership.org_id
-        messages.success(request, _("Welcome! Your organisation is ready."))
-        return redirect("home")
+            return super().form_valid(form)
+        except ValidationError as exc:  # the username or address was taken after the form checked it
+            apply_errors(form, exc)
+            return self.form_invalid(form)
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        response.status_code = 400
+        return response
 
 
 class HomeView(LoginRequiredMixin, View):
@@ -129,20 +128,21 @@ class UsersView(LoginRequiredMixin, View):
         return redirect("users")
 
 
-class ChangePasswordView(PasswordChangeView):
-    """A user changes their own password (from the user menu, or because an administrator requires
-    it). Their other sessions end; this one stays."""
+class ChangePasswordView(allauth_views.PasswordChangeView):
+    """A user changes their own password (from their account page, or because an administrator
+    requires it). Their other sessions end; this one stays."""
     template_name = "access/password_change.html"
     success_url = reverse_lazy("home")
 
-    def form_valid(self, form):
-        user = actions.do_change_own_password(self.request.user, form.cleaned_data["new_password1"])
-        update_session_auth_hash(self.request, user)
-        messages.success(self.request, _("Your password has been changed. Your other sessions have ended."))
-        return HttpResponseRedirect(self.get_success_url())
-
     def get_context_data(self, **kwargs):
         return {**super().get_context_data(**kwargs), "forced": self.request.user.must_change_password}
+
+
+class AccountView(LoginRequiredMixin, View):
+    """The user's own account: their address, password and two-factor authentication."""
+
+    def get(self, request):
+        return render(request, "access/account.html", two_factor.account_context(request))
 
 
 class OrgAdminMixin(LoginRequiredMixin):
@@ -200,3 +200,23 @@ class LockoutsView(OrgAdminMixin, View):
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         return redirect("lockouts")
+
+
+class SecuritySettingsView(OrgAdminMixin, View):
+    """The organisation's security settings: who must use two-factor authentication."""
+
+    def get(self, request, form=None, status=200):
+        form = form or TwoFactorPolicyForm(initial={"policy": request.org.two_factor_policy})
+        return render(request, "access/settings_security.html", {"form": form}, status=status)
+
+    def post(self, request):
+        form = TwoFactorPolicyForm(request.POST)
+        if form.is_valid():
+            try:
+                actions.do_set_two_factor_policy(request.org, form.cleaned_data["policy"], actor=request.user)
+            except ValidationError as exc:
+                apply_errors(form, exc, {"policy": "policy"})
+            else:
+                messages.success(request, _("Security settings saved."))
+                return redirect("security_settings")
+        return self.get(request, form=form, status=400)

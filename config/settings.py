@@ -42,6 +42,9 @@ INSTALLED_APPS = [
     "template_partials",
     "guardian",
     "axes",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
     "django_celery_beat",
     "rest_framework",
     "access",
@@ -81,6 +84,11 @@ MIDDLEWARE = [
     "crm.middleware.RequestIdMiddleware",
     "config.middleware.InputGuardMiddleware",  # its 400 page has the navigation
     "access.middleware.PasswordChangeRequiredMiddleware",
+    # allauth: its login stages (e-mail verification, the two-factor code) and redirects.
+    "allauth.account.middleware.AccountMiddleware",
+    # A user whose organisation requires two-factor authentication and who has not set it up is
+    # sent to set it up (access.two_factor), after a forced password change.
+    "access.middleware.TwoFactorRequiredMiddleware",
     # django-axes: turns a refused login of a locked-out username and address into the login page
     # saying so (access.lockouts.lockout_response).
     "axes.middleware.AxesMiddleware",
@@ -133,7 +141,8 @@ AUTH_USER_MODEL = "access.User"
 AUTHENTICATION_BACKENDS = [
     # django-axes first: it refuses a locked-out login before any password is checked.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # django-allauth's (Django's model backend, with allauth's username and e-mail lookups).
+    "allauth.account.auth_backends.AuthenticationBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 # Passwords set through sign-up, an administrator or the user themselves (docs/security.md).
@@ -161,6 +170,37 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row
+
+# Accounts (django-allauth, docs/security.md): log in with the username; sign-up asks for an
+# organisation name, a username, an e-mail address and a password (access.forms.SignUpForm) and
+# creates the organisation (access.actions.do_sign_up); the new administrator logs in after
+# opening the link of the verification e-mail. Users added by an administrator, seeded demo
+# users and users from before allauth count as verified. E-mail addresses are unique, whatever
+# their case. Passwords are reset by an e-mailed link.
+ACCOUNT_ADAPTER = "access.account_adapter.AccountAdapter"
+ACCOUNT_FORMS = {
+    "login": "access.forms.LoginForm",
+    "signup": "access.forms.SignUpForm",
+    "change_password": "access.forms.ChangePasswordForm",
+}
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email*", "password1*"]
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_SESSION_REMEMBER = True  # the session lasts SESSION_COOKIE_AGE, idle timeout aside
+ACCOUNT_EMAIL_SUBJECT_PREFIX = env("ACCOUNT_EMAIL_SUBJECT_PREFIX", default="[TeamCRM] ")
+ACCOUNT_EMAIL_NOTIFICATIONS = True  # "your password was changed", "two-factor was turned off"...
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if env.bool("SECURE_COOKIES", default=PRODUCTION) else "http"
+ACCOUNT_LOGOUT_REDIRECT_URL = "login"
+# Failed logins are counted by django-axes (above), not also by allauth's own limit, so that the
+# login page explains one lockout; allauth's other limits (sign-ups, resets, codes) stay.
+ACCOUNT_RATE_LIMITS = {"login_failed": False}
+# Two-factor authentication (allauth.mfa): an authenticator app (TOTP) with recovery codes. No
+# passkeys or security keys (Permissions-Policy keeps publickey-credentials-get off).
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = env("MFA_TOTP_ISSUER", default="TeamCRM")
+MFA_TOTP_TOLERANCE = 1  # a code of the 30 seconds before or after counts too (a phone's clock drifts)
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]

@@ -4,6 +4,7 @@ from django.urls import include, path
 urlpatterns = [
     path("ops/admin/", admin.site.urls),
     path("", include("access.urls")),
+    path("accounts/", include("allauth.urls")),  # django-allauth: e-mail, password reset, two-factor
     path("", include("access.settings_urls")),
     path("", include("crm.sharing_rule_urls")),
     path("", include("crm.urls")),

@@ -1,6 +1,8 @@
 """Sign-up, users, organisation switching and language, through the pages."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -11,13 +13,16 @@ from access.models import Membership, Organization, User
 pytestmark = pytest.mark.django_db
 
 
-def test_sign_up_creates_org_and_administrator():
+def test_sign_up_creates_org_and_administrator(mailoutbox):
     client = Client()
     response = client.post(reverse("signup"), {"org_name": "Initech", "username": "peter", "email": "p@initech.test",
                                                "password": "tps-reports-42"})
     assert response.status_code == 302
     membership = Membership.objects.get(user__username="peter")
     assert membership.org.name == "Initech" and membership.role == "admin"
+    # The administrator logs in by opening the link of the verification e-mail (tests/access/test_allauth.py).
+    link = re.search(r"http://testserver(/accounts/confirm-email/\S+/)", mailoutbox[-1].body)[1]
+    assert client.post(link).status_code == 302
     assert client.get(reverse("users")).status_code == 200
 
 

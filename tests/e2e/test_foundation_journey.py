@@ -1,7 +1,10 @@
 """A new administrator signs up, adds a colleague, and works with records in the browser."""
 from __future__ import annotations
 
+import re
+
 import pytest
+from django.core import mail
 
 from access.models import Membership
 from crm.models import Account
@@ -18,7 +21,12 @@ def test_sign_up_add_user_create_search_and_isolation(page, live_server):
     page.fill("input[name=email]", "peter@initech.test")
     page.fill("input[name=password]", "tps-reports-2026")
     page.click("form button:has-text('Sign up')")
-    # A new organisation's administrator lands on My Work, with the first steps to take.
+    # The address is confirmed by the link e-mailed; then the new organisation's administrator
+    # lands on My Work, with the first steps to take.
+    page.wait_for_url(f"{base}/accounts/confirm-email/")
+    [message] = [m for m in mail.outbox if "peter@initech.test" in m.to]
+    page.goto(base + re.search(r"https?://[^/\s]+(/accounts/confirm-email/\S+/)", message.body)[1])
+    page.click("main form button[type=submit]")
     page.wait_for_url(f"{base}/my-work/")
     assert page.locator("[data-testid=getting-started-users]").get_attribute("data-done") == "0"
 

@@ -34,10 +34,14 @@ def cooloff_minutes() -> int:
 def lockout_response(request: HttpRequest, original_response: Any = None,
                      credentials: dict | None = None) -> HttpResponse:
     """The login page again, with the username kept and the lockout explained (429)."""
-    from .forms import LoginForm  # allauth's forms need the apps loaded
+    # The login form allauth is configured with (ACCOUNT_FORMS: access.forms.LoginForm), loaded once
+    # the apps are.
+    from allauth.account import app_settings as account_settings
+    from allauth.account.forms import LoginForm
+    from allauth.utils import get_form_class
 
     username = (credentials or {}).get("username") or request.POST.get("username", "")
-    form = LoginForm(request=request, initial={"login": username})
+    form = get_form_class(account_settings.FORMS, "login", LoginForm)(request=request, initial={"login": username})
     next_url = request.POST.get("next", "")
     return render(request, "access/login.html",
                   {"form": form, "locked_out": True, "cooloff_minutes": cooloff_minutes(),

@@ -37,6 +37,7 @@ COPY pool ./pool
 COPY work ./work
 COPY demo ./demo
 COPY backup ./backup
+COPY security ./security
 COPY templates ./templates
 COPY static ./static
 COPY locale ./locale

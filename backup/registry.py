@@ -109,6 +109,7 @@ JSON_RULES: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "access.accesslog.filters": ("config", []),
     "access.auditentry.old_value": ("opaque", []),
     "access.auditentry.new_value": ("opaque", []),
+    "security.securityevent.details": ("opaque", []),
     "crm.account.custom": ("record", []),
     "crm.contact.custom": ("record", []),
     "crm.lead.custom": ("record", []),

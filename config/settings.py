@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "demo",
     "backup",
     "pool",
+    "security",
 ]
 
 MIDDLEWARE = [
@@ -74,6 +75,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Follows a logged-in session to its new key (security: who is signed in where).
+    "security.middleware.SessionIndexMiddleware",
     "config.headers.NoStoreMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "access.middleware.SessionIdleTimeoutMiddleware",

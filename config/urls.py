@@ -19,4 +19,5 @@ urlpatterns = [
     path("", include("exports.urls")),
     path("", include("dedupe.urls")),
     path("", include("pool.urls")),
+    path("", include("security.urls")),
 ]

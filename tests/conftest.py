@@ -55,6 +55,8 @@ def _test_settings(settings, tmp_path, request):
     settings.MEDIA_ROOT = tmp_path / "media"
     # The default PBKDF2 hasher spends ~0.5 s per user made; tests make many.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Recording a security event never breaks a login in production; in tests a failure is raised.
+    settings.SECURITY_LOG_STRICT = True
     settings.STORAGES = {**settings.STORAGES, "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
     yield

@@ -13,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ("access", "crm", "teams", "locking", "automation", "demo", "reviews", "work", "approvals", "blueprints", "exports",
-        "backup", "imports", "dedupe", "pool")
+        "backup", "imports", "dedupe", "pool", "security")
 RECORD_MODELS = ("Account", "Contact", "Lead", "Deal", "Task", "TeamRecord", "Note", "Attachment")
 READ = re.compile(r"\b(" + "|".join(RECORD_MODELS) + r")\.(objects|_default_manager|_base_manager)\b|"
                   r"\bmodel\.(objects|_default_manager|_base_manager)\b|\bbase_queryset\(")

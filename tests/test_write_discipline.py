@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ("access", "crm", "teams", "locking", "automation", "demo", "reviews", "work", "approvals", "blueprints", "exports",
-        "backup", "imports", "dedupe", "pool")
+        "backup", "imports", "dedupe", "pool", "security")
 WRITE = re.compile(
     r"\.save\(|\.delete\(|objects\.create\(|\.update\(\s*(\w+\s*=|\*\*)|bulk_create|bulk_update|"
     r"update_or_create|get_or_create|select_for_update|"
@@ -47,6 +47,7 @@ WRITERS = {
     "pool/actions.py",  # customer pools, and records' moves into and out of them (state, history, counters)
     "pool/recycle_actions.py",  # recycling rules, protected customers, records returned to their pool
     "pool/recycle.py",  # the due dates of claimed records (pool states), kept by events and the job
+    "security/actions.py",  # login events, the security log, the index of sessions, ending sessions
     "pool/door_actions.py",  # dedupe at the door: merges into the waiting record, possible-duplicate pairs
     "pool/management/commands/rebuild_door_indexes.py",  # the door's expression indexes and statistics (DDL)
     "access/seal.py",  # the tenant seal's binding: the connection's settings (set_config), no row

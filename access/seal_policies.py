@@ -24,6 +24,8 @@ OWN_MEMBERSHIPS = "tenant_seal_own_memberships"
 EXEMPT: dict[str, str] = {
     "access_organization": "the tenants themselves: names for the organisation switcher, no data of theirs",
     "access_user": "people, who may belong to several organisations",
+    "security_loginevent": "a person's login history, before and across organisations",
+    "security_usersession": "which sessions are a person's, before and across organisations",
     "access_user_groups": "Django's user-group link (unused, not organisation groups)",
     "access_user_user_permissions": "Django's user permissions (operators)",
     "auth_group": "Django's groups (unused)",

@@ -9,9 +9,11 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
+from access import seal
 from access.models import Membership
 from security import actions, events
 from security.models import LoginEvent, SecurityEvent, UserSession
+from tests.access.test_seal import as_app_role  # noqa: F401 (fixture)
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -132,3 +134,18 @@ def test_the_api_for_two_factor_changes_writes_each_org_of_the_person(standard_u
     assert SecurityEvent.objects.filter(org=standard_user.org).count() == 3
     with pytest.raises(ValueError):
         events.record(standard_user, "made_up_kind")
+
+
+def test_behind_the_tenant_seal_a_login_still_reaches_each_org_log(standard_user, other_org_user, as_app_role):  # noqa: F811
+    """As the application's role, a login (no organisation bound yet) writes the person's login
+    history and each of their organisations' logs; nothing else is opened to the request."""
+    with seal.cross_org("test: set-up"):
+        Membership.objects.create(org=other_org_user.org, user=standard_user)
+    client = _client()
+    assert _login(client, "sam", PASSWORD).status_code == 302
+    assert client.get(reverse("work:index")).status_code == 200
+    assert LoginEvent.objects.filter(user=standard_user, kind="login").count() == 1
+    assert not SecurityEvent.objects.exists()  # nothing bound here: the seal shows no org's rows
+    with seal.cross_org("test: check"):
+        assert sorted(SecurityEvent.objects.filter(kind="login").values_list("org_id", flat=True)) == sorted(
+            [standard_user.org.pk, other_org_user.org.pk])

@@ -9,3 +9,4 @@ class SecurityConfig(AppConfig):
 
     def ready(self) -> None:
         from . import signals  # noqa: F401  (connects the login, logout and lockout receivers)
+        from . import two_factor_signals  # noqa: F401  (and allauth's two-factor changes)

@@ -24,9 +24,6 @@ OWN_MEMBERSHIPS = "tenant_seal_own_memberships"
 EXEMPT: dict[str, str] = {
     "access_organization": "the tenants themselves: names for the organisation switcher, no data of theirs",
     "access_user": "people, who may belong to several organisations",
-    "account_emailaddress": "a person's e-mail addresses (django-allauth), before and across organisations",
-    "account_emailconfirmation": "e-mail verification keys (django-allauth), before an organisation is known",
-    "mfa_authenticator": "a person's two-factor authenticators (django-allauth)",
     "security_loginevent": "a person's login history, before and across organisations",
     "security_usersession": "which sessions are a person's, before and across organisations",
     "access_user_groups": "Django's user-group link (unused, not organisation groups)",

@@ -19,7 +19,7 @@ from django.db import DatabaseError, connection, transaction
 
 from access import seal
 from access.models import Membership, Organization
-from access.seal_policies import EXEMPT, POLICY, apply_policies, ensure_app_role, sealed_tables, unsealed_tables
+from access.seal_policies import EXEMPT, POLICY, SEARCH_FUNCTIONS, apply_policies, ensure_app_role, sealed_tables, unsealed_tables
 from crm import actions as crm_actions
 from crm.models import Account
 
@@ -135,6 +135,18 @@ def test_the_app_role_cannot_lift_the_seal(as_app_role):
         with pytest.raises(DatabaseError, match="must be owner|permission denied"), transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute(statement)
+
+
+def test_searches_can_use_their_index_behind_the_seal_and_still_see_one_org(two_orgs, as_app_role):
+    """migrate marks the search conditions' functions LEAKPROOF, so PostgreSQL may test them before
+    the policy (through the trigram index) instead of reading the whole organisation; the policy
+    still decides which rows come back."""
+    for name in SEARCH_FUNCTIONS:
+        assert _scalar(f"SELECT proleakproof FROM pg_proc WHERE oid = '{name}'::regprocedure") is True
+    admin_user, _ = two_orgs
+    with seal.bound(admin_user.org.pk):
+        assert sorted(Account.objects.filter(name__icontains="1").values_list("name", flat=True)) == ["A1"]
+        assert _scalar("SELECT count(*) FROM crm_account WHERE upper(name) LIKE upper(%s)", ["%1%"]) == 1
 
 
 def test_every_org_data_table_has_a_forced_policy(db):

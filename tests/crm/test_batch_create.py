@@ -133,5 +133,7 @@ def test_the_queries_of_a_batch_do_not_grow_with_its_rows(org, admin_user, stand
     # per table instead of a sequence read and a COPY.
     small, large = queries(100), queries(400)
     assert small == large, (small, large)
-    assert large <= 25
+    # Each COPY goes through a temporary table (PostgreSQL refuses COPY into a table under row
+    # security): create, copy, insert-select, drop, a constant few more per table.
+    assert large <= 33
     assert BlueprintRecord.objects.count() == 505

@@ -144,7 +144,8 @@ def test_the_queries_of_a_batch_do_not_grow_with_its_rows(org, admin_user):
     queries(deals[:5], 1)  # configuration read into the caches
     small, large = queries(deals[5:105], 2), queries(deals[105:505], 3)
     assert small == large, (small, large)
-    assert large <= 20
+    # The COPY goes through a temporary table (row security refuses COPY): a constant few more.
+    assert large <= 26
     assert TimelineEntry.objects.filter(kind="updated").count() == 505
     stored = Deal.objects.get(pk=deals[105 + 7].pk)  # written through the staging table
     assert (stored.amount, stored.account_id, stored.custom[region], stored.version) == (37, accounts[1].pk, "R7", 2)

@@ -325,3 +325,21 @@ def _refuse_changing_an_entry(sender: type, instance: AuditEntry, **kwargs) -> N
     """An entry is written once; saving it again would rewrite history."""
     if not instance._state.adding:
         raise PermissionError("The audit log is append-only.")
+
+
+class UnsentJob(models.Model):
+    """A background job the broker refused (Redis was down), kept until beat sends it again
+    (access.tasks.send_unsent). Only the task's name and arguments (ids) are kept, with the
+    organisation it was published under, so it runs bound to that organisation as it would have."""
+
+    task = models.CharField(max_length=200)
+    task_id = models.CharField(max_length=64)
+    args = models.JSONField(default=list)
+    kwargs = models.JSONField(default=dict)
+    queue = models.CharField(max_length=200, blank=True)
+    bound_org_id = models.BigIntegerField(null=True)
+    not_before = models.DateTimeField(default=timezone.now)
+    kept_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["not_before", "id"], name="unsentjob_due")]

@@ -81,7 +81,11 @@ def _apply(binding: Binding, restoring: bool = False) -> None:
         # outer binding this restore wanted.
         connection._seal_applied = binding
         return
-    raw.execute(_SQL, binding.values())
+    try:
+        raw.execute(_SQL, binding.values())
+    except Exception:
+        connection.errors_occurred = True  # lets Django close it at the request's end if it is gone
+        raise
     statements_sent += 1
     connection._seal_applied = binding
 
@@ -105,6 +109,9 @@ def _on_connect(sender, connection, **kwargs) -> None:  # noqa: ARG001
 def _binding_of(binding: Binding) -> Iterator[Binding]:
     token = _binding.set(binding)
     try:
+        # A kept connection that died meanwhile (a database restart) is replaced here, before
+        # the binding uses the driver's connection directly (Django checks it only for a cursor).
+        connection.close_if_health_check_failed()
         connection.ensure_connection()
         _apply(binding)
         yield binding

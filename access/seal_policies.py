@@ -44,6 +44,8 @@ EXEMPT: dict[str, str] = {
     "account_emailaddress": "django-allauth: people's e-mail addresses, before and across organisations",
     "account_emailconfirmation": "django-allauth: e-mail confirmations of people",
     "mfa_authenticator": "django-allauth: people's second factors",
+    "access_unsentjob": "jobs the broker refused while down: task names and ids, sent again under "
+                        "the organisation they were published in (bound_org_id)",
     "django_celery_beat_periodictask": "the beat schedule, the same for everyone",
     "django_celery_beat_periodictasks": "the beat schedule's change stamp",
     "django_celery_beat_intervalschedule": "the beat schedule",

@@ -134,10 +134,14 @@ DATABASE_OWNER = {key: _OWNER_DATABASE.get(key, "") for key in ("USER", "PASSWOR
 DATABASES = {"default": dict(_OWNER_DATABASE if DATABASE_AS_OWNER else _APP_DATABASE)}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+# A kept connection is checked before a request reuses it: after a database restart the first
+# request reconnects instead of failing (config.faults answers the ones cut off with a 503).
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/1")
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+# Redis, degrading to "nothing cached" while it is down (config.cache).
+CACHES = {"default": {"BACKEND": "config.cache.DegradingRedisCache", "LOCATION": REDIS_URL,
                      "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="")}}
 
 AUTH_USER_MODEL = "access.User"
@@ -251,6 +255,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": env.int("CELERY_RESTORE_INTERVAL", default=10),
     "unacked_restore_throttle": 1 if env("CELERY_RESTORE_INTERVAL", default="") else 10,
 }
+# While the broker is down: a publish gives up after a short try (the job is kept in the database
+# and sent again by beat, access.unsent), and workers keep reconnecting for as long as it takes.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2,
+                                    "interval_max": 0.2}
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 
@@ -323,6 +332,8 @@ LOGGING = {
 }
 
 CELERY_BEAT_SCHEDULE = {
+    # Jobs the broker refused while it was down are sent again.
+    "send-unsent-jobs": {"task": "access.tasks.send_unsent", "schedule": 30},
     "purge-recycle-bin": {"task": "crm.tasks.purge_recycle_bin", "schedule": 6 * 60 * 60},
     # Record events whose task was lost (a process died after the commit, the broker was down).
     "sweep-pending-events": {"task": "automation.tasks.sweep_pending_events", "schedule": 60},

@@ -21,3 +21,5 @@ urlpatterns = [
     path("", include("pool.urls")),
     path("", include("security.urls")),
 ]
+
+handler500 = "config.faults.server_error"

@@ -51,6 +51,7 @@ WRITERS = {
     "pool/door_actions.py",  # dedupe at the door: merges into the waiting record, possible-duplicate pairs
     "pool/management/commands/rebuild_door_indexes.py",  # the door's expression indexes and statistics (DDL)
     "access/seal.py",  # the tenant seal's binding: the connection's settings (set_config), no row
+    "access/unsent.py",  # jobs the broker refused, kept until sent again
     "access/seal_policies.py",  # the tenant seal's policies, role and grants (DDL, after migrate)
 }
 # Lines that match a write pattern but write no row ("path: code" -> the reason).

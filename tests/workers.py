@@ -1,0 +1,93 @@
+"""A real Celery worker for tests: its own queue on the real Redis, and a `celery worker` process
+on the test database. Tests that need them skip, saying why, when no Redis broker answers."""
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CELERY = Path(sys.executable).with_name("celery")
+
+
+def redis_or_skip(url: str) -> None:
+    redis = pytest.importorskip("redis")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"no Redis broker at {url}: {exc}")
+
+
+@contextlib.contextmanager
+def own_queue(prefix: str, broker_url: str) -> Iterator[str]:
+    """Tasks published by this process go to a fresh queue on `broker_url`, not run eagerly."""
+    import redis
+
+    from config.celery import app
+
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    app.conf.task_always_eager = False
+    app.conf.task_default_queue = name
+    app.conf.broker_write_url = broker_url  # broker_url itself gives way to $CELERY_BROKER_URL
+    _new_connections(app)
+    try:
+        yield name
+    finally:
+        for key in ("task_always_eager", "task_default_queue", "broker_write_url"):
+            app.conf.changes.pop(key, None)
+        for cached in ("default_queue", "queues", "router"):
+            app.amqp.__dict__.pop(cached, None)
+        app.amqp.flush_routes()
+        _new_connections(app)
+        with contextlib.suppress(redis.RedisError):
+            redis.Redis.from_url(broker_url, socket_connect_timeout=1).delete(name)
+
+
+def _new_connections(app) -> None:
+    """Forget the publishing connections, so the next publish connects to the broker now set
+    (kombu keeps a pool per broker address; closing one would break its next user)."""
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@contextlib.contextmanager
+def celery_worker(queue: str, broker_url: str, database: dict, log_path: Path, **env: str) -> Iterator[subprocess.Popen]:
+    """A `celery worker` process on `queue`, connected to `database` (a settings dict); its log is
+    printed at the end (shown when the test fails)."""
+    url = f"postgres://{database['USER']}@{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/{database['NAME']}"
+    environment = {**os.environ, "DATABASE_URL": url, "CELERY_BROKER_URL": broker_url,
+                   "CELERY_TASK_DEFAULT_QUEUE": queue, "CELERY_TASK_ALWAYS_EAGER": "false", **env}
+    log = open(log_path, "ab")
+    process = subprocess.Popen(
+        [str(CELERY), "-A", "config", "worker", "-Q", queue, "-c", "1", "-P", "prefork", "--without-gossip",
+         "--without-mingle", "--without-heartbeat", "-l", "WARNING", "-n", f"{queue}@%h"],
+        cwd=ROOT, env=environment, start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        log.close()
+        print(log_path.read_text()[-5000:])
+
+
+def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.25)
+    return condition()

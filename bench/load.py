@@ -18,7 +18,12 @@ sampled every second. Then everything it started is stopped, and it prints throu
 p95 / p99 per page, the errors (with the server's and worker's own), the database connections
 used and the machine's load, as Markdown for docs/benchmarks.md.
 
-Exit status 1 when any request failed or the server or worker logged an error. The run is
+`--restart-db-after S` restarts PostgreSQL S seconds into the run (`pg_ctlcluster <major> main
+restart`, or `--restart-command`): requests that meet the restart must fail cleanly (503) and
+everything else must go on working, with no restart of the app; the report counts both.
+
+Exit status 1 when any request failed or the server or worker logged an error (with a restart:
+any failure other than a 503, or an error log line that is not about the lost database). The run is
 bounded: locust stops itself after `--minutes`, and is killed two minutes after that if not.
 This is a measurement, not a test.
 """
@@ -137,13 +142,52 @@ class ConnectionSampler(threading.Thread):
         self.halt = threading.Event()
 
     def run(self) -> None:
-        with psycopg.connect(**{k: v for k, v in self.params.items() if v}, autocommit=True) as db:
-            while not self.halt.wait(1.0):
-                total, active = db.execute(
-                    "SELECT count(*), count(*) FILTER (WHERE state = 'active') FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
-                ).fetchone()
-                self.samples.append((total, active))
+        while not self.halt.is_set():
+            try:
+                with psycopg.connect(**{k: v for k, v in self.params.items() if v}, autocommit=True) as db:
+                    while not self.halt.wait(1.0):
+                        total, active = db.execute(
+                            "SELECT count(*), count(*) FILTER (WHERE state = 'active') FROM pg_stat_activity "
+                            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                            "AND backend_type = 'client backend'").fetchone()
+                        self.samples.append((total, active))
+            except psycopg.Error:  # the database restarted (--restart-db-after): sample again once it is back
+                self.halt.wait(1.0)
+
+
+class DatabaseRestart(threading.Thread):
+    """Restarts PostgreSQL once, `after` seconds into the run (--restart-db-after)."""
+
+    def __init__(self, after: float, command: list[str]) -> None:
+        super().__init__(daemon=True)
+        self.after, self.command = after, command
+        self.window: tuple[float, float] | None = None  # (start, end) in time.time()
+        self.output = ""
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        if self.halt.wait(self.after):
+            return
+        start = time.time()
+        done = subprocess.run(self.command, capture_output=True, text=True)
+        self.window = (start, time.time())
+        self.output = f"exit {done.returncode} {done.stdout.strip()} {done.stderr.strip()}"[:300]
+
+
+def restart_command(given: str) -> list[str]:
+    if given:
+        return given.split()
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version_num")
+        major = int(cursor.fetchone()[0]) // 10000
+    return ["pg_ctlcluster", str(major), "main", "restart"]
+
+
+def lost_database_line(line: str) -> bool:
+    """A log line of a request or task that met the restarted database (answered 503, retried)."""
+    return any(word in line for word in ("Service Unavailable", "OperationalError", "InterfaceError",
+                                         "terminating connection", "server closed the connection",
+                                         "Retry in", "consuming input failed", "connection failed"))
 
 
 def sessions(bench: load_data.LoadBench) -> dict[str, str]:
@@ -213,6 +257,10 @@ def _main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (2)")
     parser.add_argument("--think", default="2,6", help="think time between a user's actions, min,max seconds (2,6)")
     parser.add_argument("--build-only", action="store_true", help="build or check the fixture, then stop")
+    parser.add_argument("--restart-db-after", type=float, default=0,
+                        help="restart PostgreSQL this many seconds into the run (0: no restart)")
+    parser.add_argument("--restart-command", default="",
+                        help="the command that restarts it (default: pg_ctlcluster <major> main restart)")
     args = parser.parse_args()
     if not 1 <= args.users <= load_data.USERS:
         raise SystemExit(f"--users must be 1 to {load_data.USERS}")
@@ -244,12 +292,16 @@ def _main() -> None:
 
     processes = Processes(args.port, args.workers, workdir)
     sampler = ConnectionSampler()
+    restart = DatabaseRestart(args.restart_db_after, restart_command(args.restart_command)) \
+        if args.restart_db_after else None
     prefix = workdir / "locust"
     env = {**os.environ, "LOAD_PLAN": str(plan_file), "LOAD_THINK_MIN": str(think_min),
            "LOAD_THINK_MAX": str(think_max)}
     middle: list[str] = []
     try:
         sampler.start()
+        if restart:
+            restart.start()
         locust = subprocess.Popen(
             [sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "load_locust.py"), "--headless",
              "--users", str(args.users), "--spawn-rate", str(args.spawn_rate), "--run-time", f"{int(args.minutes * 60)}s",
@@ -267,6 +319,7 @@ def _main() -> None:
             print("locust did not stop in time: killed", flush=True)
             os.killpg(locust.pid, signal.SIGKILL)
             locust.wait()
+        connection.close()  # the bench's own connection may have met the restart
         # Let the worker finish what the run queued (record events, the last imports).
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and (
@@ -275,6 +328,8 @@ def _main() -> None:
             time.sleep(1)
     finally:
         sampler.halt.set()
+        if restart:
+            restart.halt.set()
         processes.stop()
         sampler.join(timeout=5)
     stats, failures = read_stats(prefix)
@@ -293,10 +348,22 @@ def _main() -> None:
         "load average after": machine_load(),
         "busiest processes at half time": "; ".join(middle[1:6]) if middle else "-",
     }
+    if restart:
+        # Requests that met the restart must fail cleanly (a 503), and nothing else may fail.
+        clean = [f for f in failures if f["Error"].startswith("503")]
+        failures = [f for f in failures if not f["Error"].startswith("503")]
+        met = [line for line in server_errors if lost_database_line(line)]
+        server_errors = [line for line in server_errors if not lost_database_line(line)]
+        window = restart.window
+        context["database restart"] = (
+            f"{restart.command} at {args.restart_db_after:g} s, took "
+            f"{window[1] - window[0]:.1f} s ({restart.output})" if window else "did not happen")
+        context["requests answered 503 (the database was restarting)"] = sum(int(f["Occurrences"]) for f in clean)
+        context["log lines of requests and tasks that met the restart"] = len(met)
     report(stats, failures, sampler, server_errors, context)
     print(f"\nuptime after: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
     failed = sum(int(f["Occurrences"]) for f in failures)
-    sys.exit(1 if failed or server_errors else 0)
+    sys.exit(1 if failed or server_errors or (restart and not restart.window) else 0)
 
 
 if __name__ == "__main__":

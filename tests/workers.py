@@ -58,17 +58,26 @@ def _new_connections(app) -> None:
     app.amqp._producer_pool = None
 
 
+def database_url(database: dict, user: str | None = None) -> str:
+    """A URL for a settings dict's database (as `user`, default the dict's)."""
+    return (f"postgres://{user or database['USER']}@{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}"
+            f"/{database['NAME']}")
+
+
 @contextlib.contextmanager
-def celery_worker(queue: str, broker_url: str, database: dict, log_path: Path, **env: str) -> Iterator[subprocess.Popen]:
-    """A `celery worker` process on `queue`, connected to `database` (a settings dict); its log is
-    printed at the end (shown when the test fails)."""
-    url = f"postgres://{database['USER']}@{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/{database['NAME']}"
-    environment = {**os.environ, "DATABASE_URL": url, "CELERY_BROKER_URL": broker_url,
+def celery_worker(queue: str, broker_url: str, db_url: str, log_path: Path, *, pool: str = "prefork",
+                  include: str = "", unset: tuple[str, ...] = (), **env: str) -> Iterator[subprocess.Popen]:
+    """A `celery worker` process on `queue`, connected to `db_url`, with `env` added and `unset`
+    removed from the environment; its log is printed at the end (shown when the test fails)."""
+    environment = {**os.environ, "DATABASE_URL": db_url, "CELERY_BROKER_URL": broker_url,
                    "CELERY_TASK_DEFAULT_QUEUE": queue, "CELERY_TASK_ALWAYS_EAGER": "false", **env}
+    for name in unset:
+        environment.pop(name, None)
     log = open(log_path, "ab")
     process = subprocess.Popen(
-        [str(CELERY), "-A", "config", "worker", "-Q", queue, "-c", "1", "-P", "prefork", "--without-gossip",
-         "--without-mingle", "--without-heartbeat", "-l", "WARNING", "-n", f"{queue}@%h"],
+        [str(CELERY), "-A", "config", "worker", "-Q", queue, "-c", "1", "-P", pool, "--without-gossip",
+         "--without-mingle", "--without-heartbeat", "-l", "WARNING", "-n", f"{queue}@%h",
+         *(["--include", include] if include else [])],
         cwd=ROOT, env=environment, start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
     try:
         yield process

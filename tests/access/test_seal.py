@@ -4,13 +4,8 @@ none is bound, whatever the query forgets to filter. These tests switch to the a
 role (`crm_app`: no superuser, no BYPASSRLS, owns no table), made and granted like migrate does."""
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -22,10 +17,9 @@ from access.models import Membership, Organization
 from access.seal_policies import EXEMPT, POLICY, SEARCH_FUNCTIONS, apply_policies, ensure_app_role, sealed_tables, unsealed_tables
 from crm import actions as crm_actions
 from crm.models import Account
+from tests.workers import celery_worker, own_queue, redis_or_skip
 
 APP_ROLE = "crm_app"
-ROOT = Path(__file__).resolve().parents[2]
-CELERY = Path(sys.executable).with_name("celery")
 
 
 def _accounts(user, names):
@@ -196,42 +190,12 @@ def test_a_login_as_the_app_role_sees_nothing_until_bound(two_orgs):
 @pytest.fixture
 def app_worker(settings, tmp_path):
     """A `celery worker` process connected as the application's role, on a queue of the test's own."""
-    redis = pytest.importorskip("redis")
-    try:
-        redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1).ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis broker at {settings.CELERY_BROKER_URL}: {exc}")
-    from config.celery import app
-
-    queue = f"seal-test-{uuid.uuid4().hex[:8]}"
-    app.conf.task_always_eager = False
-    app.conf.task_default_queue = queue
-    env = {**os.environ, "DATABASE_URL": _url(APP_ROLE), "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-           "CELERY_TASK_DEFAULT_QUEUE": queue, "CELERY_TASK_ALWAYS_EAGER": "false",
-           "CACHE_KEY_PREFIX": settings.CACHES["default"]["KEY_PREFIX"]}
-    env.pop("DATABASE_OWNER_URL", None)
-    env.pop("DATABASE_AS_OWNER", None)
-    log = open(tmp_path / "worker.log", "ab")
-    process = subprocess.Popen(
-        [str(CELERY), "-A", "config", "worker", "-Q", queue, "-c", "1", "-P", "solo", "--without-gossip",
-         "--without-mingle", "--without-heartbeat", "-l", "WARNING", "-n", f"{queue}@%h",
-         "--include", "tests.access.seal_probe"],
-        cwd=ROOT, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
-    yield process
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    log.close()
-    for key in ("task_always_eager", "task_default_queue"):
-        app.conf.changes.pop(key, None)
-    for cached in ("default_queue", "queues", "router"):
-        app.amqp.__dict__.pop(cached, None)
-    app.amqp.flush_routes()
-    redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(queue)
-    print((tmp_path / "worker.log").read_text()[-5000:])
+    redis_or_skip(settings.CELERY_BROKER_URL)
+    with own_queue("seal-test", settings.CELERY_BROKER_URL) as queue, \
+            celery_worker(queue, settings.CELERY_BROKER_URL, _url(APP_ROLE), tmp_path / "worker.log", pool="solo",
+                          include="tests.access.seal_probe", unset=("DATABASE_OWNER_URL", "DATABASE_AS_OWNER"),
+                          CACHE_KEY_PREFIX=settings.CACHES["default"]["KEY_PREFIX"]) as process:
+        yield process
 
 
 @pytest.mark.urls("tests.access.seal_urls")

@@ -7,13 +7,6 @@ tests/automation/test_assignment_workers.py."""
 from __future__ import annotations
 
 import io
-import os
-import signal
-import subprocess
-import sys
-import time
-import uuid
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -23,68 +16,22 @@ from openpyxl import load_workbook
 from access.models import AccessLog
 from crm import actions as crm_actions
 from exports.models import ExportJob
+from tests.workers import celery_worker, database_url, own_queue, redis_or_skip, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
-CELERY = Path(sys.executable).with_name("celery")
 pytestmark = pytest.mark.django_db(transaction=True)
 WAIT = 120  # seconds: generous, for a machine busy with other work
 
 
 @pytest.fixture
-def queue(settings):
-    redis = pytest.importorskip("redis")
-    try:
-        redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1).ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis broker at {settings.CELERY_BROKER_URL}: {exc}")
-    from config.celery import app
-
-    name = f"export-test-{uuid.uuid4().hex[:8]}"
-    app.conf.task_always_eager = False
-    app.conf.task_default_queue = name
-    yield name
-    for key in ("task_always_eager", "task_default_queue"):
-        app.conf.changes.pop(key, None)
-    for cached in ("default_queue", "queues", "router"):
-        app.amqp.__dict__.pop(cached, None)
-    app.amqp.flush_routes()
-    redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(name)
-
-
-@pytest.fixture
-def worker(queue, settings, tmp_path):
+def worker(settings, tmp_path):
     """A `celery worker` process on the test database, the test's queue and media folder, reading
     rows 10 at a time."""
-    db = connection.settings_dict
-    env = {**os.environ,
-           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-           "CELERY_BROKER_URL": settings.CELERY_BROKER_URL, "CELERY_TASK_DEFAULT_QUEUE": queue,
-           "CELERY_TASK_ALWAYS_EAGER": "false", "MEDIA_ROOT": str(settings.MEDIA_ROOT), "EXPORT_CHUNK_SIZE": "10",
-           "CACHE_KEY_PREFIX": settings.CACHES["default"]["KEY_PREFIX"]}
-    log = open(tmp_path / "worker.log", "ab")
-    process = subprocess.Popen(
-        [str(CELERY), "-A", "config", "worker", "-Q", queue, "-c", "1", "-P", "prefork", "--without-gossip",
-         "--without-mingle", "--without-heartbeat", "-l", "WARNING", "-n", f"{queue}@%h"],
-        cwd=ROOT, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
-    yield process
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    log.close()
-    print((tmp_path / "worker.log").read_text()[-5000:])  # shown when the test fails
-
-
-def wait_for(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.25)
-    return condition()
+    redis_or_skip(settings.CELERY_BROKER_URL)
+    with own_queue("export-test", settings.CELERY_BROKER_URL) as queue, \
+            celery_worker(queue, settings.CELERY_BROKER_URL, database_url(connection.settings_dict),
+                          tmp_path / "worker.log", MEDIA_ROOT=str(settings.MEDIA_ROOT), EXPORT_CHUNK_SIZE="10",
+                          CACHE_KEY_PREFIX=settings.CACHES["default"]["KEY_PREFIX"]) as process:
+        yield process
 
 
 def test_a_worker_writes_a_long_export_that_only_its_owner_downloads(admin_user, standard_user, other_user,

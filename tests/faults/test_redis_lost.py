@@ -15,7 +15,7 @@ from access.models import UnsentJob
 from access.tasks import send_unsent
 from crm import actions as crm_actions
 from exports.models import ExportJob
-from tests.workers import celery_worker, own_queue, redis_or_skip, wait_for
+from tests.workers import celery_worker, database_url, own_queue, redis_or_skip, wait_for
 
 from .proxy import Relay
 
@@ -115,7 +115,7 @@ def test_jobs_published_while_the_broker_is_down_are_kept_and_run_when_it_return
     from django.db import connection
 
     with own_queue("faults", broker_url) as queue, \
-            celery_worker(queue, broker_url, connection.settings_dict, tmp_path / "worker.log",
+            celery_worker(queue, broker_url, database_url(connection.settings_dict), tmp_path / "worker.log",
                           MEDIA_ROOT=str(settings.MEDIA_ROOT),
                           CACHE_KEY_PREFIX=settings.CACHES["default"]["KEY_PREFIX"]):
         relay.down()  # the worker loses the broker too

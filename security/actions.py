@@ -52,22 +52,19 @@ def user_named(name: str, *, email: bool = False) -> User | None:
     return user
 
 
-def _org_ids(user: User) -> list[int]:
-    """Every organisation the person belongs to (deactivated memberships too: attempts on a dormant
-    account are worth seeing)."""
-    with seal.cross_org("security log: a person's event goes to each of their organisations"):
-        return list(Membership.objects.filter(user=user).order_by("org_id").values_list("org_id", flat=True))
-
-
-def _log(user: User | None, kind: str, *, org_ids: Iterable[int], at: Any, ip: str | None, agent: str,
+def _log(user: User, kind: str, *, org_ids: Iterable[int] | None, at: Any, ip: str | None, agent: str,
          actor: User | None = None, details: dict | None = None) -> list[SecurityEvent]:
-    events = [SecurityEvent(org_id=org_id, at=at, kind=kind, user=user, user_name=str(user)[:200] if user else "",
-                            actor=actor, actor_name=str(actor)[:200] if actor else "", ip=ip, user_agent=agent,
-                            details=details or {})
-              for org_id in org_ids]
+    """The event in the log of each of `org_ids`, by default every organisation the person belongs
+    to (deactivated memberships too: attempts on a dormant account are worth seeing)."""
     # A login comes before any organisation is bound; a person's event is written into each of
-    # their organisations' logs (the tenant seal's one way out, for this write only).
+    # their organisations' logs (the tenant seal's one way out, for this read and write only).
     with seal.cross_org("security log: a person's event goes to each of their organisations"):
+        if org_ids is None:
+            org_ids = Membership.objects.filter(user=user).order_by("org_id").values_list("org_id", flat=True)
+        events = [SecurityEvent(org_id=org_id, at=at, kind=kind, user=user, user_name=str(user)[:200],
+                                actor=actor, actor_name=str(actor)[:200] if actor else "", ip=ip, user_agent=agent,
+                                details=details or {})
+                  for org_id in org_ids]
         return SecurityEvent.objects.bulk_create(events)
 
 
@@ -80,7 +77,7 @@ def do_record_login_event(kind: str, *, user: User | None, username: str, reques
     event = LoginEvent.objects.create(kind=kind, user=user, username=clean_text(username, USERNAME_MAX), ip=ip,
                                       user_agent=agent, details=details or {})
     if user is not None and kind in ORG_KINDS:
-        _log(user, ORG_KINDS[kind], org_ids=_org_ids(user), at=event.at, ip=ip, agent=agent, details=details)
+        _log(user, ORG_KINDS[kind], org_ids=None, at=event.at, ip=ip, agent=agent, details=details)
     return event
 
 
@@ -91,7 +88,7 @@ def do_record_security_event(user: User, kind: str, *, request: Any = None, acto
     their orgs, or of the orgs given."""
     if kind not in SecurityEvent.Kind.values:
         raise ValueError(f"Unknown security event kind: {kind!r}")
-    return _log(user, kind, org_ids=_org_ids(user) if org_ids is None else org_ids, at=timezone.now(),
+    return _log(user, kind, org_ids=org_ids, at=timezone.now(),
                 ip=client_ip(request), agent=user_agent(request), actor=actor, details=details)
 
 

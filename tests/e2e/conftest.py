@@ -9,10 +9,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import threading
 from collections import deque
 from pathlib import Path
 
 import pytest
+from django.db import connection
+from django.db.backends.signals import connection_created
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,6 +28,29 @@ ARTIFACTS_SECTION = "e2e artifacts"  # tests/conftest.py names the screenshots a
 def artifacts_dir() -> Path:
     folder = Path(os.environ.get("E2E_ARTIFACTS") or ROOT / ".data" / "e2e-artifacts")
     return folder if folder.is_absolute() else ROOT / folder
+
+
+APP_ROLE = "crm_app"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _live_server_as_app_role(django_db_setup, django_db_blocker):
+    """The live server answers the browser as in production: connected as the application's role,
+    behind the tenant seal, each request binding its organisation. The test's own thread (fixtures
+    and checks) stays the tables' owner."""
+    from access.seal_policies import ensure_app_role
+
+    with django_db_blocker.unblock():
+        ensure_app_role(APP_ROLE, connection=connection)
+    main = threading.main_thread()
+
+    def as_app_role(sender, connection, **kwargs):  # noqa: ARG001
+        if threading.current_thread() is not main:
+            connection.connection.execute(f"SET ROLE {APP_ROLE}")
+
+    connection_created.connect(as_app_role, weak=False, dispatch_uid="e2e-live-server-as-app-role")
+    yield
+    connection_created.disconnect(dispatch_uid="e2e-live-server-as-app-role")
 
 
 @pytest.fixture(scope="session")

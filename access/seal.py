@@ -73,6 +73,11 @@ def _apply(binding: Binding, restoring: bool = False) -> None:
     if getattr(connection, "_seal_applied", None) == binding:
         return
     raw = connection.connection
+    if restoring and (raw.closed or raw.broken):
+        # The connection died in the block (a database restart): Django replaces it, and a new
+        # one starts with nothing bound. Raising here would hide the error that ended the block.
+        connection._seal_applied = None
+        return
     from psycopg import pq
 
     if restoring and raw.info.transaction_status == pq.TransactionStatus.INERROR:

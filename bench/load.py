@@ -33,6 +33,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -121,13 +122,23 @@ class Processes:
                 process.wait()
 
     def errors(self) -> list[str]:
-        """Lines of the server's and the worker's logs that report an error."""
+        """What the server's and the worker's logs report as errors: the last exception of each
+        traceback (a chain's "During handling ..." parts belong to it), and error lines."""
         found = []
         for log in (self.web_log, self.worker_log):
-            for line in log.read_text(errors="replace").splitlines():
-                if any(word in line for word in ("ERROR", "Traceback", "CRITICAL", "WORKER TIMEOUT")):
+            lines = log.read_text(errors="replace").splitlines()
+            for number, line in enumerate(lines):
+                if EXCEPTION_LINE.match(line):
+                    following = lines[number + 1:number + 3]
+                    if not any(marker in later for later in following for marker in CHAINED):
+                        found.append(f"{log.name}: {line.strip()[:300]}")
+                elif any(word in line for word in ("Internal Server Error", "CRITICAL", "WORKER TIMEOUT")):
                     found.append(f"{log.name}: {line.strip()[:300]}")
         return found
+
+
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Timeout)\b")
+CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
 
 
 class ConnectionSampler(threading.Thread):
@@ -183,11 +194,12 @@ def restart_command(given: str) -> list[str]:
     return ["pg_ctlcluster", str(major), "main", "restart"]
 
 
+ANSWERED_503 = re.compile(r"^(CatchResponseError\()?['\"]?503\b")  # locust's failure text for a 503
+
+
 def lost_database_line(line: str) -> bool:
     """A log line of a request or task that met the restarted database (answered 503, retried)."""
-    return any(word in line for word in ("Service Unavailable", "OperationalError", "InterfaceError",
-                                         "terminating connection", "server closed the connection",
-                                         "Retry in", "consuming input failed", "connection failed"))
+    return any(word in line for word in ("OperationalError", "InterfaceError"))
 
 
 def sessions(bench: load_data.LoadBench) -> dict[str, str]:
@@ -350,8 +362,8 @@ def _main() -> None:
     }
     if restart:
         # Requests that met the restart must fail cleanly (a 503), and nothing else may fail.
-        clean = [f for f in failures if f["Error"].startswith("503")]
-        failures = [f for f in failures if not f["Error"].startswith("503")]
+        clean = [f for f in failures if ANSWERED_503.match(f["Error"])]
+        failures = [f for f in failures if not ANSWERED_503.match(f["Error"])]
         met = [line for line in server_errors if lost_database_line(line)]
         server_errors = [line for line in server_errors if not lost_database_line(line)]
         window = restart.window

@@ -141,6 +141,9 @@ def test_searches_can_use_their_index_behind_the_seal_and_still_see_one_org(two_
     with seal.bound(admin_user.org.pk):
         assert sorted(Account.objects.filter(name__icontains="1").values_list("name", flat=True)) == ["A1"]
         assert _scalar("SELECT count(*) FROM crm_account WHERE upper(name) LIKE upper(%s)", ["%1%"]) == 1
+        # A two-character term goes through the bigram index's expression.
+        assert _scalar("SELECT count(*) FROM crm_account WHERE crm_bigrams(upper(name)) @> ARRAY[upper(%s)]",
+                       ["a1"]) == 1
 
 
 def test_every_org_data_table_has_a_forced_policy(db):

@@ -33,20 +33,26 @@ def artifacts_dir() -> Path:
 APP_ROLE = "crm_app"
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _live_server_as_app_role(django_db_setup, django_db_blocker):
-    """The live server answers the browser as in production: connected as the application's role,
-    behind the tenant seal, each request binding its organisation. The test's own thread (fixtures
-    and checks) stays the tables' owner."""
+@pytest.fixture(scope="session")
+def _app_role(django_db_setup, django_db_blocker) -> str:
     from access.seal_policies import ensure_app_role
 
     with django_db_blocker.unblock():
         ensure_app_role(APP_ROLE, connection=connection)
+    return APP_ROLE
+
+
+@pytest.fixture(autouse=True)
+def _live_server_as_app_role(_app_role):
+    """The live server answers the browser as in production: connected as the application's role,
+    behind the tenant seal, each request binding its organisation. The test's own thread (fixtures
+    and checks) stays the tables' owner. Only during browser tests: other tests' threads (the
+    concurrent editors) keep the test's role."""
     main = threading.main_thread()
 
     def as_app_role(sender, connection, **kwargs):  # noqa: ARG001
         if threading.current_thread() is not main:
-            connection.connection.execute(f"SET ROLE {APP_ROLE}")
+            connection.connection.execute(f"SET ROLE {_app_role}")
 
     connection_created.connect(as_app_role, weak=False, dispatch_uid="e2e-live-server-as-app-role")
     yield

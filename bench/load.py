@@ -22,6 +22,10 @@ used and the machine's load, as Markdown for docs/benchmarks.md.
 restart`, or `--restart-command`): requests that meet the restart must fail cleanly (503) and
 everything else must go on working, with no restart of the app; the report counts both.
 
+`--stop-redis-after S` stops Redis S seconds into the run for `--stop-redis-for` seconds (30),
+with beat running: pages must keep working (no failed request at all), and the jobs refused
+meanwhile are kept and sent once Redis is back (none left at the end).
+
 Exit status 1 when any request failed or the server or worker logged an error (with a restart:
 any failure other than a 503, or an error log line that is not about the lost database). The run is
 bounded: locust stops itself after `--minutes`, and is killed two minutes after that if not.
@@ -85,11 +89,16 @@ def busiest_processes(count: int = 8) -> list[str]:
 class Processes:
     """gunicorn and one Celery worker, each in its own process group, logs in a temp dir."""
 
-    def __init__(self, port: int, workers: int, logs: Path) -> None:
+    def __init__(self, port: int, workers: int, logs: Path, beat: bool = False) -> None:
         env = {**os.environ, "DEBUG": "false"}
         py = sys.executable
         self.logs = logs
         self.web_log, self.worker_log = logs / "gunicorn.log", logs / "celery.log"
+        # Beat (only with --stop-redis-after): it sends again the jobs kept while the broker was down.
+        self.beat = subprocess.Popen(
+            [py, "-m", "celery", "-A", "config", "beat", "-l", "WARNING", "-s", str(logs / "beat-schedule")],
+            cwd=ROOT, env=env, stdout=open(logs / "beat.log", "wb"), stderr=subprocess.STDOUT,
+            start_new_session=True) if beat else None
         self.web = subprocess.Popen(
             [py, "-m", "gunicorn", "config.wsgi:application", "--workers", str(workers), "--bind", f"{HOST}:{port}",
              "--timeout", "120", "--log-level", "warning"],
@@ -111,10 +120,11 @@ class Processes:
         raise SystemExit(f"gunicorn did not start:\n{self.web_log.read_text(errors='replace')[-2000:]}")
 
     def stop(self) -> None:
-        for process in (self.web, self.worker):
+        processes = [p for p in (self.web, self.worker, self.beat) if p is not None]
+        for process in processes:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
-        for process in (self.web, self.worker):
+        for process in processes:
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -167,11 +177,12 @@ class ConnectionSampler(threading.Thread):
 
 
 class DatabaseRestart(threading.Thread):
-    """Restarts PostgreSQL once, `after` seconds into the run (--restart-db-after)."""
+    """Restarts PostgreSQL once, `after` seconds into the run (--restart-db-after); or, given a
+    `then` command, runs `command`, waits `pause` seconds and runs `then` (--stop-redis-after)."""
 
-    def __init__(self, after: float, command: list[str]) -> None:
+    def __init__(self, after: float, command: list[str], then: list[str] | None = None, pause: float = 0) -> None:
         super().__init__(daemon=True)
-        self.after, self.command = after, command
+        self.after, self.command, self.then, self.pause = after, command, then, pause
         self.window: tuple[float, float] | None = None  # (start, end) in time.time()
         self.output = ""
         self.halt = threading.Event()
@@ -181,8 +192,43 @@ class DatabaseRestart(threading.Thread):
             return
         start = time.time()
         done = subprocess.run(self.command, capture_output=True, text=True)
-        self.window = (start, time.time())
         self.output = f"exit {done.returncode} {done.stdout.strip()} {done.stderr.strip()}"[:300]
+        if self.then:
+            time.sleep(self.pause)  # not cut short: the service must come back
+            done = subprocess.run(self.then, capture_output=True, text=True)
+            self.output += f"; then exit {done.returncode} {done.stdout.strip()} {done.stderr.strip()}"[:300]
+        self.window = (start, time.time())
+
+
+class UnsentSampler(threading.Thread):
+    """How many jobs wait in access.UnsentJob, every second (--stop-redis-after)."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.most = 0
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        from access.models import UnsentJob
+
+        with seal.cross_org("bench: counting the jobs kept while the broker is down"):
+            while not self.halt.wait(1.0):
+                self.most = max(self.most, UnsentJob.objects.count())
+
+
+def redis_stop_command(given: str) -> list[str]:
+    if given:
+        return given.split()
+    from urllib.parse import urlparse
+
+    broker = urlparse(settings.CELERY_BROKER_URL)
+    return ["redis-cli", "-h", broker.hostname or "127.0.0.1", "-p", str(broker.port or 6379), "shutdown", "save"]
+
+
+def unsent_jobs() -> int:
+    from access.models import UnsentJob
+
+    return UnsentJob.objects.count()
 
 
 def restart_command(given: str) -> list[str]:
@@ -273,7 +319,16 @@ def _main() -> None:
                         help="restart PostgreSQL this many seconds into the run (0: no restart)")
     parser.add_argument("--restart-command", default="",
                         help="the command that restarts it (default: pg_ctlcluster <major> main restart)")
+    parser.add_argument("--stop-redis-after", type=float, default=0,
+                        help="stop Redis this many seconds into the run (0: never); beat runs too")
+    parser.add_argument("--stop-redis-for", type=float, default=30, help="for this many seconds (30)")
+    parser.add_argument("--redis-stop-command", default="",
+                        help="default: redis-cli -h HOST -p PORT shutdown save (its queue is kept on disk)")
+    parser.add_argument("--redis-start-command", default="redis-server /etc/redis/redis.conf",
+                        help="(redis-server /etc/redis/redis.conf, Debian's)")
     args = parser.parse_args()
+    if args.restart_db_after and args.stop_redis_after:
+        raise SystemExit("one outage at a time: --restart-db-after or --stop-redis-after")
     if not 1 <= args.users <= load_data.USERS:
         raise SystemExit(f"--users must be 1 to {load_data.USERS}")
     if not 0 < args.minutes <= 60:
@@ -302,10 +357,15 @@ def _main() -> None:
     print(f"uptime before: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
     print("busiest processes before:\n  " + "\n  ".join(busiest_processes()), flush=True)
 
-    processes = Processes(args.port, args.workers, workdir)
+    processes = Processes(args.port, args.workers, workdir, beat=bool(args.stop_redis_after))
     sampler = ConnectionSampler()
     restart = DatabaseRestart(args.restart_db_after, restart_command(args.restart_command)) \
         if args.restart_db_after else None
+    redis_stop = unsent = None
+    if args.stop_redis_after:
+        redis_stop = DatabaseRestart(args.stop_redis_after, redis_stop_command(args.redis_stop_command),
+                                     then=args.redis_start_command.split(), pause=args.stop_redis_for)
+        unsent = UnsentSampler()
     prefix = workdir / "locust"
     env = {**os.environ, "LOAD_PLAN": str(plan_file), "LOAD_THINK_MIN": str(think_min),
            "LOAD_THINK_MAX": str(think_max)}
@@ -314,6 +374,9 @@ def _main() -> None:
         sampler.start()
         if restart:
             restart.start()
+        if redis_stop:
+            redis_stop.start()
+            unsent.start()
         locust = subprocess.Popen(
             [sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "load_locust.py"), "--headless",
              "--users", str(args.users), "--spawn-rate", str(args.spawn_rate), "--run-time", f"{int(args.minutes * 60)}s",
@@ -335,13 +398,15 @@ def _main() -> None:
         # Let the worker finish what the run queued (record events, the last imports).
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and (
-                PendingEvent.objects.exists()
+                PendingEvent.objects.exists() or (unsent and unsent_jobs())
                 or ImportJob.objects.filter(org=bench.pages.org, status__in=["checking", "queued", "running"]).exists()):
             time.sleep(1)
     finally:
         sampler.halt.set()
         if restart:
             restart.halt.set()
+        if unsent:
+            unsent.halt.set()
         processes.stop()
         sampler.join(timeout=5)
     stats, failures = read_stats(prefix)
@@ -372,10 +437,18 @@ def _main() -> None:
             f"{window[1] - window[0]:.1f} s ({restart.output})" if window else "did not happen")
         context["requests answered 503 (the database was restarting)"] = sum(int(f["Occurrences"]) for f in clean)
         context["log lines of requests and tasks that met the restart"] = len(met)
+    if redis_stop:
+        window = redis_stop.window
+        context["Redis stopped"] = (
+            f"{redis_stop.command} at {args.stop_redis_after:g} s, {redis_stop.then} "
+            f"{window[1] - window[0]:.1f} s later ({redis_stop.output})" if window else "did not happen")
+        context["jobs kept while the broker was down (most at once)"] = unsent.most
+        context["jobs still kept after the run (+60 s)"] = unsent_jobs()
     report(stats, failures, sampler, server_errors, context)
     print(f"\nuptime after: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
     failed = sum(int(f["Occurrences"]) for f in failures)
-    sys.exit(1 if failed or server_errors or (restart and not restart.window) else 0)
+    outage_failed = (restart and not restart.window) or (redis_stop and (not redis_stop.window or unsent_jobs()))
+    sys.exit(1 if failed or server_errors or outage_failed else 0)
 
 
 if __name__ == "__main__":

@@ -9,4 +9,5 @@ class SecurityConfig(AppConfig):
 
     def ready(self) -> None:
         from . import signals  # noqa: F401  (connects the login, logout and lockout receivers)
+        from . import password_signals  # noqa: F401  (allauth's password changes and resets)
         from . import two_factor_signals  # noqa: F401  (and allauth's two-factor changes)

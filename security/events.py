@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 TWO_FACTOR_ENABLED = SecurityEvent.Kind.TWO_FACTOR_ENABLED.value
 TWO_FACTOR_DISABLED = SecurityEvent.Kind.TWO_FACTOR_DISABLED.value
 RECOVERY_CODES_REGENERATED = SecurityEvent.Kind.RECOVERY_CODES_REGENERATED.value
+PASSWORD_CHANGED = SecurityEvent.Kind.PASSWORD_CHANGED.value
+PASSWORD_RESET = SecurityEvent.Kind.PASSWORD_RESET.value
 KINDS = frozenset(SecurityEvent.Kind.values)
 
 

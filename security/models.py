@@ -58,6 +58,8 @@ class SecurityEvent(models.Model):
         TWO_FACTOR_ENABLED = "two_factor_enabled", _("Two-factor authentication turned on")
         TWO_FACTOR_DISABLED = "two_factor_disabled", _("Two-factor authentication turned off")
         RECOVERY_CODES_REGENERATED = "recovery_codes_regenerated", _("Recovery codes regenerated")
+        PASSWORD_CHANGED = "password_changed", _("Password changed")
+        PASSWORD_RESET = "password_reset", _("Password reset by e-mail")
         SESSIONS_ENDED = "sessions_ended", _("Own sessions ended")
         SIGNED_OUT_EVERYWHERE = "signed_out_everywhere", _("Signed out everywhere by an administrator")
 

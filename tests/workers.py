@@ -100,3 +100,34 @@ def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
             return True
         time.sleep(0.25)
     return condition()
+
+
+@contextlib.contextmanager
+def thread_worker(prefix: str, broker_url: str, routes: tuple[str, ...] = ()) -> Iterator[str]:
+    """A Celery worker in this process (a thread, solo pool) on a fresh queue of the real broker;
+    tasks named in `routes` are sent there (retries follow them). Yields the queue's name. The
+    app's eager setting, routes and queues are as they were afterwards."""
+    redis_or_skip(broker_url)
+    from celery.contrib.testing.worker import start_worker
+
+    from config.celery import app
+
+    queue = f"{prefix}-{uuid.uuid4().hex[:8]}"  # its own queue: other tests' workers never take it
+    app.conf.task_always_eager = False  # over the tests' eager setting, for this block only
+    if routes:
+        app.conf.task_routes = {name: {"queue": queue} for name in routes}
+        app.amqp.flush_routes()
+        app.amqp.__dict__.pop("router", None)
+    queues = app.amqp.queues
+    consume_from = queues._consume_from  # the worker narrows the app's queues; later workers need them back
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", queues=[queue]):
+            yield queue
+    finally:
+        app.conf.changes.pop("task_always_eager", None)  # Django's settings rule again
+        if routes:
+            app.conf.changes.pop("task_routes", None)
+            app.amqp.flush_routes()
+            app.amqp.__dict__.pop("router", None)
+        queues._consume_from = consume_from
+        queues.pop(queue, None)

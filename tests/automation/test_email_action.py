@@ -8,6 +8,7 @@ import uuid
 import pytest
 from django.core.exceptions import ValidationError
 
+from tests.workers import thread_worker
 from access.models import Profile
 from access.sharing_actions import do_clone_profile, do_set_profile_field_levels, do_set_user_profile
 from access.visibility import bind_org
@@ -242,38 +243,21 @@ class BrokenBackend:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_sends_once(admin_user, settings):
-    redis = pytest.importorskip("redis")
-    from celery.contrib.testing.worker import start_worker
     from django.core import mail
 
-    from config.celery import app
-
-    try:
-        redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1).ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis broker at {settings.CELERY_BROKER_URL}: {exc}")
     deal = crm_actions.do_create_record("deals", {"name": "Big deal", "stage": "qualification"}, actor=admin_user)
     # The row as the action queues it in the rule's transaction (the action itself is tested above).
     row, _new = mail_actions.do_queue_email(
         org_id=deal.org_id, key="run-1:0", recipient="admin@acme.test", template_id=None, module="deals",
         record_id=deal.pk, run_id=None, actor_id=admin_user.pk, path="rule:workflow:1", subject="Won: Big deal",
         text="Big deal", html="<p>Big deal</p>")
-    queue = f"email-test-{uuid.uuid4().hex[:8]}"
-    app.conf.task_always_eager = False
-    queues = app.amqp.queues
-    consume_from = queues._consume_from
-    try:
-        with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", queues=[queue]):
-            for _i in range(2):  # the same task delivered twice, as after a lost acknowledgement
-                send_rule_email.apply_async(args=(row.pk,), queue=queue)
-            deadline = time.monotonic() + 30
-            while not emails_on_timeline(deal) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            time.sleep(1)  # time for the second delivery, which must send nothing
-    finally:
-        app.conf.changes.pop("task_always_eager", None)
-        queues._consume_from = consume_from
-        queues.pop(queue, None)
+    with thread_worker("email-test", settings.CELERY_BROKER_URL) as queue:
+        for _i in range(2):  # the same task delivered twice, as after a lost acknowledgement
+            send_rule_email.apply_async(args=(row.pk,), queue=queue)
+        deadline = time.monotonic() + 30
+        while not emails_on_timeline(deal) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1)  # time for the second delivery, which must send nothing
     assert len(mail.outbox) == 1
     assert len(emails_on_timeline(deal)) == 1
     row.refresh_from_db()

@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import translation
 
+from tests.workers import thread_worker
 from automation import messages
 from automation.actions import do_mark_read, do_notify
 from automation.delivery import deliver
@@ -185,32 +186,14 @@ def test_a_notification_of_another_org_of_the_same_user_stays_there(standard_use
 
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_delivers_once(admin_user, make_user, settings):
-    redis = pytest.importorskip("redis")
-    from celery.contrib.testing.worker import start_worker
-
-    from config.celery import app
-
-    try:
-        redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1).ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis broker at {settings.CELERY_BROKER_URL}: {exc}")
     rep = make_user(admin_user.org, username="rep")
     account = crm_actions.do_create_record("accounts", {"name": "Initech"}, actor=admin_user)
-    queue = f"notify-test-{uuid.uuid4().hex[:8]}"  # its own queue: other tests' workers never take it
-    app.conf.task_always_eager = False
-    queues = app.amqp.queues
-    consume_from = queues._consume_from  # the worker narrows the app's queues; later workers need them back
-    try:
-        with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", queues=[queue]):
-            pending = _pending(account, admin_user, {"owner": [admin_user.pk, rep.pk]})
-            for _i in range(2):  # the same event delivered twice, as after a lost acknowledgement
-                process_event.apply_async(args=(pending.pk,), queue=queue)
-            deadline = time.monotonic() + 30
-            while not inbox(rep) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            time.sleep(1)  # time for the second delivery, which must write nothing
-    finally:
-        app.conf.changes.pop("task_always_eager", None)
-        queues._consume_from = consume_from
-        queues.pop(queue, None)
+    with thread_worker("notify-test", settings.CELERY_BROKER_URL) as queue:
+        pending = _pending(account, admin_user, {"owner": [admin_user.pk, rep.pk]})
+        for _i in range(2):  # the same event delivered twice, as after a lost acknowledgement
+            process_event.apply_async(args=(pending.pk,), queue=queue)
+        deadline = time.monotonic() + 30
+        while not inbox(rep) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1)  # time for the second delivery, which must write nothing
     assert len(inbox(rep)) == 1

@@ -10,6 +10,7 @@ from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 
+from tests.workers import thread_worker
 from access.actions import do_set_language
 from automation import messages
 from automation.actions import do_notify, do_set_notification_preferences
@@ -147,36 +148,18 @@ def test_a_retried_delivery_sends_the_email_the_first_try_could_not(story, manag
 
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_sends_an_email_once(admin_user, make_user, settings):
-    redis = pytest.importorskip("redis")
-    from celery.contrib.testing.worker import start_worker
-
-    from config.celery import app
-
-    try:
-        redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1).ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis broker at {settings.CELERY_BROKER_URL}: {exc}")
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     rep = make_user(admin_user.org, username="rep")
     account = crm_actions.do_create_record("accounts", {"name": "Initech"}, actor=admin_user, owner=rep)
     row = _email_row(rep, account.pk)
-    queue = f"notify-mail-test-{uuid.uuid4().hex[:8]}"
-    app.conf.task_always_eager = False
-    queues = app.amqp.queues
-    consume_from = queues._consume_from
-    try:
-        with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", queues=[queue]):
-            for _i in range(2):  # the same task twice, as after a lost acknowledgement
-                send_notification_email.apply_async(args=(row.pk,), queue=queue)
-            deadline = time.monotonic() + 30
-            while Notification.objects.filter(pk=row.pk, emailed_at__isnull=True).exists() \
-                    and time.monotonic() < deadline:
-                time.sleep(0.2)
-            time.sleep(1)  # time for the second task, which must send nothing
-    finally:
-        app.conf.changes.pop("task_always_eager", None)
-        queues._consume_from = consume_from
-        queues.pop(queue, None)
+    with thread_worker("notify-mail-test", settings.CELERY_BROKER_URL) as queue:
+        for _i in range(2):  # the same task twice, as after a lost acknowledgement
+            send_notification_email.apply_async(args=(row.pk,), queue=queue)
+        deadline = time.monotonic() + 30
+        while Notification.objects.filter(pk=row.pk, emailed_at__isnull=True).exists() \
+                and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1)  # time for the second task, which must send nothing
     assert [m.to for m in mail.outbox] == [[rep.email]]
     assert Notification.objects.get(pk=row.pk).emailed_at is not None
 

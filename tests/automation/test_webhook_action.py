@@ -7,13 +7,13 @@ import hmac
 import json
 import threading
 import time
-import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from tests.workers import thread_worker
 from access.models import Profile
 from access.sharing_actions import do_clone_profile, do_set_profile_field_levels, do_set_user_profile
 from access.visibility import bind_org
@@ -291,43 +291,18 @@ def test_others_get_404_from_the_log(admin_user, standard_user, other_org_user, 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_retries_with_backoff_and_succeeds_once(admin_user, settings):
-    redis = pytest.importorskip("redis")
-    from celery.contrib.testing.worker import start_worker
-
-    from config.celery import app
-
-    try:
-        redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1).ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis broker at {settings.CELERY_BROKER_URL}: {exc}")
     settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
     settings.WEBHOOK_RETRY_BASE_SECONDS = 0.5
     deal = crm_actions.do_create_record("deals", {"name": "Big deal", "stage": "won"}, actor=admin_user)
-    queue = f"webhook-test-{uuid.uuid4().hex[:8]}"
-    app.conf.task_always_eager = False
-    # The action's own after-commit queuing, routed to this test's queue (retries follow it there).
-    app.conf.task_routes = {"automation.webhook_tasks.deliver_webhook": {"queue": queue}}
-    app.amqp.flush_routes()
-    app.amqp.__dict__.pop("router", None)
-    queues = app.amqp.queues
-    consume_from = queues._consume_from
-    try:
-        with Receiver(statuses=(503, 500, 200)) as receiver, \
-                start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", queues=[queue]):
-            config = WEBHOOK.clean({"url": receiver.url, "secret": SECRET, "fields": ["name"]}, deals_of(admin_user),
-                                   admin_user.org)
-            with transaction.atomic():  # the rule's transaction, as the engine runs it
-                WEBHOOK.run(config, context_for(deal, admin_user))
-            deadline = time.monotonic() + 30
-            while WebhookDelivery.objects.get().status == "pending" and time.monotonic() < deadline:
-                time.sleep(0.2)
-    finally:
-        app.conf.changes.pop("task_always_eager", None)
-        app.conf.changes.pop("task_routes", None)
-        app.amqp.flush_routes()
-        app.amqp.__dict__.pop("router", None)
-        queues._consume_from = consume_from
-        queues.pop(queue, None)
+    with Receiver(statuses=(503, 500, 200)) as receiver, \
+            thread_worker("webhook-test", settings.CELERY_BROKER_URL, routes=("automation.webhook_tasks.deliver_webhook",)) as queue:
+        config = WEBHOOK.clean({"url": receiver.url, "secret": SECRET, "fields": ["name"]}, deals_of(admin_user),
+                               admin_user.org)
+        with transaction.atomic():  # the rule's transaction, as the engine runs it
+            WEBHOOK.run(config, context_for(deal, admin_user))
+        deadline = time.monotonic() + 30
+        while WebhookDelivery.objects.get().status == "pending" and time.monotonic() < deadline:
+            time.sleep(0.2)
     assert attempts() == [(1, 503), (2, 500), (3, 200)]
     waits = [b["at"] - a["at"] for a, b in zip(receiver.requests, receiver.requests[1:])]
     assert waits[0] >= 0.45 and waits[1] >= 0.95  # 0.5 s, then 1 s: the backoff doubles

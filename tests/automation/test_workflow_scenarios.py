@@ -4,10 +4,10 @@ Celery worker on the real Redis runs a rule once when its event is delivered twi
 from __future__ import annotations
 
 import time
-import uuid
 
 import pytest
 
+from tests.workers import thread_worker
 from access.actions import do_set_org_default
 from access.sharing_actions import do_create_role, do_set_user_role
 from automation import messages
@@ -72,36 +72,18 @@ def test_a_requester_still_hears_of_done_with_a_workflow_rule_present(case_studi
 
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_runs_a_rule_once_when_its_event_comes_twice(admin_user, settings):
-    redis = pytest.importorskip("redis")
-    from celery.contrib.testing.worker import start_worker
-
-    from config.celery import app
-
-    try:
-        redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1).ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis broker at {settings.CELERY_BROKER_URL}: {exc}")
     account = crm_actions.do_create_record("accounts", {"name": "Initech"}, actor=admin_user)  # before the rule
     rule = make_rule(admin_user, "accounts", name="Follow up", actions=[
         {"type": "create_task", "subject": "Call {{name}}", "due_in_days": 1, "owner": "rule_author"}])
     event = RecordEvent(kind="created", module="accounts", org_id=account.org_id, record_id=account.pk,
                         actor_id=admin_user.pk, path="page", changes={"name": [None, "Initech"]})
     pending = PendingEvent.objects.create(org_id=account.org_id, event_id=event.id, payload=event.as_json())
-    queue = f"workflow-test-{uuid.uuid4().hex[:8]}"
-    app.conf.task_always_eager = False
-    queues = app.amqp.queues
-    consume_from = queues._consume_from
-    try:
-        with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", queues=[queue]):
-            for _i in range(2):  # the same event delivered twice, as after a lost acknowledgement
-                process_event.apply_async(args=(pending.pk,), queue=queue)
-            deadline = time.monotonic() + 30
-            while not RuleRun.objects.filter(rule_id=rule.pk, status="done").exists() and time.monotonic() < deadline:
-                time.sleep(0.2)
-            time.sleep(1)
-    finally:
-        app.conf.changes.pop("task_always_eager", None)
-        queues._consume_from = consume_from
-        queues.pop(queue, None)
+    with thread_worker("workflow-test", settings.CELERY_BROKER_URL) as queue:
+        for _i in range(2):  # the same event delivered twice, as after a lost acknowledgement
+            process_event.apply_async(args=(pending.pk,), queue=queue)
+        deadline = time.monotonic() + 30
+        while not RuleRun.objects.filter(rule_id=rule.pk, status="done").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1)
     assert Task.objects.filter(org=admin_user.org, subject="Call Initech").count() == 1
     assert len(runs_of(rule)) == 1 and runs_of(rule)[0].status == RuleRun.Status.DONE

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 
 import pytest
 from celery import signals
@@ -17,6 +16,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from tests.workers import thread_worker
 from crm import actions, field_indexes
 from crm.models import FieldDefinition
 from crm.tasks import sync_field_index
@@ -207,36 +207,12 @@ def test_a_list_sorted_by_a_custom_field_reads_its_index(admin_user, client_for)
 # --- a real worker on the real broker -----------------------------------------------------------
 
 def test_a_real_worker_builds_the_index_after_the_field_is_committed(admin_user, settings):
-    redis = pytest.importorskip("redis")
-    from celery.contrib.testing.worker import start_worker
-
-    from config.celery import app
-
-    try:
-        redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1).ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis broker at {settings.CELERY_BROKER_URL}: {exc}")
-    queue = f"index-test-{uuid.uuid4().hex[:8]}"  # its own queue, whatever other tests left in the app
-    app.conf.task_always_eager = False  # over the tests' eager setting, for this test only
-    app.conf.task_routes = {"crm.tasks.sync_field_index": {"queue": queue}}
-    app.amqp.flush_routes()
-    app.amqp.__dict__.pop("router", None)
-    queues = app.amqp.queues
-    consume_from = queues._consume_from
-    try:
-        with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", queues=[queue]):
-            score = make_field(admin_user, "accounts", "integer")
-            # CREATE INDEX CONCURRENTLY waits for older transactions: generous on a busy machine.
-            deadline = time.monotonic() + 120
-            while score.index_state != "ready" and time.monotonic() < deadline:
-                time.sleep(0.2)
-                score.refresh_from_db()
-    finally:
-        app.conf.changes.pop("task_always_eager", None)  # Django's settings rule again
-        app.conf.changes.pop("task_routes", None)
-        app.amqp.flush_routes()
-        app.amqp.__dict__.pop("router", None)
-        queues._consume_from = consume_from
-        queues.pop(queue, None)
+    with thread_worker("index-test", settings.CELERY_BROKER_URL, routes=("crm.tasks.sync_field_index",)) as queue:
+        score = make_field(admin_user, "accounts", "integer")
+        # CREATE INDEX CONCURRENTLY waits for older transactions: generous on a busy machine.
+        deadline = time.monotonic() + 120
+        while score.index_state != "ready" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            score.refresh_from_db()
     assert score.index_state == "ready"
     assert [valid for _sql, valid in indexes_of(score).values()] == [True]

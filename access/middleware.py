@@ -144,13 +144,17 @@ class PasswordChangeRequiredMiddleware:
         if user is not None and user.is_authenticated and getattr(user, "must_change_password", False):
             allowed = {reverse(name) for name in PASSWORD_CHANGE_ALLOWED}
             if request.path not in allowed:
-                target = reverse("password_change")
-                if request.headers.get("HX-Request"):
-                    # A piece of a page (the navigation's counters): nothing, or the whole page moves.
-                    on_target = urlsplit(request.headers.get("HX-Current-URL", "")).path == target
-                    return HttpResponse(status=204, headers={} if on_target else {"HX-Redirect": target})
-                return redirect(target)
+                return _move_to(request, reverse("password_change"))
         return self.get_response(request)
+
+
+def _move_to(request, target: str):
+    """The whole page goes to `target`: a redirect, or for a piece of a page (htmx: the
+    navigation's counters) nothing when the page is there already, else an HX-Redirect."""
+    if request.headers.get("HX-Request"):
+        on_target = urlsplit(request.headers.get("HX-Current-URL", "")).path == target
+        return HttpResponse(status=204, headers={} if on_target else {"HX-Redirect": target})
+    return redirect(target)
 
 
 # What a user who must set up two-factor authentication may still reach: its pages (and the
@@ -185,10 +189,6 @@ class TwoFactorRequiredMiddleware:
 
     @staticmethod
     def _send_to(request, name: str, message: str):
-        target = reverse(name)
-        if request.headers.get("HX-Request"):
-            on_target = urlsplit(request.headers.get("HX-Current-URL", "")).path == target
-            return HttpResponse(status=204, headers={} if on_target else {"HX-Redirect": target})
-        if request.method == "GET":
+        if request.method == "GET" and not request.headers.get("HX-Request"):
             messages.warning(request, message)
-        return redirect(target)
+        return _move_to(request, reverse(name))

@@ -98,16 +98,15 @@ def _apply(binding: Binding, restoring: bool = False) -> None:
 @receiver(connection_created)
 def _on_connect(sender, connection, **kwargs) -> None:  # noqa: ARG001
     global statements_sent
-    wanted = _binding.get()
     connection._seal_active = None
-    if wanted == NOTHING and not _owner_connection():
-        connection._seal_applied = NOTHING  # a new session holds nothing
-        return
+    connection._seal_applied = NOTHING  # a new session holds nothing
+    wanted = _binding.get()
     if wanted == NOTHING:
         wanted = _base()
-    connection.connection.execute(_SQL, wanted.values())
-    statements_sent += 1
-    connection._seal_applied = wanted
+    if wanted != NOTHING:
+        connection.connection.execute(_SQL, wanted.values())
+        statements_sent += 1
+        connection._seal_applied = wanted
 
 
 @contextlib.contextmanager

@@ -94,6 +94,10 @@ def do_record_security_event(user: User, kind: str, *, request: Any = None, acto
 
 # --- the index of sessions --------------------------------------------------------------------
 
+def _current_key(request: Any) -> str | None:
+    return getattr(getattr(request, "session", None), "session_key", None)
+
+
 def _live(now: Any) -> Exists:
     return Exists(session_model().objects.filter(session_key=OuterRef("session_key"), expire_date__gt=now))
 
@@ -102,8 +106,7 @@ def _live(now: Any) -> Exists:
 def do_index_session(user: User, request: Any) -> UserSession | None:
     """Remember that this session (just logged in) is the user's; forget the user's sessions that
     have expired or were deleted meanwhile."""
-    session = getattr(request, "session", None)
-    key = getattr(session, "session_key", None)
+    key = _current_key(request)
     if not key:
         return None
     now = timezone.now()
@@ -142,10 +145,6 @@ def _end(rows: list[UserSession], *, by: str) -> int:
         for row in rows])
     UserSession.objects.filter(pk__in=[row.pk for row in rows]).delete()
     return len(rows)
-
-
-def _current_key(request: Any) -> str | None:
-    return getattr(getattr(request, "session", None), "session_key", None)
 
 
 @transaction.atomic

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from automation import assignment_actions as actions
 from automation.models import Notification, PendingEvent, RuleRun
 from crm import actions as crm_actions
 from crm.models import Lead, TimelineEntry
+from tests.workers import database_url, own_queue, redis_or_skip, stop, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CELERY = Path(sys.executable).with_name("celery")
@@ -36,39 +36,17 @@ WAIT = 120
 
 
 @pytest.fixture
-def broker(settings):
-    redis = pytest.importorskip("redis")
-    try:
-        redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1).ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis broker at {settings.CELERY_BROKER_URL}: {exc}")
-    return redis.Redis.from_url(settings.CELERY_BROKER_URL)
-
-
-@pytest.fixture
-def queue(broker):
+def queue(settings):
     """A queue of this test's own; this process's tasks go to it (not eager)."""
-    from config.celery import app
-
-    name = f"assign-test-{uuid.uuid4().hex[:8]}"
-    app.conf.task_always_eager = False
-    app.conf.task_default_queue = name  # read by the router at each send
-    yield name
-    for key in ("task_always_eager", "task_default_queue"):
-        app.conf.changes.pop(key, None)
-    # The app caches its queues and router from the default queue: later tests need them rebuilt.
-    for cached in ("default_queue", "queues", "router"):
-        app.amqp.__dict__.pop(cached, None)
-    app.amqp.flush_routes()
-    broker.delete(name)
+    redis_or_skip(settings.CELERY_BROKER_URL)
+    with own_queue("assign-test", settings.CELERY_BROKER_URL) as name:
+        yield name
 
 
 @pytest.fixture
 def start_worker(queue, settings, tmp_path):
     """start_worker() -> a `celery worker` process on the test database and the test's queue."""
-    db = connection.settings_dict
-    env = {**os.environ,
-           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+    env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict),
            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL, "CELERY_TASK_DEFAULT_QUEUE": queue,
            "CELERY_TASK_ALWAYS_EAGER": "false", "CELERY_VISIBILITY_TIMEOUT": "4", "CELERY_RESTORE_INTERVAL": "1",
            "CACHE_KEY_PREFIX": settings.CACHES["default"]["KEY_PREFIX"]}
@@ -86,32 +64,9 @@ def start_worker(queue, settings, tmp_path):
 
     yield start
     for process in started:
-        kill(process, signal.SIGTERM)
+        stop(process)
     log.close()
     print((tmp_path / "worker.log").read_text()[-5000:])  # shown when the test fails
-
-
-def kill(process: subprocess.Popen, sig: int) -> None:
-    """Signal the worker and its pool processes (its own process group), and wait for them."""
-    if process.poll() is None:
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            pass
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def wait_for(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.25)
-    return condition()
 
 
 def active_rule(admin, users):
@@ -158,7 +113,7 @@ def test_a_worker_killed_mid_way_leaves_every_record_assigned_once_and_every_own
     first = start_worker(concurrency=2)
     ids = create_leads(admin_user, 400)
     assert wait_for(lambda: assigned(rule) >= 60, timeout=WAIT)
-    kill(first, signal.SIGKILL)  # the worker and its pool processes die at once, mid-task
+    stop(first, signal.SIGKILL)  # the worker and its pool processes die at once, mid-task
     done_when_killed = assigned(rule)
     assert done_when_killed < 400, "the worker finished before it was killed"
     start_worker(concurrency=2)

@@ -17,7 +17,8 @@ from automation.workflow_tasks import retry_workflow_run
 from blueprints import actions
 from crm.guards import GuardRefusal, register_guard, unregister_guard
 from crm.models import Deal, Task
-from tests.automation.test_assignment_workers import broker, queue, wait_for  # noqa: F401
+from tests.automation.test_assignment_workers import queue  # noqa: F401
+from tests.workers import wait_for
 from tests.factories import DealFactory
 
 

@@ -90,7 +90,8 @@ def test_overdue_records_are_flagged_on_the_list_and_the_board(org, admin_user, 
 
 # --- with a real worker on the real Redis ------------------------------------------------------------
 
-from tests.automation.test_assignment_workers import broker, queue, start_worker, wait_for  # noqa: E402,F401
+from tests.automation.test_assignment_workers import queue, start_worker  # noqa: E402,F401
+from tests.workers import wait_for  # noqa: E402
 
 
 @pytest.mark.django_db(transaction=True)

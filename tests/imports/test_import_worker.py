@@ -10,7 +10,8 @@ from crm import actions as crm_actions
 from crm.models import Lead, TimelineEntry
 from imports import actions
 from imports.models import ImportJob
-from tests.automation.test_assignment_workers import broker, queue, start_worker, wait_for  # noqa: F401
+from tests.automation.test_assignment_workers import queue, start_worker  # noqa: F401
+from tests.workers import wait_for
 from tests.imports.conftest import latest_job, mapping_data, upload
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -201,7 +201,8 @@ def test_the_dashboard_counts_moves_holdings_and_conversion(admin_user, sally, c
 
 # --- with a real worker on the real Redis ------------------------------------------------------------
 
-from tests.automation.test_assignment_workers import broker, queue, start_worker, wait_for  # noqa: E402,F401
+from tests.automation.test_assignment_workers import queue, start_worker  # noqa: E402,F401
+from tests.workers import wait_for  # noqa: E402
 
 
 @pytest.mark.django_db(transaction=True)

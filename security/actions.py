@@ -117,8 +117,9 @@ def do_index_session(user: User, request: Any) -> UserSession | None:
     return row
 
 
-def do_forget_session(session_key: str | None) -> None:
-    """The session was logged out (its row goes with it)."""
+def do_forget_session(request: Any) -> None:
+    """The request's session was logged out (its row goes with it)."""
+    session_key = _current_key(request)
     if session_key:
         UserSession.objects.filter(session_key=session_key).delete()
 

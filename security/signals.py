@@ -52,4 +52,4 @@ def _logged_out(sender: Any, request: Any = None, user: Any = None, **kwargs: An
     with never_breaking("a logout"):
         actions.do_record_login_event(LoginEvent.Kind.LOGOUT, user=user, username=user.get_username(),
                                       request=request)
-        actions.do_forget_session(getattr(getattr(request, "session", None), "session_key", None))
+        actions.do_forget_session(request)

@@ -18,7 +18,8 @@ from automation.models import Notification
 from crm.models import TimelineEntry
 from tests.factories import DealFactory
 
-from tests.automation.test_assignment_workers import broker, queue, start_worker, wait_for  # noqa: F401
+from tests.automation.test_assignment_workers import queue, start_worker  # noqa: F401
+from tests.workers import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

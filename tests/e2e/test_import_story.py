@@ -12,7 +12,7 @@ import pytest
 from access.actions import do_add_user, do_sign_up
 from crm.models import Lead
 from imports.models import ImportFailure
-from tests.automation.test_assignment_workers import broker, queue, start_worker  # noqa: F401
+from tests.automation.test_assignment_workers import queue, start_worker  # noqa: F401
 from tests.e2e.browser import expect_labels, login, tr
 from tests.imports.test_import_worker import shared_media  # noqa: F401
 
